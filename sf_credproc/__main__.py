@@ -1,0 +1,5 @@
+"""``python -m sf_credproc``: the same as the ``sf-credproc`` console script."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""The command line: argv -> settings -> the one composition root; errors -> exit codes.
+
+This is the only module that prints. stdout carries the credential and nothing else, written once,
+only on success; every failure is one line on stderr and a documented exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn, TextIO
+
+from . import __version__
+from .clock import Clock, SystemClock
+from .errors import ConfigError, CredProcError, ExitStatus
+from .settings import GET_OPTIONS, PROFILE_ENV
+
+EXIT_CODES_HELP = """exit codes:
+  0  success: the credential is on stdout
+  1  internal error (a bug; --verbose shows the traceback)
+  2  usage or configuration error
+  3  key source error (AWS KMS, Secrets Manager, SSM, PEM)
+  4  Salesforce refused the assertion (fix the configuration, then retry)
+  5  transient failure (network, timeout, 5xx, throttling, login rate): retry later
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message, hint=f"Run '{self.prog} --help' for the options")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sf-credproc",
+        description="Salesforce access tokens via the OAuth 2.0 JWT bearer flow, signed with a key "
+        "held in AWS KMS, Secrets Manager or SSM, printed as an expiring credential.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sf-credproc {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    get = commands.add_parser(
+        "get",
+        help="print a credential (JSON) for the configured Salesforce user",
+        description="Sign a JWT bearer assertion, exchange it at Salesforce, and print the "
+        "credential as JSON on stdout. Settings: flag > environment variable > config profile > "
+        "default.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_get_options(get)
+
+    commands.add_parser(
+        "demo",
+        help="run 'get' end to end against a local emulator with a throwaway key",
+        description="Start a local Salesforce emulator, register a throwaway key with it, run the "
+        "real 'get' pipeline against it and print the credential.",
+    )
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="run a local Salesforce token endpoint emulator",
+        description="Serve Salesforce's OAuth endpoints locally (token, revoke, userinfo) for "
+        "offline integration tests.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
+    emulator.add_argument("--port", type=int, default=0, help="port [a free one]")
+    emulator.add_argument(
+        "--client-id", default="sf-credproc-emulator-app", help="consumer key to accept"
+    )
+    emulator.add_argument(
+        "--username", default="integration@emulator.example", help="user to accept"
+    )
+    emulator.add_argument(
+        "--cert", metavar="PEM", help="the connected app's certificate [a new key]"
+    )
+    emulator.add_argument(
+        "--tls-cert", metavar="PEM", help="serve https with this certificate chain"
+    )
+    emulator.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    return parser
+
+
+def add_get_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``get`` (and of every command that logs in), with their env vars in help."""
+    for option in GET_OPTIONS:
+        if option.name == "trusted_hosts":
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                action="append",
+                metavar=option.metavar,
+                help=option.env_help,
+            )
+        else:
+            parser.add_argument(
+                option.flag, dest=option.name, metavar=option.metavar, help=option.env_help
+            )
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=f"profile from the config file [env {PROFILE_ENV}; default: 'default' if present]",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="progress on stderr, never a secret"
+    )
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Run one command; returns the exit code. Every argument defaults to the real process's."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if environ is None else environ
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    verbose = "-v" in args_list or "--verbose" in args_list
+    try:
+        args = build_parser().parse_args(args_list)
+        if args.command == "get":
+            return _run_get(vars(args), env, out, err, clock or SystemClock())
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return run_demo(out, err)
+        if args.command == "emulator":
+            from .emulator_command import run_emulator
+
+            return run_emulator(args, out, err)
+        build_parser().print_help(err)
+        return ExitStatus.USAGE
+    except SystemExit as done:  # --help and --version
+        return done.code if isinstance(done.code, int) else ExitStatus.OK
+    except CredProcError as error:
+        err.write(f"sf-credproc: {error}\n")
+        return error.exit_status
+    except KeyboardInterrupt:
+        err.write("sf-credproc: interrupted\n")
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        if verbose:
+            import traceback
+
+            traceback.print_exc(file=err)
+        err.write(
+            f"sf-credproc: internal error ({type(error).__name__}); this is a bug. "
+            "Run again with --verbose for the traceback and report it\n"
+        )
+        return ExitStatus.INTERNAL
+
+
+def _run_get(
+    flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, err: TextIO, clock: Clock
+) -> int:
+    from .progress import Progress
+    from .service import fetch_credential
+    from .settings import resolve_settings
+
+    settings = resolve_settings(flags, environ)
+    progress = Progress(err, enabled=settings.verbose)
+    progress.step(
+        f"profile {settings.profile or '(none)'} from {settings.config_path}; "
+        f"login URL {settings.login_url.base}; audience {settings.audience}"
+    )
+    credential = fetch_credential(settings, clock=clock, environ=environ, progress=progress)
+    # One write, after everything succeeded: a consumer never sees half a credential.
+    out.write(credential.to_json() + "\n")
+    out.flush()
+    return ExitStatus.OK

@@ -1,0 +1,93 @@
+"""The TOML config file: ``[profile.NAME]`` tables whose keys are the long option names.
+
+Found at ``$SF_CREDPROC_CONFIG``, else ``$XDG_CONFIG_HOME/sf-credproc/config.toml``, else
+``~/.config/sf-credproc/config.toml`` (XDG Base Directory Specification).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+CONFIG_ENV = "SF_CREDPROC_CONFIG"
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The profiles of one config file (empty when the default file does not exist)."""
+
+    path: str
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def config_path(environ: Mapping[str, str]) -> tuple[str, bool]:
+    """The config file's path, and whether the user named it explicitly."""
+    explicit = environ.get(CONFIG_ENV)
+    if explicit:
+        return os.path.expanduser(explicit), True
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".config"
+    )
+    return os.path.join(base, "sf-credproc", "config.toml"), False
+
+
+def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) -> ConfigFile:
+    """Read and check the config file; a missing default file is an empty one."""
+    path, explicit = config_path(environ)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(
+                f"config file {path} (from {CONFIG_ENV}) does not exist",
+                hint=f"Create it, or unset {CONFIG_ENV}",
+            ) from None
+        return ConfigFile(path)
+    except OSError as error:
+        raise ConfigError(
+            f"config file {path} cannot be read ({error.strerror})",
+            hint="Fix its permissions or set SF_CREDPROC_CONFIG to another file",
+        ) from None
+    return ConfigFile(path, _parse(raw, path, allowed_keys))
+
+
+def _parse(raw: bytes, path: str, allowed_keys: Collection[str]) -> dict[str, dict[str, Any]]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text", hint="Save it as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(
+            f"config file {path} is not valid TOML ({error})", hint="Fix the syntax at that line"
+        ) from None
+    layout = "Put settings in [profile.NAME] tables"
+    unknown = sorted(set(document) - {"profile"})
+    if unknown:
+        raise ConfigError(
+            f"config file {path} has unknown top-level key {unknown[0]!r}", hint=layout
+        )
+    profiles = document.get("profile", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"config file {path}: 'profile' is not a table", hint=layout)
+    for name, values in profiles.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path}: profile {name!r} is not a table", hint=layout)
+        for key in values:
+            if key not in allowed_keys:
+                raise ConfigError(
+                    f"config file {path}: profile {name!r} has unknown key {key!r}",
+                    hint="Known keys: " + ", ".join(sorted(allowed_keys)),
+                )
+    return profiles

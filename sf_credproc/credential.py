@@ -1,0 +1,93 @@
+"""The versioned credential written to stdout (schema: ``schemas/credential-v1.schema.json``).
+
+Modelled on AWS ``credential_process`` output: ``Version: 1``, an RFC 3339 UTC ``Expiration``.
+Salesforce returns no ``expires_in``, so ``Expiration`` is ``IssuedAt`` plus the configured session
+timeout (``--session-ttl``): a lower bound, since Salesforce extends sessions while they are used.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exchange import TokenResponse
+
+CREDENTIAL_VERSION = 1
+SCHEMA_RESOURCE = "schemas/credential-v1.schema.json"
+
+
+def format_rfc3339(epoch_seconds: int) -> str:
+    """``2026-11-29T08:00:00Z`` for a Unix time (RFC 3339 section 5.6, UTC)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
+
+
+def org_id_from_identity_url(id_url: str) -> str:
+    """The org id in an identity URL ``https://HOST/id/<org id>/<user id>``, or ``""``."""
+    parts = id_url.rstrip("/").split("/")
+    if len(parts) >= 3 and parts[-3] == "id" and parts[-2].startswith("00D"):
+        return parts[-2]
+    return ""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An access token and what a consumer needs to use it; ``repr()`` never shows the token."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    instance_url: str
+    id_url: str
+    org_id: str
+    username: str
+    scope: str
+    issued_at: int
+    expiration: int
+
+    @classmethod
+    def from_token_response(
+        cls, response: TokenResponse, *, username: str, sent_at: float, session_ttl_seconds: int
+    ) -> Credential:
+        """Build the credential; ``sent_at`` is when the request left, the conservative start."""
+        issued_at = int(sent_at)
+        if response.issued_at_ms is not None:
+            # Count from whichever clock says earlier, so a skewed clock never extends the session.
+            issued_at = min(issued_at, response.issued_at_ms // 1000)
+        return cls(
+            access_token=response.access_token,
+            token_type=response.token_type,
+            instance_url=response.instance_url,
+            id_url=response.id_url,
+            org_id=org_id_from_identity_url(response.id_url),
+            username=username,
+            scope=response.scope,
+            issued_at=issued_at,
+            expiration=issued_at + session_ttl_seconds,
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON object of the output contract, in its documented field order."""
+        return {
+            "Version": CREDENTIAL_VERSION,
+            "AccessToken": self.access_token,
+            "TokenType": self.token_type,
+            "InstanceUrl": self.instance_url,
+            "Id": self.id_url,
+            "OrgId": self.org_id,
+            "Username": self.username,
+            "Scope": self.scope,
+            "IssuedAt": format_rfc3339(self.issued_at),
+            "Expiration": format_rfc3339(self.expiration),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_document())
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of the credential, as shipped in the package."""
+    from importlib.resources import files
+
+    document: dict[str, Any] = json.loads(files(__package__).joinpath(SCHEMA_RESOURCE).read_text())
+    return document

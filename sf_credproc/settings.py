@@ -1,0 +1,350 @@
+"""Resolve every setting of ``get``: flag > environment variable > config profile > default.
+
+This module is the only reader of the environment. Each value is validated here, before any key is
+touched or any request is made, and every error names the setting and where its value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config_file import ConfigFile, load_config_file
+from .errors import ConfigError
+from .key_uri import KeyUri, parse_key_uri
+from .login_url import LoginUrl, derive_audience, parse_login_url
+
+PROFILE_ENV = "SF_CREDPROC_PROFILE"
+PASSPHRASE_ENV = "SF_CREDPROC_KEY_PASSPHRASE"
+DEFAULT_PROFILE = "default"
+#: Salesforce session timeouts range from 15 minutes to 24 hours; a shorter TTL is always safe.
+MAX_SESSION_TTL_SECONDS = 24 * 3600
+MAX_TIMEOUT_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting of ``get``: its flag, environment variable, profile key and default."""
+
+    name: str
+    flag: str
+    env: str
+    help: str
+    default: str | None = None
+    required: bool = False
+    metavar: str = "VALUE"
+
+    @property
+    def env_help(self) -> str:
+        default = f"; default: {self.default}" if self.default else ""
+        return f"{self.help} [env {self.env}{default}]"
+
+
+GET_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "client_id",
+        "--client-id",
+        "SF_CREDPROC_CLIENT_ID",
+        "connected app consumer key (JWT iss)",
+        required=True,
+        metavar="KEY",
+    ),
+    Option(
+        "username",
+        "--username",
+        "SF_CREDPROC_USERNAME",
+        "Salesforce username (JWT sub)",
+        required=True,
+        metavar="USER",
+    ),
+    Option(
+        "login_url",
+        "--login-url",
+        "SF_CREDPROC_LOGIN_URL",
+        "host whose /services/oauth2/token is called",
+        "https://login.salesforce.com",
+        metavar="URL",
+    ),
+    Option(
+        "audience",
+        "--audience",
+        "SF_CREDPROC_AUDIENCE",
+        "JWT aud",
+        "derived from --login-url",
+        metavar="URL",
+    ),
+    Option(
+        "key",
+        "--key",
+        "SF_CREDPROC_KEY",
+        "key source: kms:, secretsmanager:, ssm:, file: or env:",
+        required=True,
+        metavar="URI",
+    ),
+    Option(
+        "region",
+        "--region",
+        "SF_CREDPROC_REGION",
+        "AWS region",
+        "boto3's own resolution",
+        metavar="REGION",
+    ),
+    Option(
+        "aws_profile",
+        "--aws-profile",
+        "SF_CREDPROC_AWS_PROFILE",
+        "AWS named profile",
+        "boto3's own resolution",
+        metavar="NAME",
+    ),
+    Option(
+        "session_ttl",
+        "--session-ttl",
+        "SF_CREDPROC_SESSION_TTL",
+        "seconds the Salesforce session lives (the org/app session timeout)",
+        "7200",
+        metavar="SECONDS",
+    ),
+    Option(
+        "timeout",
+        "--timeout",
+        "SF_CREDPROC_TIMEOUT",
+        "overall deadline in seconds for the whole command",
+        "30",
+        metavar="SECONDS",
+    ),
+    Option(
+        "trusted_hosts",
+        "--trusted-host",
+        "SF_CREDPROC_TRUSTED_HOSTS",
+        "extra login host to trust (repeatable; env: comma-separated)",
+        metavar="HOST",
+    ),
+)
+OPTIONS_BY_NAME = {option.name: option for option in GET_OPTIONS}
+PROFILE_KEYS = frozenset(OPTIONS_BY_NAME)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``get`` needs, validated. ``origins`` says where each value came from."""
+
+    client_id: str
+    username: str
+    login_url: LoginUrl
+    audience: str
+    key: KeyUri
+    region: str | None
+    #: ``AWS_REGION``: used when neither the settings nor boto3's own sources (AWS_DEFAULT_REGION,
+    #: ~/.aws/config) name a region. Lambda, ECS and other AWS SDKs set or honour it.
+    fallback_region: str | None
+    aws_profile: str | None
+    session_ttl_seconds: int
+    timeout_seconds: float
+    trusted_hosts: tuple[str, ...]
+    profile: str | None
+    config_path: str
+    ca_bundle: str | None
+    key_passphrase: str | None = field(repr=False, default=None)
+    verbose: bool = False
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class _Raw:
+    value: Any
+    origin: str
+
+
+def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Build ``Settings`` from parsed flags (``None`` when absent) and the environment."""
+    config = load_config_file(environ, PROFILE_KEYS)
+    profile_name, profile = _select_profile(flags.get("profile"), environ, config)
+    raw: dict[str, _Raw] = {}
+    for option in GET_OPTIONS:
+        found = _lookup(option, flags, environ, profile, profile_name, config.path)
+        if found is not None:
+            raw[option.name] = found
+        elif option.required:
+            where = (
+                f", or add {option.name} to profile {profile_name!r}"
+                if profile_name
+                else f", or add {option.name} to [profile.default] in {config.path}"
+            )
+            raise ConfigError(
+                f"{option.flag} is required",
+                hint=f"Pass {option.flag}, set {option.env}{where}",
+            )
+
+    def text(name: str) -> str | None:
+        return _text(name, raw[name]) if name in raw else None
+
+    trusted_hosts = _hosts(raw["trusted_hosts"]) if "trusted_hosts" in raw else ()
+    login_raw = raw.get("login_url") or _Raw(OPTIONS_BY_NAME["login_url"].default, "default")
+    login_url = parse_login_url(_text("login_url", login_raw), trusted_hosts, login_raw.origin)
+    key = parse_key_uri(_text("key", raw["key"]), raw["key"].origin)
+    region = text("region")
+    if region is not None:
+        _check_region(region, raw["region"].origin)
+    if key.region and region and key.region != region:
+        raise ConfigError(
+            f"--key {key} is in region {key.region} but --region (from {raw['region'].origin}) "
+            f"is {region}",
+            hint="Drop --region (the ARN names the region), or make them agree",
+        )
+    return Settings(
+        client_id=_required_text("client_id", raw),
+        username=_required_text("username", raw),
+        login_url=login_url,
+        audience=text("audience") or derive_audience(login_url),
+        key=key,
+        region=region,
+        fallback_region=environ.get("AWS_REGION") or None,
+        aws_profile=text("aws_profile"),
+        session_ttl_seconds=_number(
+            raw.get("session_ttl"), "session_ttl", 7200, 1, MAX_SESSION_TTL_SECONDS, int
+        ),
+        timeout_seconds=_number(
+            raw.get("timeout"), "timeout", 30.0, 0.001, MAX_TIMEOUT_SECONDS, float
+        ),
+        trusted_hosts=trusted_hosts,
+        profile=profile_name,
+        config_path=config.path,
+        ca_bundle=_ca_bundle(environ),
+        key_passphrase=environ.get(PASSPHRASE_ENV) or None,
+        verbose=bool(flags.get("verbose")),
+        origins={name: found.origin for name, found in raw.items()},
+    )
+
+
+def _select_profile(
+    flag_value: str | None, environ: Mapping[str, str], config: ConfigFile
+) -> tuple[str | None, Mapping[str, Any]]:
+    if flag_value is not None:
+        name, origin = flag_value, "--profile"
+    elif environ.get(PROFILE_ENV):
+        name, origin = environ[PROFILE_ENV], PROFILE_ENV
+    else:
+        if DEFAULT_PROFILE in config.profiles:
+            return DEFAULT_PROFILE, config.profiles[DEFAULT_PROFILE]
+        return None, {}
+    if name not in config.profiles:
+        known = ", ".join(sorted(config.profiles)) or "none"
+        raise ConfigError(
+            f"profile {name!r} (from {origin}) is not in config file {config.path}",
+            hint=f"Add a [profile.{name}] table, or choose one of: {known}",
+        )
+    return name, config.profiles[name]
+
+
+def _lookup(
+    option: Option,
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    profile: Mapping[str, Any],
+    profile_name: str | None,
+    config_path: str,
+) -> _Raw | None:
+    value = flags.get(option.name)
+    if value is not None and value != []:
+        return _Raw(value, option.flag)
+    # An empty environment variable counts as unset, as in most CLIs.
+    if environ.get(option.env):
+        env_value = environ[option.env]
+        if option.name == "trusted_hosts":
+            return _Raw([h.strip() for h in env_value.split(",") if h.strip()], option.env)
+        return _Raw(env_value, option.env)
+    if option.name in profile:
+        return _Raw(profile[option.name], f"profile {profile_name!r} in {config_path}")
+    return None
+
+
+def _text(name: str, raw: _Raw) -> str:
+    option = OPTIONS_BY_NAME[name]
+    if not isinstance(raw.value, str) or not raw.value.strip():
+        raise ConfigError(
+            f"{option.flag} (from {raw.origin}) must be a non-empty string",
+            hint=f"Set {option.flag} to a {option.metavar.lower()}",
+        )
+    return raw.value.strip()
+
+
+def _required_text(name: str, raw: Mapping[str, _Raw]) -> str:
+    return _text(name, raw[name])
+
+
+def _hosts(raw: _Raw) -> tuple[str, ...]:
+    values = raw.value
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise ConfigError(
+            f"--trusted-host (from {raw.origin}) must be a list of host names",
+            hint='Write trusted_hosts = ["sso.example.com"] in the profile',
+        )
+    hosts = tuple(v.strip().lower() for v in values)
+    for host in hosts:
+        if "/" in host or ":" in host or " " in host or host in ("*", "*."):
+            raise ConfigError(
+                f"--trusted-host {host!r} (from {raw.origin}) is not a host name",
+                hint="Give a bare host such as sso.example.com, or *.example.com",
+            )
+    return hosts
+
+
+def _number(
+    raw: _Raw | None,
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    kind: Callable[[Any], Any],
+) -> Any:
+    if raw is None:
+        return kind(default)
+    option = OPTIONS_BY_NAME[name]
+    what = "a whole number of seconds" if kind is int else "a number of seconds"
+    value = raw.value
+    if isinstance(value, str):
+        try:
+            value = kind(value.strip())
+        except ValueError:
+            value = None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (kind is int and not isinstance(value, int))
+    ):
+        raise ConfigError(
+            f"{option.flag} {raw.value!r} (from {raw.origin}) is not {what}",
+            hint=f"Set it to {what} between {low:g} and {high:g}",
+        )
+    if not low <= value <= high:
+        raise ConfigError(
+            f"{option.flag} {raw.value!r} (from {raw.origin}) is out of range",
+            hint=f"Set it to {what} between {low:g} and {high:g}",
+        )
+    return kind(value)
+
+
+def _check_region(region: str, origin: str) -> None:
+    # Region names are lower-case words and digits joined by hyphens (us-east-1, us-gov-west-1).
+    if not all((part.isalnum() and part.islower()) or part.isdigit() for part in region.split("-")):
+        raise ConfigError(
+            f"--region {region!r} (from {origin}) is not an AWS region name",
+            hint="Use a region such as us-east-1 or eu-west-1",
+        )
+
+
+def _ca_bundle(environ: Mapping[str, str]) -> str | None:
+    """The CA bundle requests should verify TLS with: REQUESTS_CA_BUNDLE, then SSL_CERT_FILE."""
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        path = environ.get(name)
+        if path:
+            if not os.path.exists(path):
+                raise ConfigError(
+                    f"{name} names {path}, which does not exist",
+                    hint=f"Point {name} at a PEM CA bundle, or unset it",
+                )
+            return path
+    return None

@@ -1,0 +1,130 @@
+"""Real parts for the tests: moto's server over HTTP, the emulator over HTTPS with a test CA.
+
+Both servers start once per session on loopback and are reset for every test that uses them.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+import trustme
+from cryptography.hazmat.primitives.asymmetric import rsa
+from helpers import CLIENT_ID, REGION, USERNAME, base_env, pem_private, pem_public
+from moto.server import ThreadedMotoServer
+
+from sf_credproc.emulator import SalesforceEmulator
+
+#: Names the emulator's test certificate carries, reachable through tests/connect_proxy.py.
+TLS_NAMES = (
+    "127.0.0.1",
+    "localhost",
+    "login.salesforce.com",
+    "test.salesforce.com",
+    "acme.my.salesforce.com",
+    "acme--dev.sandbox.my.salesforce.com",
+    "partners.acme.example",
+)
+
+
+class Aws:
+    """boto3 clients for arranging a test's AWS state in moto."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint, **kwargs)
+
+    def set_iam_enforcement(self, enabled: bool) -> None:
+        """Turn moto's IAM checks on (from the next request) or off."""
+        requests.post(f"{self.endpoint}/moto-api/reset-auth", data=b"0" if enabled else b"inf", timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_url: str) -> Iterator[Aws]:
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10)
+    handle = Aws(moto_url)
+    yield handle
+    handle.set_iam_enforcement(False)
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def emulator_server(ca: trustme.CA) -> Iterator[SalesforceEmulator]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(*TLS_NAMES).configure_cert(context)
+    with SalesforceEmulator(ssl_context=context) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def app_key() -> rsa.RSAPrivateKey:
+    """The key whose certificate is uploaded to the test connected app."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def org(emulator_server: SalesforceEmulator, app_key: rsa.RSAPrivateKey) -> SalesforceEmulator:
+    """The emulator, reset, with CLIENT_ID registered for ``app_key`` and USERNAME approved."""
+    emulator_server.reset()
+    emulator_server.register_app(CLIENT_ID, pem_public(app_key))
+    emulator_server.add_user(USERNAME, approve=[CLIENT_ID])
+    return emulator_server
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, app_key: rsa.RSAPrivateKey) -> Path:
+    path = tmp_path / "app-key.pem"
+    path.write_bytes(pem_private(app_key))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def env(tmp_path: Path, moto_url: str, ca_bundle: str) -> dict[str, str]:
+    """The environment for a ``sf-credproc`` subprocess: moto for AWS, the test CA for TLS."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return {
+        **base_env(home),
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "REQUESTS_CA_BUNDLE": ca_bundle,
+    }
+
+
+
+# moto's server logs every request through werkzeug; keep test output for failures that matter.
+logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -1,0 +1,108 @@
+"""Test helpers: key material, and running the installed ``sf-credproc`` as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sf_credproc.emulator import SalesforceEmulator
+
+EXE = Path(sys.executable).with_name("sf-credproc")
+CLIENT_ID = "3MVG9test.consumer.key.for.sf-credproc"
+USERNAME = "integration@acme.example"
+REGION = "us-east-1"
+
+
+def pem_private(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def pem_public(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@dataclass
+class Run:
+    """The outcome of one ``sf-credproc`` process."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def credential(self) -> dict[str, Any]:
+        assert self.code == 0, f"exit {self.code}: {self.stderr}"
+        document: dict[str, Any] = json.loads(self.stdout)
+        return document
+
+    def assert_failed(self, code: int, *needles: str) -> None:
+        """Exit ``code``, empty stdout, one stderr line containing every needle, no traceback."""
+        assert self.code == code, f"exit {self.code} (wanted {code}): {self.stderr}"
+        assert self.stdout == "", self.stdout
+        lines = self.stderr.splitlines()
+        assert len(lines) == 1, self.stderr
+        assert lines[0].startswith("sf-credproc: "), self.stderr
+        assert "Traceback" not in self.stderr
+        for needle in needles:
+            assert needle in self.stderr, f"{needle!r} not in {self.stderr!r}"
+
+
+def run_cli(
+    args: Sequence[str], env: Mapping[str, str], *, timeout: float = 60, module: bool = False
+) -> Run:
+    """Run the installed console script (or ``python -m sf_credproc``) with exactly ``env``."""
+    command = [sys.executable, "-m", "sf_credproc"] if module else [str(EXE)]
+    done = subprocess.run(
+        [*command, *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def base_env(home: Path) -> dict[str, str]:
+    """A clean environment: no user settings, no AWS metadata lookups, nothing inherited."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "LANG": "C.UTF-8",
+        "AWS_CONFIG_FILE": str(home / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+        # Never let botocore look for instance credentials outside this machine.
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+def get_args(emulator: SalesforceEmulator, key: str, *extra: str) -> list[str]:
+    """``get`` arguments for the test org with key source ``key``."""
+    return [
+        "get",
+        "--client-id", CLIENT_ID,
+        "--username", USERNAME,
+        "--login-url", emulator.url,
+        "--key", key,
+        *extra,
+    ]  # fmt: skip
