@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .deadline import Deadline
-from .errors import CredProcError, SalesforceRefusedError, TransientError
+from .errors import ConfigError, CredProcError, SalesforceRefusedError, TransientError
 
 JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: A token response is well under a kilobyte; refuse to buffer a runaway body.
@@ -66,9 +66,11 @@ def exchange_assertion(
         )
         body = _read_bounded(response)
     except requests.exceptions.SSLError:
-        raise TransientError(
-            f"TLS verification failed for {context.token_endpoint}",
-            hint="If a proxy or private CA is in the way, point REQUESTS_CA_BUNDLE at its CA bundle",
+        # Not transient: retrying will not make an untrusted certificate trusted.
+        raise ConfigError(
+            f"the TLS certificate of {context.token_endpoint} could not be verified",
+            hint="If a TLS-inspecting proxy or private CA is in the way, point REQUESTS_CA_BUNDLE "
+            "at its CA bundle",
         ) from None
     except requests.exceptions.Timeout:
         raise TransientError(

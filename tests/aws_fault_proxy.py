@@ -53,7 +53,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, document = proxy.faults[target]
             self._reply(status, json.dumps(document).encode(), "application/x-amz-json-1.1")
             return
-        upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+        upstream = http.client.HTTPConnection(
+            proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port, timeout=30
+        )
         headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
         upstream.request("POST", self.path, body=body, headers=headers)
         response = upstream.getresponse()

@@ -7,6 +7,7 @@ loopback, whose test certificate carries those names. Nothing leaves the machine
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from socketserver import BaseRequestHandler, ThreadingTCPServer
@@ -62,7 +63,5 @@ def _copy(source: socket.socket, sink: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        try:
+        with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass

@@ -96,6 +96,7 @@ def base_env(home: Path) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
     }
 
+
 def get_args(emulator: SalesforceEmulator, key: str, *extra: str) -> list[str]:
     """``get`` arguments for the test org with key source ``key``."""
     return [
@@ -106,3 +107,14 @@ def get_args(emulator: SalesforceEmulator, key: str, *extra: str) -> list[str]:
         "--key", key,
         *extra,
     ]  # fmt: skip
+
+
+def invoke(args: Sequence[str], env: Mapping[str, str]) -> Run:
+    """Run the CLI in this process with ``env`` as its whole environment (fast; no AWS calls)."""
+    import io
+
+    from sf_credproc.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), environ=dict(env), stdout=out, stderr=err)
+    return Run(int(code), out.getvalue(), err.getvalue())

@@ -1,0 +1,377 @@
+"""Bad input, row by row: the documented exit code, one line naming the problem, empty stdout.
+
+Rows run the CLI in-process with a fake environment (no AWS is reached: every row fails before).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from helpers import CLIENT_ID, USERNAME, base_env, invoke, pem_private, pem_public
+
+GOOD = ["--client-id", CLIENT_ID, "--username", USERNAME, "--login-url", "http://127.0.0.1:9"]
+
+
+def get(*args: str) -> list[str]:
+    return ["get", *GOOD, *args]
+
+
+# (id, argv, extra environment, exit code, needles)
+ROWS: list[tuple[str, list[str], dict[str, str], int, tuple[str, ...]]] = [
+    ("unknown flag", get("--key", "env:K", "--bogus"), {}, 2, ("--bogus",)),
+    ("no command", [], {}, 2, ()),
+    ("unknown command", ["fetch"], {}, 2, ("fetch",)),
+    (
+        "missing client id",
+        ["get", "--username", "u", "--key", "env:K"],
+        {},
+        2,
+        ("--client-id is required", "SF_CREDPROC_CLIENT_ID"),
+    ),
+    (
+        "missing username",
+        ["get", "--client-id", "c", "--key", "env:K"],
+        {},
+        2,
+        ("--username is required",),
+    ),
+    ("missing key", get(), {}, 2, ("--key is required", "SF_CREDPROC_KEY")),
+    (
+        "empty client id",
+        ["get", "--client-id", " ", "--username", "u", "--key", "env:K"],
+        {},
+        2,
+        ("--client-id", "non-empty"),
+    ),
+    (
+        "ttl not a number",
+        get("--key", "env:K", "--session-ttl", "two hours"),
+        {},
+        2,
+        ("--session-ttl", "whole number"),
+    ),
+    (
+        "ttl fractional",
+        get("--key", "env:K", "--session-ttl", "7200.5"),
+        {},
+        2,
+        ("--session-ttl", "whole number"),
+    ),
+    (
+        "ttl zero",
+        get("--key", "env:K", "--session-ttl", "0"),
+        {},
+        2,
+        ("--session-ttl", "out of range"),
+    ),
+    (
+        "ttl over a day",
+        get("--key", "env:K", "--session-ttl", "90000"),
+        {},
+        2,
+        ("--session-ttl", "out of range", "86400"),
+    ),
+    (
+        "ttl env malformed",
+        get("--key", "env:K"),
+        {"SF_CREDPROC_SESSION_TTL": "2h"},
+        2,
+        ("SF_CREDPROC_SESSION_TTL",),
+    ),
+    (
+        "timeout negative",
+        get("--key", "env:K", "--timeout", "-1"),
+        {},
+        2,
+        ("--timeout", "out of range"),
+    ),
+    (
+        "timeout not a number",
+        get("--key", "env:K", "--timeout", "soon"),
+        {},
+        2,
+        ("--timeout", "number of seconds"),
+    ),
+    (
+        "timeout env malformed",
+        get("--key", "env:K"),
+        {"SF_CREDPROC_TIMEOUT": "30s"},
+        2,
+        ("SF_CREDPROC_TIMEOUT",),
+    ),
+    (
+        "region malformed",
+        get("--key", "env:K", "--region", "US East"),
+        {},
+        2,
+        ("--region", "AWS region"),
+    ),
+    (
+        "region disagrees with ARN",
+        get(
+            "--key",
+            "kms:arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555",
+            "--region",
+            "us-east-1",
+        ),
+        {},
+        2,
+        ("eu-west-1", "us-east-1"),
+    ),
+    ("key without scheme", get("--key", "alias/sf"), {}, 2, ("no known key source scheme", "kms:")),
+    ("key unknown scheme", get("--key", "vault:secret/sf"), {}, 2, ("no known key source scheme",)),
+    ("key empty target", get("--key", "kms:"), {}, 2, ("names no kms key",)),
+    ("kms bad key id", get("--key", "kms:not-a-key"), {}, 2, ("names no KMS key",)),
+    ("kms bad alias", get("--key", "kms:alias/has space"), {}, 2, ("KMS alias",)),
+    ("kms aws-managed alias", get("--key", "kms:alias/aws/ssm"), {}, 2, ("KMS alias",)),
+    (
+        "kms bad ARN",
+        get("--key", "kms:arn:aws:kms:us-east-1:123:key/x"),
+        {},
+        2,
+        ("KMS key or alias ARN",),
+    ),
+    (
+        "kms ARN of another service",
+        get("--key", "kms:arn:aws:s3:::bucket"),
+        {},
+        2,
+        ("KMS key or alias ARN",),
+    ),
+    ("secret empty field", get("--key", "secretsmanager:sf/jwt#"), {}, 2, ("empty #field",)),
+    ("secret bad name", get("--key", "secretsmanager:sf jwt"), {}, 2, ("secret name",)),
+    (
+        "secret bad ARN",
+        get("--key", "secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:parameter/x"),
+        {},
+        2,
+        ("secret ARN",),
+    ),
+    ("ssm bad name", get("--key", "ssm:/sf/jwt key"), {}, 2, ("SSM parameter name",)),
+    (
+        "ssm bad ARN",
+        get("--key", "ssm:arn:aws:ssm:us-east-1:123456789012:secret/x"),
+        {},
+        2,
+        ("SSM parameter ARN",),
+    ),
+    ("env bad variable", get("--key", "env:1BAD-NAME"), {}, 2, ("environment variable name",)),
+    (
+        "login URL not a URL",
+        get("--key", "env:K", "--login-url", "login.salesforce.com"),
+        {},
+        2,
+        ("--login-url", "http(s) URL"),
+    ),
+    (
+        "login URL ftp",
+        get("--key", "env:K", "--login-url", "ftp://login.salesforce.com"),
+        {},
+        2,
+        ("--login-url",),
+    ),
+    (
+        "login URL bad port",
+        get("--key", "env:K", "--login-url", "https://login.salesforce.com:99999"),
+        {},
+        2,
+        ("is not a URL",),
+    ),
+    (
+        "login URL plain http remote",
+        get("--key", "env:K", "--login-url", "http://login.salesforce.com"),
+        {},
+        2,
+        ("plain http", "https"),
+    ),
+    (
+        "login URL untrusted host",
+        get("--key", "env:K", "--login-url", "https://evil.example.com"),
+        {},
+        2,
+        ("not a Salesforce domain", "--trusted-host evil.example.com"),
+    ),
+    (
+        "login URL look-alike domain",
+        get("--key", "env:K", "--login-url", "https://login.salesforce.com.evil.example"),
+        {},
+        2,
+        ("not a Salesforce domain",),
+    ),
+    (
+        "login URL suffix trick",
+        get("--key", "env:K", "--login-url", "https://evilsalesforce.com"),
+        {},
+        2,
+        ("not a Salesforce domain",),
+    ),
+    (
+        "login URL with credentials",
+        get("--key", "env:K", "--login-url", "https://u:p@login.salesforce.com"),
+        {},
+        2,
+        ("credentials",),
+    ),
+    (
+        "login URL with query",
+        get("--key", "env:K", "--login-url", "https://login.salesforce.com/?x=1"),
+        {},
+        2,
+        ("query",),
+    ),
+    (
+        "trusted host with scheme",
+        get("--key", "env:K", "--trusted-host", "https://sso.example.com"),
+        {},
+        2,
+        ("--trusted-host", "not a host name"),
+    ),
+    (
+        "CA bundle missing",
+        get("--key", "env:K"),
+        {"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"},
+        2,
+        ("REQUESTS_CA_BUNDLE", "does not exist"),
+    ),
+    (
+        "profile missing",
+        get("--key", "env:K", "--profile", "prod"),
+        {},
+        2,
+        ("profile 'prod'", "[profile.prod]"),
+    ),
+    (
+        "profile env missing",
+        get("--key", "env:K"),
+        {"SF_CREDPROC_PROFILE": "prod"},
+        2,
+        ("profile 'prod'", "SF_CREDPROC_PROFILE"),
+    ),
+    (
+        "explicit config missing",
+        get("--key", "env:K"),
+        {"SF_CREDPROC_CONFIG": "/nonexistent/sf.toml"},
+        2,
+        ("/nonexistent/sf.toml", "does not exist"),
+    ),
+    ("env key unset", get("--key", "env:SF_JWT_KEY"), {}, 3, ("env:SF_JWT_KEY", "not set")),
+    (
+        "file key missing",
+        get("--key", "file:/nonexistent/key.pem"),
+        {},
+        3,
+        ("file:/nonexistent/key.pem", "no such file"),
+    ),
+    ("file key is a directory", get("--key", "file:/"), {}, 3, ("is a directory",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra_env", "code", "needles"),
+    [row[1:] for row in ROWS],
+    ids=[row[0] for row in ROWS],
+)
+def test_bad_invocation(
+    argv: list[str],
+    extra_env: dict[str, str],
+    code: int,
+    needles: tuple[str, ...],
+    tmp_path: Path,
+) -> None:
+    env = {**base_env(tmp_path), **extra_env}
+    run = invoke(argv, env)
+    if argv:
+        run.assert_failed(code, *needles)
+    else:  # no command: the help, on stderr, and exit 2
+        assert run.code == code and run.stdout == "" and "usage" in run.stderr
+
+
+def _pem(
+    key: object, fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8
+) -> bytes:
+    assert hasattr(key, "private_bytes")
+    pem: bytes = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
+    return pem
+
+
+def _material_rows() -> list[tuple[str, bytes, str | None, tuple[str, ...]]]:
+    rsa2048 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    return [
+        ("EC key", _pem(ec.generate_private_key(ec.SECP256R1())), None, ("an EC key", "RS256")),
+        ("Ed25519 key", _pem(ed25519.Ed25519PrivateKey.generate()), None, ("Ed25519", "RS256")),
+        ("DSA key", _pem(dsa.generate_private_key(2048)), None, ("a DSA key",)),
+        (
+            "RSA 1024",
+            _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+            None,
+            ("1024-bit", "2048"),
+        ),
+        ("public key", pem_public(rsa2048), None, ("a public key, not a private key",)),
+        ("certificate", certificate, None, ("a certificate, not a private key",)),
+        (
+            "OpenSSH key",
+            _pem(rsa2048, serialization.PrivateFormat.OpenSSH),
+            None,
+            ("OpenSSH-format", "ssh-keygen"),
+        ),
+        ("garbage", b"this is not a key", None, ("does not hold a readable private key",)),
+        ("empty", b"", None, ("is empty",)),
+        (
+            "non-UTF-8 bytes",
+            b"\xff\xfe\x00garbage",
+            None,
+            ("does not hold a readable private key",),
+        ),
+        (
+            "truncated PEM",
+            pem_private(rsa2048)[:200],
+            None,
+            ("does not hold a readable private key",),
+        ),
+        ("oversized", b"A" * 70000, None, ("far too many",)),
+        (
+            "encrypted, no passphrase",
+            pem_private(rsa2048, b"right"),
+            None,
+            ("encrypted", "SF_CREDPROC_KEY_PASSPHRASE"),
+        ),
+        (
+            "encrypted, wrong passphrase",
+            pem_private(rsa2048, b"right"),
+            "wrong",
+            ("passphrase does not unlock",),
+        ),
+    ]
+
+
+MATERIAL_ROWS = _material_rows()
+
+
+@pytest.mark.parametrize(
+    ("material", "passphrase", "needles"),
+    [row[1:] for row in MATERIAL_ROWS],
+    ids=[row[0] for row in MATERIAL_ROWS],
+)
+def test_bad_key_material(
+    material: bytes, passphrase: str | None, needles: tuple[str, ...], tmp_path: Path
+) -> None:
+    path = tmp_path / "key.pem"
+    path.write_bytes(material)
+    env = base_env(tmp_path)
+    if passphrase:
+        env["SF_CREDPROC_KEY_PASSPHRASE"] = passphrase
+    run = invoke(get("--key", f"file:{path}"), env)
+    run.assert_failed(3, f"file:{path}", *needles)
+
+
+def test_pasted_pem_in_key_flag_is_never_echoed(tmp_path: Path) -> None:
+    """A private key pasted where the URI belongs is refused without repeating it."""
+    pem = pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)).decode()
+    run = invoke(get("--key", pem), base_env(tmp_path))
+    run.assert_failed(2, "looks like key material, not shown")
+    body = pem.splitlines()[1]
+    assert body not in run.stderr

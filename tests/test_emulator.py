@@ -1,0 +1,147 @@
+"""The emulator itself, as a client other than sf-credproc sees it (requests over HTTPS)."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+from pathlib import Path
+
+import jwt
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+from helpers import CLIENT_ID, USERNAME, get_args, run_cli
+
+from sf_credproc.emulator import SalesforceEmulator, salesforce_id
+
+GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def login(org: SalesforceEmulator, key: rsa.RSAPrivateKey, ca_bundle: str) -> dict[str, str]:
+    claims = {"iss": CLIENT_ID, "sub": USERNAME, "aud": org.url, "exp": 4102444800}
+    assertion = jwt.encode(claims, key, algorithm="RS256")
+    response = requests.post(
+        f"{org.url}/services/oauth2/token",
+        data={"grant_type": GRANT, "assertion": assertion},
+        verify=ca_bundle,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+def test_token_response_has_salesforce_shape(
+    org: SalesforceEmulator, app_key: rsa.RSAPrivateKey, ca_bundle: str
+) -> None:
+    body = login(org, app_key, ca_bundle)
+    assert set(body) == {
+        "access_token",
+        "signature",
+        "scope",
+        "instance_url",
+        "id",
+        "token_type",
+        "issued_at",
+    }
+    assert "expires_in" not in body
+    org15, _, opaque = body["access_token"].partition("!")
+    assert org15 == org.org_id[:15] and opaque
+    assert body["id"].endswith(f"/id/{org.org_id}/{org.users[USERNAME].user_id}")
+    assert body["issued_at"].isdigit()
+
+
+def test_userinfo_then_revoke(
+    org: SalesforceEmulator, app_key: rsa.RSAPrivateKey, ca_bundle: str
+) -> None:
+    token = login(org, app_key, ca_bundle)["access_token"]
+    userinfo = f"{org.url}/services/oauth2/userinfo"
+    bearer = {"Authorization": f"Bearer {token}"}
+    info = requests.get(userinfo, headers=bearer, verify=ca_bundle, timeout=10).json()
+    assert info["user_id"] == org.users[USERNAME].user_id
+    assert info["organization_id"] == org.org_id
+    assert info["preferred_username"] == USERNAME
+    revoke = requests.post(
+        f"{org.url}/services/oauth2/revoke", data={"token": token}, verify=ca_bundle, timeout=10
+    )
+    assert (revoke.status_code, revoke.content) == (200, b"")
+    after = requests.get(userinfo, headers=bearer, verify=ca_bundle, timeout=10)
+    assert (after.status_code, after.text) == (403, "Bad_OAuth_Token")
+    again = requests.post(
+        f"{org.url}/services/oauth2/revoke", data={"token": token}, verify=ca_bundle, timeout=10
+    )
+    assert again.status_code == 400 and again.json()["error"] == "invalid_token"
+    missing = requests.get(userinfo, verify=ca_bundle, timeout=10)
+    assert missing.status_code == 401
+
+
+def test_expired_session_is_refused(
+    org: SalesforceEmulator, app_key: rsa.RSAPrivateKey, ca_bundle: str
+) -> None:
+    token = login(org, app_key, ca_bundle)["access_token"]
+    session = org.sessions[token]
+    org.clock = lambda: session.expires_at + 1
+    try:
+        after = requests.get(
+            f"{org.url}/services/oauth2/userinfo",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=ca_bundle,
+            timeout=10,
+        )
+    finally:
+        import time
+
+        org.clock = time.time
+    assert after.status_code == 403
+
+
+def test_get_on_token_endpoint_and_wrong_content_type(
+    org: SalesforceEmulator, ca_bundle: str
+) -> None:
+    url = f"{org.url}/services/oauth2/token"
+    got = requests.get(url, verify=ca_bundle, timeout=10)
+    assert got.status_code == 400 and got.json()["error"] == "invalid_request"
+    as_json = requests.post(url, json={"grant_type": GRANT}, verify=ca_bundle, timeout=10)
+    assert as_json.json() == {
+        "error": "unsupported_grant_type",
+        "error_description": "grant type not supported",
+    }
+    assert org.token_request_count == 2
+
+
+def test_chunked_request_body(
+    org: SalesforceEmulator, app_key: rsa.RSAPrivateKey, ca_bundle: str
+) -> None:
+    """Clients that stream bodies (Transfer-Encoding: chunked) are understood."""
+    claims = {"iss": CLIENT_ID, "sub": USERNAME, "aud": org.url, "exp": 4102444800}
+    body = f"grant_type={GRANT}&assertion={jwt.encode(claims, app_key, algorithm='RS256')}".encode()
+    host, port = org.url.removeprefix("https://").split(":")
+    connection = http.client.HTTPSConnection(
+        host, int(port), context=ssl.create_default_context(cafile=ca_bundle), timeout=10
+    )
+    connection.request(
+        "POST",
+        "/services/oauth2/token",
+        body=iter([body[:100], body[100:]]),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    assert response.status == 200, response.read()
+    connection.close()
+
+
+def test_request_counts(org: SalesforceEmulator, env: dict[str, str], key_file: Path) -> None:
+    for _ in range(3):
+        run_cli(get_args(org, f"file:{key_file}"), env).credential()
+    assert org.token_request_count == 3
+    assert len(org.sessions) == 3
+
+
+def test_salesforce_ids_carry_a_valid_checksum() -> None:
+    for prefix in ("00D", "005"):
+        value = salesforce_id(prefix)
+        assert len(value) == 18 and value.startswith(prefix)
+        short = value[:15]
+        for i, chunk in enumerate((short[0:5], short[5:10], short[10:15])):
+            bits = sum(1 << j for j, char in enumerate(chunk) if char.isupper())
+            assert value[15 + i] == "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]

@@ -1,0 +1,169 @@
+"""Every way Salesforce (the emulator) refuses, as the user sees it: exit code and the fix."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from helpers import CLIENT_ID, USERNAME, get_args, pem_private, run_cli
+
+from sf_credproc.emulator import CannedResponse, SalesforceEmulator
+
+
+@pytest.fixture
+def key(key_file: Path) -> str:
+    return f"file:{key_file}"
+
+
+def test_user_not_pre_authorized(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    org.users[USERNAME].approved_apps.clear()
+    run = run_cli(get_args(org, key), env)
+    run.assert_failed(4, "user hasn't approved this consumer", "Permitted Users", "pre-authorized")
+
+
+def test_key_does_not_match_certificate(
+    org: SalesforceEmulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.pem"
+    other.write_bytes(pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    run = run_cli(get_args(org, f"file:{other}"), env)
+    run.assert_failed(4, "invalid assertion", "does not match the certificate")
+
+
+def test_wrong_audience_names_it_and_suggests_audience(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    org.use_sandbox_audience()  # a sandbox org: login.salesforce.com is the wrong audience
+    run = run_cli(get_args(org, key, "--audience", "https://login.salesforce.com"), env)
+    run.assert_failed(4, "audience is invalid", "'https://login.salesforce.com'", "--audience")
+    assert len(org.token_requests) == 1  # one attempt: never a second audience
+
+
+def test_expired_assertion_points_at_the_clock(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    org.clock = lambda: time.time() + 3600  # Salesforce's clock an hour ahead of ours
+    try:
+        run = run_cli(get_args(org, key), env)
+    finally:
+        org.clock = time.time
+    run.assert_failed(4, "expired authorization code", "clock")
+
+
+def test_unknown_user(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    args = get_args(org, key)
+    args[args.index(USERNAME)] = "nobody@acme.example"
+    run = run_cli(args, env)
+    run.assert_failed(4, "invalid user credentials", "--username")
+
+
+def test_ip_restricted(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    org.users[USERNAME].ip_restricted = True
+    run_cli(get_args(org, key), env).assert_failed(
+        4, "ip restricted or invalid login hours", "IP ranges"
+    )
+
+
+def test_login_rate_exceeded_is_transient(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    org.login_limit_per_hour = 1
+    run_cli(get_args(org, key), env).credential()
+    run = run_cli(get_args(org, key), env)
+    run.assert_failed(5, "login rate exceeded", "retry after the hour")
+
+
+def test_unknown_consumer_key(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    args = get_args(org, key)
+    args[args.index(CLIENT_ID)] = "3MVG9unknown"
+    run_cli(args, env).assert_failed(4, "client identifier invalid", "--client-id", "2-10 minutes")
+
+
+def test_new_app_not_yet_propagated(
+    org: SalesforceEmulator, env: dict[str, str], key: str, app_key: rsa.RSAPrivateKey
+) -> None:
+    from helpers import pem_public
+
+    org.register_app(CLIENT_ID, pem_public(app_key), propagation_seconds=600)
+    run_cli(get_args(org, key), env).assert_failed(4, "client identifier invalid", "propagate")
+
+
+def test_unsupported_grant_type(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    body = {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
+    org.canned_responses.append(
+        CannedResponse(400, json.dumps(body).encode(), "application/json;charset=UTF-8")
+    )
+    run_cli(get_args(org, key), env).assert_failed(4, "does not accept the JWT bearer grant")
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "needle"),
+    [
+        (200, 5, "HTML page"),  # a captive portal or maintenance page
+        (503, 5, "HTML page"),  # Salesforce maintenance
+        (404, 4, "--login-url"),  # not a token endpoint at all
+    ],
+)
+def test_html_instead_of_json(
+    status: int, code: int, needle: str, org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    org.canned_responses.append(CannedResponse(status, b"<html><body>Down</body></html>"))
+    run_cli(get_args(org, key), env).assert_failed(code, needle)
+
+
+def test_non_json_text_body(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    org.canned_responses.append(CannedResponse(400, b"Bad Request", "text/plain"))
+    run_cli(get_args(org, key), env).assert_failed(4, "not JSON")
+
+
+def test_server_error_json_is_transient(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    body = {"error": "server_error", "error_description": "internal error"}
+    org.canned_responses.append(CannedResponse(500, json.dumps(body).encode(), "application/json"))
+    run_cli(get_args(org, key), env).assert_failed(5, "server_error", "Retry later")
+
+
+def test_success_without_token_fields(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    org.canned_responses.append(CannedResponse(200, b'{"scope": "api"}', "application/json"))
+    run_cli(get_args(org, key), env).assert_failed(4, "without access_token, instance_url, id")
+
+
+def test_connection_refused_is_transient(env: dict[str, str], key: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again when the block ends: nobody listens
+    args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME]
+    run = run_cli([*args, "--login-url", f"http://127.0.0.1:{port}", "--key", key], env)
+    run.assert_failed(5, "could not reach", f"127.0.0.1:{port}")
+
+
+def test_untrusted_tls_certificate(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    env.pop("REQUESTS_CA_BUNDLE")  # the emulator's test CA is no longer trusted
+    run = run_cli(get_args(org, key), env)
+    run.assert_failed(2, "TLS certificate", "REQUESTS_CA_BUNDLE")
+    assert org.token_requests == []
+
+
+def test_ssl_cert_file_is_honoured(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    env["SSL_CERT_FILE"] = env.pop("REQUESTS_CA_BUNDLE")
+    assert run_cli(get_args(org, key), env).credential()["AccessToken"] in org.sessions
+
+
+def test_hanging_token_endpoint_ends_at_the_deadline(env: dict[str, str], key: str) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts connections, never answers
+        port = silent.getsockname()[1]
+        args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--timeout", "2"]
+        started = time.monotonic()
+        run = run_cli([*args, "--login-url", f"http://127.0.0.1:{port}", "--key", key], env)
+        elapsed = time.monotonic() - started
+    run.assert_failed(5, "did not answer within the 2 s deadline")
+    assert elapsed < 2 + 3  # the deadline, plus interpreter start-up and imports
