@@ -83,3 +83,37 @@ def test_version_imports_no_heavy_library(tmp_path: Path) -> None:
     assert "sf_credproc.cli" in imported  # the measurement saw our own modules load
     for heavy in ("boto3", "botocore", "requests", "jwt", "cryptography"):
         assert heavy not in imported, f"{heavy} imported by --version"
+
+
+class BrokenClock:
+    """A clock that fails: the only honest way to reach the 'this is a bug' path."""
+
+    def time(self) -> float:
+        raise RuntimeError("clock exploded")
+
+    def monotonic(self) -> float:
+        raise RuntimeError("clock exploded")
+
+
+def test_internal_error_is_one_line_and_traceback_only_with_verbose(tmp_path: Path) -> None:
+    import io
+
+    from sf_credproc.cli import main
+
+    argv = ["get", "--client-id", "c", "--username", "u", "--key", "env:K"]
+    for verbose in (False, True):
+        out, err = io.StringIO(), io.StringIO()
+        code = main(
+            argv + (["-v"] if verbose else []),
+            environ=base_env(tmp_path),
+            stdout=out,
+            stderr=err,
+            clock=BrokenClock(),
+        )
+        assert code == 1
+        assert out.getvalue() == ""
+        last = err.getvalue().splitlines()[-1]
+        assert last.startswith("sf-credproc: internal error (RuntimeError); this is a bug")
+        assert ("Traceback" in err.getvalue()) is verbose
+        if not verbose:
+            assert len(err.getvalue().splitlines()) == 1

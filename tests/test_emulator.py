@@ -145,3 +145,35 @@ def test_salesforce_ids_carry_a_valid_checksum() -> None:
         for i, chunk in enumerate((short[0:5], short[5:10], short[10:15])):
             bits = sum(1 << j for j, char in enumerate(chunk) if char.isupper())
             assert value[15 + i] == "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
+
+
+def test_app_registered_with_an_x509_certificate(
+    emulator_server: SalesforceEmulator,
+    env: dict[str, str],
+    key_file: Path,
+    app_key: rsa.RSAPrivateKey,
+) -> None:
+    """Connected apps hold a certificate; the emulator verifies with the key inside it."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jwt-app")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(app_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(app_key, hashes.SHA256())
+    )
+    emulator_server.reset()
+    emulator_server.register_app(CLIENT_ID, certificate.public_bytes(serialization.Encoding.PEM))
+    emulator_server.add_user(USERNAME, approve=[CLIENT_ID])
+    credential = run_cli(get_args(emulator_server, f"file:{key_file}"), env).credential()
+    assert credential["AccessToken"] in emulator_server.sessions
