@@ -28,7 +28,14 @@ EXIT_CODES_HELP = """exit codes:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2, like every other error."""
+    """argparse, but a usage error is one line and exit code 2, like every other error.
+
+    Abbreviated options are off: ``--ref`` must not silently mean ``--refresh``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise ConfigError(message, hint=f"Run '{self.prog} --help' for the options")
@@ -55,6 +62,43 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_get_options(get)
+    get.add_argument(
+        "--refresh", action="store_true", help="log in even if the cache has a fresh token"
+    )
+    get.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+    logout = commands.add_parser(
+        "logout",
+        help="revoke the cached token at Salesforce and delete it from the cache",
+        description="Revoke the cached token of the identity the get options select "
+        "(/services/oauth2/revoke) and delete its cache entry. --key is not needed.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_get_options(logout)
+
+    cache = commands.add_parser("cache", help="list or clear cached tokens")
+    cache_commands = cache.add_subparsers(
+        dest="cache_command", metavar="ACTION", parser_class=_Parser
+    )
+    listing = cache_commands.add_parser(
+        "list", help="show cached tokens (user, login URL, expiration; never the token)"
+    )
+    listing.add_argument(
+        "--cache-dir", metavar="DIR", help="cache directory [env SF_CREDPROC_CACHE_DIR]"
+    )
+    listing.add_argument("--profile", metavar="NAME", help="profile whose cache_dir to use")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    clear = cache_commands.add_parser(
+        "clear",
+        help="delete the cached token the get options select, or --all",
+        description="Delete the cache entry of the identity the get options select (no "
+        "revocation: see logout), or every entry with --all.",
+    )
+    add_get_options(clear)
+    clear.add_argument(
+        "--all", action="store_true", help="delete every entry in the cache directory"
+    )
 
     commands.add_parser(
         "demo",
@@ -129,7 +173,11 @@ def main(
     try:
         args = build_parser().parse_args(args_list)
         if args.command == "get":
-            return _run_get(vars(args), env, out, err, clock or SystemClock())
+            return _run_get(args_list, vars(args), env, out, err, clock or SystemClock())
+        if args.command in ("logout", "cache"):
+            from .cache_commands import run_cache_command
+
+            return run_cache_command(vars(args), env, out, err, clock or SystemClock())
         if args.command == "demo":
             from .demo import run_demo
 
@@ -161,10 +209,15 @@ def main(
 
 
 def _run_get(
-    flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, err: TextIO, clock: Clock
+    argv: list[str],
+    flags: dict[str, Any],
+    environ: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+    clock: Clock,
 ) -> int:
     from .progress import Progress
-    from .service import fetch_credential
+    from .service import obtain_credential
     from .settings import resolve_settings
 
     settings = resolve_settings(flags, environ)
@@ -173,8 +226,13 @@ def _run_get(
         f"profile {settings.profile or '(none)'} from {settings.config_path}; "
         f"login URL {settings.login_url.base}; audience {settings.audience}"
     )
-    credential = fetch_credential(settings, clock=clock, environ=environ, progress=progress)
+    outcome = obtain_credential(settings, clock=clock, environ=environ, progress=progress)
     # One write, after everything succeeded: a consumer never sees half a credential.
-    out.write(credential.to_json() + "\n")
+    out.write(outcome.credential_json + "\n")
     out.flush()
+    if outcome.entry_path and not (settings.refresh or settings.verbose):
+        from .fast_path import record_invocation
+
+        # The next identical invocation can then be answered without resolving anything.
+        record_invocation(argv, environ, outcome.entry_path, settings.min_ttl_seconds)
     return ExitStatus.OK

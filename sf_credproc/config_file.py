@@ -6,15 +6,13 @@ Found at ``$SF_CREDPROC_CONFIG``, else ``$XDG_CONFIG_HOME/sf-credproc/config.tom
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
-
-CONFIG_ENV = "SF_CREDPROC_CONFIG"
+from .paths import CONFIG_ENV, config_path
 
 
 @dataclass(frozen=True)
@@ -23,17 +21,6 @@ class ConfigFile:
 
     path: str
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-
-def config_path(environ: Mapping[str, str]) -> tuple[str, bool]:
-    """The config file's path, and whether the user named it explicitly."""
-    explicit = environ.get(CONFIG_ENV)
-    if explicit:
-        return os.path.expanduser(explicit), True
-    base = environ.get("XDG_CONFIG_HOME") or os.path.join(
-        environ.get("HOME") or os.path.expanduser("~"), ".config"
-    )
-    return os.path.join(base, "sf-credproc", "config.toml"), False
 
 
 def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) -> ConfigFile:

@@ -48,5 +48,6 @@ def run_demo(out: TextIO, err: TextIO) -> int:
             "--username", DEMO_USERNAME,
             "--login-url", emulator.url,
             "--key", f"env:{DEMO_KEY_ENV}",
+            "--no-cache",  # the demo never touches the user's token cache
         ]  # fmt: skip
         return main(argv, environ=environ, stdout=out, stderr=err)

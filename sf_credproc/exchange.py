@@ -11,9 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import __version__
 from .deadline import Deadline
 from .errors import ConfigError, CredProcError, SalesforceRefusedError, TransientError
 
+#: Sent with every request to Salesforce.
+USER_AGENT = f"sf-credproc/{__version__}"
 JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: A token response is well under a kilobyte; refuse to buffer a runaway body.
 MAX_RESPONSE_BYTES = 256 * 1024
@@ -85,6 +88,53 @@ def exchange_assertion(
         ) from None
     return parse_token_response(
         response.status_code, response.headers.get("Content-Type"), body, context
+    )
+
+
+def revoke_token(
+    token: str, revoke_endpoint: str, *, deadline: Deadline, ca_bundle: str | None, user_agent: str
+) -> bool:
+    """Revoke an access token (Salesforce's ``/services/oauth2/revoke``, RFC 7009 style).
+
+    True when Salesforce revoked it; False when it says the token was already invalid.
+    """
+    import requests
+
+    connect, read = deadline.http_timeouts(f"calling {revoke_endpoint}")
+    try:
+        response = requests.post(
+            revoke_endpoint,
+            data={"token": token},
+            headers={"User-Agent": user_agent},
+            timeout=(connect, read),
+            verify=ca_bundle or True,
+            allow_redirects=False,
+            stream=True,
+        )
+        body = _read_bounded(response)
+    except requests.exceptions.SSLError:
+        raise ConfigError(
+            f"the TLS certificate of {revoke_endpoint} could not be verified",
+            hint="Point REQUESTS_CA_BUNDLE at the CA bundle of the proxy or private CA in the way",
+        ) from None
+    except (requests.exceptions.RequestException, OSError) as error:
+        raise TransientError(
+            f"could not reach {revoke_endpoint} ({type(error).__name__})",
+            hint="Check the network and retry; the token is still cached",
+        ) from None
+    if response.status_code == 200:
+        return True
+    document = _json_object(body) or {}
+    if response.status_code == 400 and document.get("error") == "invalid_token":
+        return False
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientError(
+            f"{revoke_endpoint} answered HTTP {response.status_code}", hint="Retry later"
+        )
+    raise SalesforceRefusedError(
+        f"{revoke_endpoint} refused to revoke the token (HTTP {response.status_code}, "
+        f"{document.get('error', 'no OAuth error')})",
+        hint="Check --login-url",
     )
 
 

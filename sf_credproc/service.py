@@ -1,79 +1,90 @@
-"""``fetch_credential``: key -> assertion -> exchange -> credential. No printing, no exit codes."""
+"""``obtain_credential``: the cache in front of the login. No printing, no exit codes.
+
+Read the entry → fresh? done. Otherwise take the identity's lock, read again (another process may
+just have logged in), and only then log in and save. So processes that start together cause one
+login between them (kubelogin's get-token flow; botocore's JSONFileCache for the file handling).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from . import __version__
-from .assertion import build_claims, sign_assertion
-from .aws import AwsClients
+from .cache import CacheIdentity, FileTokenCache
 from .clock import Clock
-from .credential import Credential
 from .deadline import Deadline
-from .exchange import ExchangeContext, exchange_assertion
-from .key_sources import load_signing_key
-from .progress import Progress, fingerprint
+from .progress import Progress
 from .settings import Settings
 
-USER_AGENT = f"sf-credproc/{__version__}"
+if TYPE_CHECKING:
+    from .credential import Credential
 
 
-def fetch_credential(
+@dataclass(frozen=True)
+class Outcome:
+    """The credential line to print, and where the cache keeps it (None with ``--no-cache``)."""
+
+    credential_json: str
+    entry_path: str | None
+    from_cache: bool
+
+    def __repr__(self) -> str:
+        return f"Outcome(entry_path={self.entry_path!r}, from_cache={self.from_cache})"
+
+
+def cache_identity(settings: Settings) -> CacheIdentity:
+    return CacheIdentity(
+        token_endpoint=settings.login_url.token_endpoint,
+        audience=settings.audience,
+        client_id=settings.client_id,
+        username=settings.username,
+    )
+
+
+def obtain_credential(
     settings: Settings,
     *,
     clock: Clock,
     environ: Mapping[str, str],
     progress: Progress,
-) -> Credential:
-    """Log in with the JWT bearer flow and return the credential. Raises ``CredProcError``."""
+) -> Outcome:
+    """A fresh credential: from the cache when it has one, else from a single login."""
     deadline = Deadline(settings.timeout_seconds, clock)
-    aws = AwsClients(
-        region=settings.region,
-        profile=settings.aws_profile,
-        deadline=deadline,
-        fallback_region=settings.fallback_region,
-    )
-    progress.step(f"key source {settings.key} (from {settings.origins.get('key', '?')})")
-    key = load_signing_key(
-        settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
-    )
+    if settings.no_cache:
+        progress.step("cache: off (--no-cache)")
+        return Outcome(_log_in(settings, clock, deadline, environ, progress).to_json(), None, False)
 
-    claims = build_claims(
-        client_id=settings.client_id,
-        username=settings.username,
-        audience=settings.audience,
-        now=clock.time(),
-    )
-    deadline.check("signing the assertion")
-    assertion = sign_assertion(key, claims)
+    cache = FileTokenCache(settings.cache_dir)
+    identity = cache_identity(settings)
+    if not settings.refresh:
+        entry = cache.read(identity)
+        if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
+            progress.step(f"cache: hit {entry.path}")
+            return Outcome(entry.credential_json, entry.path, True)
     progress.step(
-        f"signed assertion iss={claims.iss} sub={claims.sub} aud={claims.aud} "
-        f"exp=iat+{claims.exp - claims.iat}s jti={claims.jti}"
+        f"cache: {'refresh forced' if settings.refresh else 'miss'}; waiting for the lock"
     )
+    with cache.lock(identity, deadline):
+        if not settings.refresh:
+            entry = cache.read(identity)
+            if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
+                progress.step("cache: another process just logged in; using its token")
+                return Outcome(entry.credential_json, entry.path, True)
+        credential = _log_in(settings, clock, deadline, environ, progress)
+        credential_json = credential.to_json()
+        path = cache.write(identity, credential_json, credential.expiration, credential.issued_at)
+    progress.step(f"cache: saved {path}")
+    return Outcome(credential_json, path, False)
 
-    context = ExchangeContext(
-        token_endpoint=settings.login_url.token_endpoint,
-        username=settings.username,
-        client_id=settings.client_id,
-        audience=settings.audience,
-    )
-    progress.step(f"POST {context.token_endpoint}")
-    sent_at = clock.time()
-    response = exchange_assertion(
-        assertion,
-        context,
-        deadline=deadline,
-        ca_bundle=settings.ca_bundle,
-        user_agent=USER_AGENT,
-    )
-    credential = Credential.from_token_response(
-        response,
-        username=settings.username,
-        sent_at=sent_at,
-        session_ttl_seconds=settings.session_ttl_seconds,
-    )
-    progress.step(
-        f"token {fingerprint(credential.access_token)} for {credential.instance_url}, "
-        f"valid for {settings.session_ttl_seconds}s (--session-ttl)"
-    )
-    return credential
+
+def _log_in(
+    settings: Settings,
+    clock: Clock,
+    deadline: Deadline,
+    environ: Mapping[str, str],
+    progress: Progress,
+) -> Credential:
+    from .login import log_in  # boto3, requests, PyJWT and cryptography: only on a miss
+
+    return log_in(settings, clock=clock, deadline=deadline, environ=environ, progress=progress)

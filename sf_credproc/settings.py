@@ -15,6 +15,7 @@ from .config_file import ConfigFile, load_config_file
 from .errors import ConfigError
 from .key_uri import KeyUri, parse_key_uri
 from .login_url import LoginUrl, derive_audience, parse_login_url
+from .paths import default_cache_dir
 
 PROFILE_ENV = "SF_CREDPROC_PROFILE"
 PASSPHRASE_ENV = "SF_CREDPROC_KEY_PASSPHRASE"
@@ -116,6 +117,22 @@ GET_OPTIONS: tuple[Option, ...] = (
         metavar="SECONDS",
     ),
     Option(
+        "cache_dir",
+        "--cache-dir",
+        "SF_CREDPROC_CACHE_DIR",
+        "token cache directory",
+        "$XDG_CACHE_HOME/sf-credproc",
+        metavar="DIR",
+    ),
+    Option(
+        "min_ttl",
+        "--min-ttl",
+        "SF_CREDPROC_MIN_TTL",
+        "serve a cached token only while more than this many seconds remain",
+        "900",
+        metavar="SECONDS",
+    ),
+    Option(
         "trusted_hosts",
         "--trusted-host",
         "SF_CREDPROC_TRUSTED_HOSTS",
@@ -135,7 +152,8 @@ class Settings:
     username: str
     login_url: LoginUrl
     audience: str
-    key: KeyUri
+    #: None only for commands that never sign (``logout``, ``cache clear``).
+    key: KeyUri | None
     region: str | None
     #: ``AWS_REGION``: used when neither the settings nor boto3's own sources (AWS_DEFAULT_REGION,
     #: ~/.aws/config) name a region. Lambda, ECS and other AWS SDKs set or honour it.
@@ -147,6 +165,10 @@ class Settings:
     profile: str | None
     config_path: str
     ca_bundle: str | None
+    cache_dir: str = ""
+    min_ttl_seconds: int = 900
+    refresh: bool = False
+    no_cache: bool = False
     key_passphrase: str | None = field(repr=False, default=None)
     verbose: bool = False
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -158,8 +180,13 @@ class _Raw:
     origin: str
 
 
-def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Build ``Settings`` from parsed flags (``None`` when absent) and the environment."""
+def resolve_settings(
+    flags: Mapping[str, Any], environ: Mapping[str, str], *, need_key: bool = True
+) -> Settings:
+    """Build ``Settings`` from parsed flags (``None`` when absent) and the environment.
+
+    ``need_key=False`` serves commands that only need the identity (``logout``, ``cache clear``).
+    """
     config = load_config_file(environ, PROFILE_KEYS)
     profile_name, profile = _select_profile(flags.get("profile"), environ, config)
     raw: dict[str, _Raw] = {}
@@ -167,7 +194,7 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Se
         found = _lookup(option, flags, environ, profile, profile_name, config.path)
         if found is not None:
             raw[option.name] = found
-        elif option.required:
+        elif option.required and (need_key or option.name != "key"):
             where = (
                 f", or add {option.name} to profile {profile_name!r}"
                 if profile_name
@@ -184,11 +211,11 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Se
     trusted_hosts = _hosts(raw["trusted_hosts"]) if "trusted_hosts" in raw else ()
     login_raw = raw.get("login_url") or _Raw(OPTIONS_BY_NAME["login_url"].default, "default")
     login_url = parse_login_url(_text("login_url", login_raw), trusted_hosts, login_raw.origin)
-    key = parse_key_uri(_text("key", raw["key"]), raw["key"].origin)
+    key = parse_key_uri(_text("key", raw["key"]), raw["key"].origin) if "key" in raw else None
     region = text("region")
     if region is not None:
         _check_region(region, raw["region"].origin)
-    if key.region and region and key.region != region:
+    if key and key.region and region and key.region != region:
         raise ConfigError(
             f"--key {key} is in region {key.region} but --region (from {raw['region'].origin}) "
             f"is {region}",
@@ -213,10 +240,30 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Se
         profile=profile_name,
         config_path=config.path,
         ca_bundle=_ca_bundle(environ),
+        cache_dir=_cache_dir(raw.get("cache_dir"), environ),
+        min_ttl_seconds=_number(
+            raw.get("min_ttl"), "min_ttl", 900, 0, MAX_SESSION_TTL_SECONDS, int
+        ),
+        refresh=bool(flags.get("refresh")),
+        no_cache=bool(flags.get("no_cache")),
         key_passphrase=environ.get(PASSPHRASE_ENV) or None,
         verbose=bool(flags.get("verbose")),
         origins={name: found.origin for name, found in raw.items()},
     )
+
+
+def resolve_cache_dir(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The cache directory alone (for ``cache list``): flag > env > profile > default."""
+    config = load_config_file(environ, PROFILE_KEYS)
+    profile_name, profile = _select_profile(flags.get("profile"), environ, config)
+    option = OPTIONS_BY_NAME["cache_dir"]
+    return _cache_dir(_lookup(option, flags, environ, profile, profile_name, config.path), environ)
+
+
+def _cache_dir(raw: _Raw | None, environ: Mapping[str, str]) -> str:
+    if raw is None:
+        return default_cache_dir(environ)
+    return os.path.abspath(os.path.expanduser(_text("cache_dir", raw)))
 
 
 def _select_profile(

@@ -37,6 +37,6 @@ key = "file:{key_file}"
     # The environment selects a profile; a flag beats both.
     env["SF_CREDPROC_PROFILE"] = "broken"
     run_cli(["get"], env).assert_failed(4, "invalid user credentials")
-    credential = run_cli(["get", "--username", USERNAME], env).credential()
-    assert credential["Username"] == USERNAME
-    assert len(org.token_requests) == 3
+    again = run_cli(["get", "--username", USERNAME], env).credential()
+    assert again == credential  # the same identity as the default profile: served from the cache
+    assert len(org.token_requests) == 2

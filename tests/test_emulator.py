@@ -132,7 +132,7 @@ def test_chunked_request_body(
 
 def test_request_counts(org: SalesforceEmulator, env: dict[str, str], key_file: Path) -> None:
     for _ in range(3):
-        run_cli(get_args(org, f"file:{key_file}"), env).credential()
+        run_cli(get_args(org, f"file:{key_file}", "--no-cache"), env).credential()
     assert org.token_request_count == 3
     assert len(org.sessions) == 3
 

@@ -216,7 +216,7 @@ def test_claims_received_by_salesforce(
 ) -> None:
     """RS256 header; iss/sub/aud; integer seconds exp = iat + 180; a fresh jti every time."""
     for _ in range(2):
-        run_cli(get_args(org, f"file:{key_file}"), env).credential()
+        run_cli(get_args(org, f"file:{key_file}", "--no-cache"), env).credential()
     first, second = org.token_requests
     for request in (first, second):
         assert request.content_type == "application/x-www-form-urlencoded"

@@ -73,7 +73,7 @@ def test_login_rate_exceeded_is_transient(
 ) -> None:
     org.login_limit_per_hour = 1
     run_cli(get_args(org, key), env).credential()
-    run = run_cli(get_args(org, key), env)
+    run = run_cli(get_args(org, key, "--refresh"), env)
     run.assert_failed(5, "login rate exceeded", "retry after the hour")
 
 

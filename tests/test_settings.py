@@ -104,6 +104,7 @@ def test_named_profile_and_sandbox_audience(how: str, tmp_path: Path) -> None:
         settings = resolve_settings(flags(profile="sandbox"), env)
     assert settings.profile == "sandbox"
     assert settings.audience == "https://test.salesforce.com"
+    assert settings.key is not None
     assert settings.key.field == "pem"
     assert settings.trusted_hosts == ()  # profiles do not inherit from [profile.default]
 

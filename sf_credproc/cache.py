@@ -1,0 +1,310 @@
+"""The token cache: one file per identity, written atomically, guarded by a per-entry flock.
+
+Every Salesforce JWT grant is a login (Login History, 3,600 per user per hour), so tokens are kept
+until less than ``--min-ttl`` seconds remain. Layout of the cache directory (0700):
+
+* ``<sha256 of identity>.cred`` (0600): ``sf-credproc-cache/1 <expiration> <issued at>``, then the
+  credential JSON line exactly as printed, then the identity as JSON (for ``cache list``).
+* ``<sha256 of identity>.lock``: ``flock``-ed by the one process refreshing that identity; the kernel
+  releases it if the process dies, so a crash never wedges the others.
+
+Anything unexpected in an entry (corrupt, truncated, unknown version, not owned by this user,
+readable or writable by others, a symbolic link) makes it a miss, and the next write replaces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .deadline import Deadline
+from .errors import ConfigError, TransientError
+
+ENTRY_MAGIC = b"sf-credproc-cache/1"
+ENTRY_SUFFIX = ".cred"
+LOCK_SUFFIX = ".lock"
+#: An entry is a few hundred bytes; a larger file is not ours.
+MAX_ENTRY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class CacheIdentity:
+    """Who a token is for. The key source is not part of it: rotating a key keeps the session."""
+
+    token_endpoint: str
+    audience: str
+    client_id: str
+    username: str
+
+    @property
+    def file_stem(self) -> str:
+        canonical = json.dumps(
+            [self.token_endpoint, self.audience, self.client_id, self.username],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "token_endpoint": self.token_endpoint,
+            "audience": self.audience,
+            "client_id": self.client_id,
+            "username": self.username,
+        }
+
+
+@dataclass(frozen=True)
+class CachedCredential:
+    """A cache entry: the printed credential line and when it expires (Unix seconds)."""
+
+    credential_json: str
+    expiration: int
+    issued_at: int
+    identity: CacheIdentity
+    path: str
+
+    def __repr__(self) -> str:
+        return f"CachedCredential(identity={self.identity!r}, expiration={self.expiration})"
+
+    def is_fresh(self, now: float, min_ttl_seconds: int) -> bool:
+        """True while more than ``min_ttl_seconds`` remain before expiration."""
+        return self.expiration - now > min_ttl_seconds
+
+
+def encode_entry(
+    credential_json: str, expiration: int, issued_at: int, identity: CacheIdentity
+) -> bytes:
+    header = b"%s %d %d" % (ENTRY_MAGIC, expiration, issued_at)
+    return b"\n".join(
+        [
+            header,
+            credential_json.encode("utf-8"),
+            json.dumps(identity.as_dict()).encode("utf-8"),
+            b"",
+        ]
+    )
+
+
+def decode_entry(data: bytes, path: str) -> CachedCredential | None:
+    """The entry in ``data``, or None when it is not a well-formed entry of this version."""
+    parts = data.split(b"\n")
+    if len(parts) != 4 or parts[3] != b"":
+        return None
+    header = parts[0].split(b" ")
+    if len(header) != 3 or header[0] != ENTRY_MAGIC:
+        return None
+    try:
+        expiration, issued_at = int(header[1]), int(header[2])
+        credential = json.loads(parts[1])
+        identity_fields = json.loads(parts[2])
+        identity = CacheIdentity(**identity_fields)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(credential, dict) or credential.get("Version") != 1:
+        return None
+    if not all(isinstance(v, str) for v in identity.as_dict().values()):
+        return None
+    return CachedCredential(parts[1].decode("utf-8"), expiration, issued_at, identity, path)
+
+
+def read_private_file(path: str, limit: int = MAX_ENTRY_BYTES) -> bytes | None:
+    """Contents of ``path`` if it is a regular file of ours that no one else can read or write.
+
+    ``O_NOFOLLOW`` refuses symbolic links; the checks run on the opened descriptor, so the file
+    cannot be swapped between check and read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.getuid()
+            or info.st_mode & 0o077
+            or info.st_size > limit
+        ):
+            return None
+        return os.read(fd, limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def write_private_file(directory: str, name: str, data: bytes) -> str:
+    """Atomically replace ``directory/name`` with ``data``: a 0600 temporary file, fsync, rename."""
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")  # 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        final = os.path.join(directory, name)
+        os.replace(temporary, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    # Make the rename itself durable.
+    with contextlib.suppress(OSError):
+        directory_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(directory_fd)
+        finally:
+            os.close(directory_fd)
+    return final
+
+
+def ensure_private_directory(path: str) -> None:
+    """Create ``path`` as 0700 (parents as usual); refuse an existing one that others may write."""
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        os.mkdir(path, 0o700)  # the umask can only remove bits: never readable by others
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise ConfigError(
+            f"cache directory {path} cannot be created ({error.strerror})",
+            hint="Choose a writable --cache-dir (SF_CREDPROC_CACHE_DIR), or pass --no-cache",
+        ) from None
+    info = os.stat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(
+            f"cache directory {path} is not a directory", hint="Choose another --cache-dir"
+        )
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise ConfigError(
+            f"cache directory {path} is not owned by this user or is writable by others",
+            hint=f"Run chmod 700 {path}, or choose another --cache-dir",
+        )
+
+
+class FileTokenCache:
+    """The cache in one directory."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def entry_path(self, identity: CacheIdentity) -> str:
+        return os.path.join(self.directory, identity.file_stem + ENTRY_SUFFIX)
+
+    def read(self, identity: CacheIdentity) -> CachedCredential | None:
+        """The entry for ``identity``; None for a miss (absent, or anything untrustworthy)."""
+        path = self.entry_path(identity)
+        data = read_private_file(path)
+        entry = decode_entry(data, path) if data is not None else None
+        if entry is None or entry.identity != identity:
+            return None
+        return entry
+
+    def write(
+        self, identity: CacheIdentity, credential_json: str, expiration: int, issued_at: int
+    ) -> str:
+        ensure_private_directory(self.directory)
+        data = encode_entry(credential_json, expiration, issued_at, identity)
+        return write_private_file(self.directory, identity.file_stem + ENTRY_SUFFIX, data)
+
+    def delete(self, identity: CacheIdentity) -> bool:
+        """Remove the entry (and its lock file); True if there was an entry."""
+        removed = False
+        for suffix in (ENTRY_SUFFIX, LOCK_SUFFIX):
+            try:
+                os.unlink(os.path.join(self.directory, identity.file_stem + suffix))
+                removed = removed or suffix == ENTRY_SUFFIX
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def entries(self) -> list[CachedCredential]:
+        """Every readable entry, soonest expiration first."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except OSError:
+            return []
+        found = []
+        for name in names:
+            if name.endswith(ENTRY_SUFFIX):
+                path = os.path.join(self.directory, name)
+                data = read_private_file(path)
+                entry = decode_entry(data, path) if data is not None else None
+                if entry is not None:
+                    found.append(entry)
+        return sorted(found, key=lambda entry: entry.expiration)
+
+    def clear(self) -> int:
+        """Remove every entry, lock and index file; returns the number of entries removed."""
+        removed = 0
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return 0
+        for name in names:
+            if name.endswith((ENTRY_SUFFIX, LOCK_SUFFIX, ".idx", ".part")):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.directory, name))
+                    removed += name.endswith(ENTRY_SUFFIX)
+        return removed
+
+    @contextlib.contextmanager
+    def lock(self, identity: CacheIdentity, deadline: Deadline) -> Iterator[None]:
+        """Hold the identity's lock: the one process allowed to log in for it right now."""
+        ensure_private_directory(self.directory)
+        path = os.path.join(self.directory, identity.file_stem + LOCK_SUFFIX)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            _wait_for_lock(fd, deadline)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+
+def _wait_for_lock(fd: int, deadline: Deadline) -> None:
+    # Poll with a non-blocking flock so that the wait can end at the deadline (a blocking flock
+    # cannot be given a timeout without signals).
+    pause = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        left = deadline.remaining()
+        if left <= 0:
+            raise TransientError(
+                "another sf-credproc process is logging in for this user and did not finish within "
+                f"the {deadline.timeout_seconds:g} s deadline",
+                hint="Retry later, or raise --timeout",
+            )
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.1)
+
+
+def describe_entry(entry: CachedCredential, now: float, min_ttl_seconds: int) -> dict[str, Any]:
+    """What ``cache list`` shows of an entry: never the token."""
+    credential = json.loads(entry.credential_json)
+    state = (
+        "fresh"
+        if entry.is_fresh(now, min_ttl_seconds)
+        else ("expired" if entry.expiration <= now else "refresh due")
+    )
+    return {
+        "username": entry.identity.username,
+        "client_id": entry.identity.client_id,
+        "login_url": entry.identity.token_endpoint.removesuffix("/services/oauth2/token"),
+        "audience": entry.identity.audience,
+        "instance_url": credential.get("InstanceUrl", ""),
+        "issued_at": credential.get("IssuedAt", ""),
+        "expiration": credential.get("Expiration", ""),
+        "state": state,
+    }

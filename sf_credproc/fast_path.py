@@ -1,0 +1,158 @@
+"""The cache-hit fast path: answer a repeated ``get`` from the cache, importing almost nothing.
+
+Resolving settings needs argparse and the TOML parser; a cache hit must cost little more than the
+interpreter's own start. So every successful ``get`` records an *index* file keyed by its exact
+inputs: the arguments, the settings' environment variables and the config file's identity (device,
+inode, size, modification time). The next identical invocation finds the index, reads the entry it
+points to, checks ``--min-ttl`` against the entry's expiration and prints the stored credential line.
+Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
+falls through to the full command, which re-resolves everything.
+
+Only ``os``, ``sys``, ``time`` and ``zlib`` are imported here; ``zlib.crc32`` only names the index
+file, and the index holds the full inputs, compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+
+from .paths import config_path, default_cache_dir
+
+# Typing-only imports: collections.abc and typing cost milliseconds on the cache-hit path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import BinaryIO
+
+INDEX_MAGIC = b"sf-credproc-index/1"
+ENTRY_MAGIC = b"sf-credproc-cache/1"
+INDEX_SUFFIX = ".idx"
+MAX_FILE_BYTES = 64 * 1024
+
+#: Environment variables that can change what ``get`` resolves to. Secrets (the key passphrase) are
+#: deliberately absent: they never decide *which* token, and the index must never hold them.
+KEY_ENVIRONMENT = (
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "SF_CREDPROC_CONFIG",
+    "SF_CREDPROC_PROFILE",
+    "SF_CREDPROC_CLIENT_ID",
+    "SF_CREDPROC_USERNAME",
+    "SF_CREDPROC_LOGIN_URL",
+    "SF_CREDPROC_AUDIENCE",
+    "SF_CREDPROC_KEY",
+    "SF_CREDPROC_REGION",
+    "SF_CREDPROC_AWS_PROFILE",
+    "SF_CREDPROC_SESSION_TTL",
+    "SF_CREDPROC_TIMEOUT",
+    "SF_CREDPROC_TRUSTED_HOSTS",
+    "SF_CREDPROC_CACHE_DIR",
+    "SF_CREDPROC_MIN_TTL",
+)
+
+
+def invocation_key(argv: Sequence[str], environ: Mapping[str, str]) -> bytes:
+    """Everything that decides the outcome of a ``get`` invocation, as bytes."""
+    parts = [os.fsencode(arg) for arg in argv]
+    parts.append(b"--env--")
+    for name in KEY_ENVIRONMENT:
+        value = environ.get(name)
+        if value:
+            parts.append(os.fsencode(f"{name}={value}"))
+    path, _ = config_path(environ)
+    try:
+        info = os.stat(path)
+        config = f"{path}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+    except OSError:
+        config = f"{path}:absent"
+    parts.append(os.fsencode(config))
+    return b"\0".join(parts)
+
+
+def index_path(key: bytes, environ: Mapping[str, str]) -> str:
+    name = f"{zlib.crc32(key):08x}{INDEX_SUFFIX}"
+    return os.path.join(default_cache_dir(environ), name)
+
+
+def _read_private(path: str) -> bytes | None:
+    """A regular file of this user's that nobody else can read or write (see ``cache.py``)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if (
+            info.st_uid != os.getuid()
+            or info.st_mode & 0o077
+            or (info.st_mode & 0o170000) != 0o100000
+        ):
+            return None
+        return os.read(fd, MAX_FILE_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def cached_credential_line(
+    argv: Sequence[str], environ: Mapping[str, str], now: float
+) -> bytes | None:
+    """The credential line to print for this exact invocation, or None to run the full command."""
+    if not argv or argv[0] != "get":
+        return None
+    key = invocation_key(argv, environ)
+    index = _read_private(index_path(key, environ))
+    if index is None:
+        return None
+    header, _, stored_key = index.partition(b"\n")
+    fields = header.split(b"\t")
+    if len(fields) != 3 or fields[0] != INDEX_MAGIC or stored_key != key:
+        return None
+    entry = _read_private(os.fsdecode(fields[2]))
+    if entry is None:
+        return None
+    entry_header, _, rest = entry.partition(b"\n")
+    credential_line, _, _ = rest.partition(b"\n")
+    entry_fields = entry_header.split(b" ")
+    if len(entry_fields) != 3 or entry_fields[0] != ENTRY_MAGIC or not credential_line:
+        return None
+    try:
+        expiration, min_ttl = int(entry_fields[1]), int(fields[1])
+    except ValueError:
+        return None
+    if expiration - now <= min_ttl:
+        return None
+    return credential_line + b"\n"
+
+
+def record_invocation(
+    argv: Sequence[str], environ: Mapping[str, str], entry_path: str, min_ttl_seconds: int
+) -> None:
+    """Remember that this exact invocation resolves to ``entry_path`` (best effort, never fails)."""
+    from .cache import ensure_private_directory, write_private_file
+    from .errors import ConfigError
+
+    key = invocation_key(argv, environ)
+    path = index_path(key, environ)
+    header = b"\t".join([INDEX_MAGIC, b"%d" % min_ttl_seconds, os.fsencode(entry_path)])
+    if b"\n" in header:
+        return
+    try:
+        ensure_private_directory(os.path.dirname(path))
+        write_private_file(os.path.dirname(path), os.path.basename(path), header + b"\n" + key)
+    except (OSError, ConfigError):
+        pass  # the index only saves time; the full command still works without it
+
+
+def main_fast(argv: Sequence[str], environ: Mapping[str, str], stdout: BinaryIO) -> bool:
+    """Print the cached credential for this invocation if the fast path can; True if it did."""
+    line = cached_credential_line(argv, environ, time.time())
+    if line is None:
+        return False
+    stdout.write(line)
+    stdout.flush()
+    return True
