@@ -115,10 +115,17 @@ def cached_credential_line(
     entry = _read_private(os.fsdecode(fields[2]))
     if entry is None:
         return None
-    entry_header, _, rest = entry.partition(b"\n")
-    credential_line, _, _ = rest.partition(b"\n")
-    entry_fields = entry_header.split(b" ")
-    if len(entry_fields) != 3 or entry_fields[0] != ENTRY_MAGIC or not credential_line:
+    # Exactly three complete lines (header, credential, identity): anything else was cut short.
+    lines = entry.split(b"\n")
+    if len(lines) != 4 or lines[3] != b"":
+        return None
+    entry_fields = lines[0].split(b" ")
+    credential_line = lines[1]
+    if (
+        len(entry_fields) != 3
+        or entry_fields[0] != ENTRY_MAGIC
+        or not (credential_line.startswith(b"{") and credential_line.endswith(b"}"))
+    ):
         return None
     try:
         expiration, min_ttl = int(entry_fields[1]), int(fields[1])
@@ -138,6 +145,10 @@ def record_invocation(
 
     key = invocation_key(argv, environ)
     path = index_path(key, environ)
+    if os.path.dirname(os.path.abspath(entry_path)) != os.path.abspath(os.path.dirname(path)):
+        # The cache directory came from a flag or a profile, which the fast path cannot see
+        # without resolving settings; and nothing is written outside the chosen directory.
+        return
     header = b"\t".join([INDEX_MAGIC, b"%d" % min_ttl_seconds, os.fsencode(entry_path)])
     if b"\n" in header:
         return

@@ -1,0 +1,367 @@
+"""The token cache end to end: lifecycle, single-flight, file safety, the commands around it."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+from helpers import EXE, USERNAME, get_args, pem_private, run_cli
+
+from sf_credproc.emulator import CannedResponse, SalesforceEmulator
+
+
+def cache_dir(env: dict[str, str]) -> Path:
+    return Path(env["XDG_CACHE_HOME"]) / "sf-credproc"
+
+
+def entries(env: dict[str, str]) -> list[Path]:
+    return sorted(cache_dir(env).glob("*.cred"))
+
+
+@pytest.fixture
+def key(key_file: Path) -> str:
+    return f"file:{key_file}"
+
+
+def test_lifecycle_miss_hit_expiry_refresh(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    args = get_args(org, key, "--session-ttl", "3", "--min-ttl", "1")
+    first = run_cli(args, env).credential()
+    assert org.token_request_count == 1
+
+    # Salesforce now fails every login: a hit must not even ask.
+    org.canned_responses.extend([CannedResponse(503, b"<html>down</html>")] * 5)
+    assert run_cli(args, env).credential() == first  # the fast path (same invocation)
+    env["SF_CREDPROC_MIN_TTL"] = "1"  # a different invocation, same identity: the full command
+    assert run_cli(get_args(org, key, "--session-ttl", "3"), env).credential() == first
+    assert org.token_request_count == 1
+    assert len(org.canned_responses) == 5
+
+    # Within --min-ttl of the expiration the token is never served: a refresh is attempted.
+    time.sleep(max(0.0, first_expiry(first) - time.time() - 1) + 0.2)
+    run_cli(args, env).assert_failed(5, "HTML page")
+    org.canned_responses.clear()
+    second = run_cli(args, env).credential()
+    assert second["AccessToken"] != first["AccessToken"]
+    assert org.token_request_count == 3
+    assert run_cli(args, env).credential() == second
+
+
+def first_expiry(credential: dict[str, str]) -> float:
+    import calendar
+
+    return calendar.timegm(time.strptime(credential["Expiration"], "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_min_ttl_is_never_undercut(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    """A token with less than --min-ttl left is replaced, even though it is not expired."""
+    args = get_args(org, key, "--session-ttl", "1000", "--min-ttl", "999")
+    first = run_cli(args, env).credential()
+    time.sleep(1.1)
+    assert run_cli(args, env).credential()["AccessToken"] != first["AccessToken"]
+    assert org.token_request_count == 2
+
+
+def test_files_are_private_whatever_the_umask(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    done = subprocess.run(
+        [str(EXE), *get_args(org, key)], env=env, umask=0, capture_output=True, check=True
+    )
+    assert done.stdout
+    directory = cache_dir(env)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    names = sorted(p.suffix for p in directory.iterdir())
+    assert names == [".cred", ".idx", ".lock"]
+    for path in directory.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert path.stat().st_uid == os.getuid()
+        assert "00D" not in path.name and USERNAME not in path.name  # names are hashes
+
+
+def damage_entry(entry: Path, damage: str) -> None:
+    data = entry.read_bytes()
+    if damage == "truncated":
+        entry.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        entry.write_bytes(b"\x00\xffnot an entry")
+    elif damage == "unknown version":
+        entry.write_bytes(data.replace(b"sf-credproc-cache/1", b"sf-credproc-cache/9"))
+    elif damage == "empty":
+        entry.write_bytes(b"")
+    elif damage == "readable by group":
+        entry.chmod(0o640)
+    elif damage == "symlink":
+        target = entry.with_name("elsewhere")
+        entry.rename(target)
+        entry.symlink_to(target)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated", "garbage", "unknown version", "empty", "readable by group", "symlink"],
+)
+def test_untrustworthy_entry_is_a_miss_and_is_replaced(
+    damage: str, org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    previous = run_cli(get_args(org, key), env).credential()
+    # The same invocation (the fast path), then another one (the full command's own read).
+    for args in (get_args(org, key), get_args(org, key, "--timeout", "20")):
+        (entry,) = entries(env)
+        damage_entry(entry, damage)
+        current = run_cli(args, env).credential()
+        assert current["AccessToken"] != previous["AccessToken"]
+        previous = current
+        assert not entry.is_symlink()
+        assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+        assert entry.read_bytes().startswith(b"sf-credproc-cache/1 ")
+    assert org.token_request_count == 3
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="changing a file's owner needs root")
+def test_entry_owned_by_someone_else_is_a_miss(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    first = run_cli(get_args(org, key), env).credential()
+    for path in cache_dir(env).glob("*.*"):
+        if path.suffix in (".cred", ".idx"):
+            os.chown(path, 65534, 65534)
+    second = run_cli(get_args(org, key), env).credential()
+    assert second["AccessToken"] != first["AccessToken"]
+    (entry,) = entries(env)
+    assert entry.stat().st_uid == os.getuid()
+
+
+def test_refresh_forces_a_login_and_replaces_the_entry(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    first = run_cli(get_args(org, key), env).credential()
+    refreshed = run_cli(get_args(org, key, "--refresh"), env).credential()
+    assert refreshed["AccessToken"] != first["AccessToken"]
+    assert run_cli(get_args(org, key), env).credential() == refreshed
+    assert org.token_request_count == 2
+
+
+def test_no_cache_neither_reads_nor_writes(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    for _ in range(2):
+        run_cli(get_args(org, key, "--no-cache"), env).credential()
+    assert not cache_dir(env).exists()
+    run_cli(get_args(org, key), env).credential()
+    (entry,) = entries(env)
+    before = entry.read_bytes()
+    run_cli(get_args(org, key, "--no-cache"), env).credential()
+    assert entry.read_bytes() == before
+    assert org.token_request_count == 4
+
+
+def test_a_rotated_key_keeps_the_cached_session(
+    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+) -> None:
+    first = run_cli(get_args(org, key), env).credential()
+    rotated = tmp_path / "rotated.pem"
+    rotated.write_bytes(pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    assert run_cli(get_args(org, f"file:{rotated}"), env).credential() == first
+    assert org.token_request_count == 1
+
+
+def test_editing_the_config_file_is_seen_at_once(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """The fast path is keyed by the config file's identity: an edit re-resolves everything."""
+    other = "second-user@acme.example"
+    org.add_user(other, approve=[next(iter(org.apps))])
+    config = Path(env["XDG_CONFIG_HOME"]) / "sf-credproc" / "config.toml"
+    config.parent.mkdir(parents=True)
+    profile = f'[profile.default]\nclient_id = "{next(iter(org.apps))}"\nlogin_url = "{org.url}"\nkey = "{key}"\n'
+    config.write_text(profile + f'username = "{USERNAME}"\n')
+    assert run_cli(["get"], env).credential()["Username"] == USERNAME
+    assert run_cli(["get"], env).credential()["Username"] == USERNAME
+    config.write_text(profile + f'username = "{other}"\n')
+    assert run_cli(["get"], env).credential()["Username"] == other
+    assert org.token_request_count == 2
+
+
+def test_racing_cold_starts_cause_one_login(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    processes = [
+        subprocess.Popen(
+            [str(EXE), *get_args(org, key)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(32)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0] * 32, outputs
+    tokens = {json.loads(stdout)["AccessToken"] for stdout, _ in outputs}
+    assert len(tokens) == 1
+    assert org.token_request_count == 1
+
+
+def test_waiters_give_up_at_the_deadline(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    run_cli(get_args(org, key, "--no-cache"), env).credential()  # warm nothing: cache stays empty
+    cache_dir(env).mkdir(parents=True, mode=0o700)
+    run_cli(get_args(org, key, "--refresh"), env).credential()
+    (entry,) = entries(env)
+    lock = entry.with_suffix(".lock")
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process is "logging in"
+        started = time.monotonic()
+        run = run_cli(get_args(org, key, "--refresh", "--timeout", "1"), env)
+        elapsed = time.monotonic() - started
+    run.assert_failed(5, "another sf-credproc process", "1 s deadline")
+    assert elapsed < 1 + 3
+
+
+def test_a_killed_lock_holder_does_not_wedge_the_others(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    run_cli(get_args(org, key), env).credential()
+    (entry,) = entries(env)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+            "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)",
+            str(entry.with_suffix(".lock")),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    holder.kill()
+    holder.wait(timeout=10)
+    run = run_cli(get_args(org, key, "--refresh", "--timeout", "5"), env)
+    assert run.credential()["AccessToken"] in org.sessions
+
+
+def test_bad_input_leaves_the_cache_untouched(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    run_cli(get_args(org, key), env).credential()
+    before = {p.name: p.read_bytes() for p in cache_dir(env).iterdir()}
+    run_cli(get_args(org, key, "--session-ttl", "forever"), env).assert_failed(2, "--session-ttl")
+    run_cli(get_args(org, "kms:nonsense"), env).assert_failed(2, "--key")
+    assert {p.name: p.read_bytes() for p in cache_dir(env).iterdir()} == before
+
+
+def test_logout_revokes_the_session_and_deletes_the_entry(
+    org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
+) -> None:
+    token = run_cli(get_args(org, key), env).credential()["AccessToken"]
+    userinfo = f"{org.url}/services/oauth2/userinfo"
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.get(userinfo, headers=bearer, verify=ca_bundle, timeout=10).status_code == 200
+    logout_args = ["logout", *get_args(org, key)[1:]]
+    run = run_cli([a for a in logout_args if a != key and a != "--key"], env)
+    assert run.code == 0 and run.stdout == ""
+    assert "revoked" in run.stderr and token not in run.stderr
+    assert requests.get(userinfo, headers=bearer, verify=ca_bundle, timeout=10).status_code == 403
+    assert entries(env) == []
+    again = run_cli(logout_args, env)
+    assert again.code == 0 and "nothing to revoke" in again.stderr
+    # The next get logs in anew.
+    assert run_cli(get_args(org, key), env).credential()["AccessToken"] != token
+
+
+def test_cache_list_shows_entries_but_never_a_token(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    credential = run_cli(get_args(org, key), env).credential()
+    listing = run_cli(["cache", "list"], env)
+    assert listing.code == 0
+    assert USERNAME in listing.stdout and org.url in listing.stdout
+    assert credential["Expiration"] in listing.stdout and "fresh" in listing.stdout
+    as_json = run_cli(["cache", "list", "--json"], env)
+    (row,) = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert row["username"] == USERNAME and row["expiration"] == credential["Expiration"]
+    for output in (listing.stdout + listing.stderr, as_json.stdout + as_json.stderr):
+        assert credential["AccessToken"] not in output
+        assert credential["AccessToken"].split("!")[1][:20] not in output
+
+
+def test_cache_clear_one_identity_or_all(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    other = "second-user@acme.example"
+    org.add_user(other, approve=[next(iter(org.apps))])
+    run_cli(get_args(org, key), env).credential()
+    args = get_args(org, key)
+    args[args.index(USERNAME)] = other
+    run_cli(args, env).credential()
+    assert len(entries(env)) == 2
+    cleared = run_cli(["cache", "clear", *args[1:]], env)
+    assert cleared.code == 0 and "removed the cached token" in cleared.stderr
+    assert len(entries(env)) == 1
+    assert run_cli(["cache", "clear", "--all"], env).code == 0
+    assert entries(env) == [] and list(cache_dir(env).glob("*.idx")) == []
+    run_cli(["cache", "clear"], env).assert_failed(2, "--client-id is required")
+
+
+def test_cache_dir_setting(
+    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+) -> None:
+    custom = tmp_path / "custom-cache"
+    run_cli(get_args(org, key, "--cache-dir", str(custom)), env).credential()
+    assert len(list(custom.glob("*.cred"))) == 1
+    assert stat.S_IMODE(custom.stat().st_mode) == 0o700
+    assert not cache_dir(env).exists()  # nothing is written outside the chosen directory
+    env["SF_CREDPROC_CACHE_DIR"] = str(custom)  # from the environment, the fast path applies
+    run_cli(get_args(org, key), env).credential()
+    assert len(list(custom.glob("*.idx"))) == 1
+    assert org.token_request_count == 1
+    listing = run_cli(["cache", "list", "--cache-dir", str(custom)], env)
+    assert USERNAME in listing.stdout
+
+
+def test_cache_dir_writable_by_others_is_refused(
+    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    run = run_cli(get_args(org, key, "--cache-dir", str(shared)), env)
+    run.assert_failed(2, "writable by others", "chmod 700")
+    assert org.token_request_count == 0
+
+
+def test_cache_hits_import_no_heavy_library(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """Both hit paths, measured with -X importtime in a real process."""
+    run_cli(get_args(org, key), env).credential()
+    heavy = ("boto3", "botocore", "requests", "urllib3", "cryptography", "jwt")
+    for args, fast in ((get_args(org, key), True), (get_args(org, key, "--timeout", "29"), False)):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", str(EXE), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(done.stdout)["Username"] == USERNAME
+        imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+        assert "sf_credproc.fast_path" in imported
+        for name in heavy:
+            assert not any(m == name or m.startswith(name + ".") for m in imported), name
+        # The fast path does not even load the full command (argparse, settings, the cache module).
+        assert ("sf_credproc.cli" not in imported) is fast
+    assert org.token_request_count == 1
