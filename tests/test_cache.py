@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import Aws
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import EXE, USERNAME, get_args, pem_private, run_cli
 
@@ -364,4 +365,27 @@ def test_cache_hits_import_no_heavy_library(
             assert not any(m == name or m.startswith(name + ".") for m in imported), name
         # The fast path does not even load the full command (argparse, settings, the cache module).
         assert ("sf_credproc.cli" not in imported) is fast
+    assert org.token_request_count == 1
+
+
+def test_a_hit_touches_neither_aws_nor_salesforce(
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str]
+) -> None:
+    """With a KMS key: after the first login, AWS and Salesforce may both be down."""
+    from cryptography.hazmat.primitives import serialization
+
+    kms = aws.client("kms")
+    key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    org.register_app(
+        next(iter(org.apps)),
+        public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+    first = run_cli(get_args(org, f"kms:{key_id}"), env).credential()
+    env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens: any AWS call would fail
+    org.canned_responses.extend([CannedResponse(503, b"down")] * 3)
+    assert run_cli(get_args(org, f"kms:{key_id}"), env).credential() == first  # fast path
+    assert run_cli(get_args(org, f"kms:{key_id}", "--timeout", "9"), env).credential() == first
     assert org.token_request_count == 1
