@@ -28,12 +28,10 @@ from typing import Any
 
 from .deadline import Deadline
 from .errors import ConfigError, TransientError
+from .fast_path import ENTRY_MAGIC, read_private_file
 
-ENTRY_MAGIC = b"sf-credproc-cache/1"
 ENTRY_SUFFIX = ".cred"
 LOCK_SUFFIX = ".lock"
-#: An entry is a few hundred bytes; a larger file is not ours.
-MAX_ENTRY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -114,32 +112,6 @@ def decode_entry(data: bytes, path: str) -> CachedCredential | None:
     if not all(isinstance(v, str) for v in identity.as_dict().values()):
         return None
     return CachedCredential(parts[1].decode("utf-8"), expiration, issued_at, identity, path)
-
-
-def read_private_file(path: str, limit: int = MAX_ENTRY_BYTES) -> bytes | None:
-    """Contents of ``path`` if it is a regular file of ours that no one else can read or write.
-
-    ``O_NOFOLLOW`` refuses symbolic links; the checks run on the opened descriptor, so the file
-    cannot be swapped between check and read.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.getuid()
-            or info.st_mode & 0o077
-            or info.st_size > limit
-        ):
-            return None
-        return os.read(fd, limit + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def write_private_file(directory: str, name: str, data: bytes) -> str:

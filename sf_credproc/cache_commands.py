@@ -61,7 +61,7 @@ def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO) -> in
 
 
 def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock) -> int:
-    from .exchange import USER_AGENT, revoke_token
+    from .exchange import revoke_token
     from .service import cache_identity
     from .settings import resolve_settings
 
@@ -79,7 +79,6 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
         settings.login_url.base + "/services/oauth2/revoke",
         deadline=Deadline(settings.timeout_seconds, clock),
         ca_bundle=settings.ca_bundle,
-        user_agent=USER_AGENT,
     )
     cache.delete(identity)
     state = "revoked" if revoked else "was already invalid at Salesforce"

@@ -44,22 +44,31 @@ class ExchangeContext:
     audience: str
 
 
-def exchange_assertion(
-    assertion: str,
-    context: ExchangeContext,
+@dataclass(frozen=True)
+class HttpAnswer:
+    """Status, content type and (bounded) body of one answer from Salesforce."""
+
+    status: int
+    content_type: str | None
+    body: bytes = field(repr=False)
+
+
+def post_form(
+    url: str,
+    form: dict[str, str],
     *,
     deadline: Deadline,
     ca_bundle: str | None,
-    user_agent: str,
-) -> TokenResponse:
-    """POST ``assertion`` to the token endpoint and return the parsed success response."""
+    user_agent: str = USER_AGENT,
+) -> HttpAnswer:
+    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url`` within the deadline."""
     import requests
 
-    connect, read = deadline.http_timeouts(f"calling {context.token_endpoint}")
+    connect, read = deadline.http_timeouts(f"calling {url}")
     try:
         response = requests.post(
-            context.token_endpoint,
-            data={"grant_type": JWT_BEARER_GRANT_TYPE, "assertion": assertion},
+            url,
+            data=form,
             headers={"Accept": "application/json", "User-Agent": user_agent},
             timeout=(connect, read),
             # TLS verification is never turned off; a custom CA bundle may replace the default.
@@ -71,68 +80,60 @@ def exchange_assertion(
     except requests.exceptions.SSLError:
         # Not transient: retrying will not make an untrusted certificate trusted.
         raise ConfigError(
-            f"the TLS certificate of {context.token_endpoint} could not be verified",
+            f"the TLS certificate of {url} could not be verified",
             hint="If a TLS-inspecting proxy or private CA is in the way, point REQUESTS_CA_BUNDLE "
             "at its CA bundle",
         ) from None
     except requests.exceptions.Timeout:
         raise TransientError(
-            f"{context.token_endpoint} did not answer within the {deadline.timeout_seconds:g} s "
-            "deadline",
+            f"{url} did not answer within the {deadline.timeout_seconds:g} s deadline",
             hint="Retry later, or raise --timeout",
         ) from None
     except (requests.exceptions.RequestException, OSError) as error:
         raise TransientError(
-            f"could not reach {context.token_endpoint} ({type(error).__name__})",
+            f"could not reach {url} ({type(error).__name__})",
             hint="Check the network, proxy settings and --login-url",
         ) from None
-    return parse_token_response(
-        response.status_code, response.headers.get("Content-Type"), body, context
+    return HttpAnswer(response.status_code, response.headers.get("Content-Type"), body)
+
+
+def exchange_assertion(
+    assertion: str,
+    context: ExchangeContext,
+    *,
+    deadline: Deadline,
+    ca_bundle: str | None,
+    user_agent: str = USER_AGENT,
+) -> TokenResponse:
+    """POST ``assertion`` to the token endpoint and return the parsed success response."""
+    answer = post_form(
+        context.token_endpoint,
+        {"grant_type": JWT_BEARER_GRANT_TYPE, "assertion": assertion},
+        deadline=deadline,
+        ca_bundle=ca_bundle,
+        user_agent=user_agent,
     )
+    return parse_token_response(answer.status, answer.content_type, answer.body, context)
 
 
 def revoke_token(
-    token: str, revoke_endpoint: str, *, deadline: Deadline, ca_bundle: str | None, user_agent: str
+    token: str, revoke_endpoint: str, *, deadline: Deadline, ca_bundle: str | None
 ) -> bool:
     """Revoke an access token (Salesforce's ``/services/oauth2/revoke``, RFC 7009 style).
 
     True when Salesforce revoked it; False when it says the token was already invalid.
     """
-    import requests
-
-    connect, read = deadline.http_timeouts(f"calling {revoke_endpoint}")
-    try:
-        response = requests.post(
-            revoke_endpoint,
-            data={"token": token},
-            headers={"User-Agent": user_agent},
-            timeout=(connect, read),
-            verify=ca_bundle or True,
-            allow_redirects=False,
-            stream=True,
-        )
-        body = _read_bounded(response)
-    except requests.exceptions.SSLError:
-        raise ConfigError(
-            f"the TLS certificate of {revoke_endpoint} could not be verified",
-            hint="Point REQUESTS_CA_BUNDLE at the CA bundle of the proxy or private CA in the way",
-        ) from None
-    except (requests.exceptions.RequestException, OSError) as error:
-        raise TransientError(
-            f"could not reach {revoke_endpoint} ({type(error).__name__})",
-            hint="Check the network and retry; the token is still cached",
-        ) from None
-    if response.status_code == 200:
+    answer = post_form(revoke_endpoint, {"token": token}, deadline=deadline, ca_bundle=ca_bundle)
+    body, status = answer.body, answer.status
+    if status == 200:
         return True
     document = _json_object(body) or {}
-    if response.status_code == 400 and document.get("error") == "invalid_token":
+    if status == 400 and document.get("error") == "invalid_token":
         return False
-    if response.status_code >= 500 or response.status_code == 429:
-        raise TransientError(
-            f"{revoke_endpoint} answered HTTP {response.status_code}", hint="Retry later"
-        )
+    if status >= 500 or status == 429:
+        raise TransientError(f"{revoke_endpoint} answered HTTP {status}", hint="Retry later")
     raise SalesforceRefusedError(
-        f"{revoke_endpoint} refused to revoke the token (HTTP {response.status_code}, "
+        f"{revoke_endpoint} refused to revoke the token (HTTP {status}, "
         f"{document.get('error', 'no OAuth error')})",
         hint="Check --login-url",
     )

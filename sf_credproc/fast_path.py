@@ -8,13 +8,14 @@ points to, checks ``--min-ttl`` against the entry's expiration and prints the st
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
-Only ``os``, ``sys``, ``time`` and ``zlib`` are imported here; ``zlib.crc32`` only names the index
+Only ``os``, ``stat``, ``time`` and ``zlib`` are imported here; ``zlib.crc32`` only names the index
 file, and the index holds the full inputs, compared byte for byte.
 """
 
 from __future__ import annotations
 
 import os
+import stat  # already loaded by os: free
 import time
 import zlib
 
@@ -77,8 +78,12 @@ def index_path(key: bytes, environ: Mapping[str, str]) -> str:
     return os.path.join(default_cache_dir(environ), name)
 
 
-def _read_private(path: str) -> bytes | None:
-    """A regular file of this user's that nobody else can read or write (see ``cache.py``)."""
+def read_private_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
+    """Contents of ``path`` if it is a regular file of ours that no one else can read or write.
+
+    ``O_NOFOLLOW`` refuses symbolic links; the checks run on the opened descriptor, so the file
+    cannot be swapped between check and read. Shared with ``cache.py``.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -86,12 +91,13 @@ def _read_private(path: str) -> bytes | None:
     try:
         info = os.fstat(fd)
         if (
-            info.st_uid != os.getuid()
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.getuid()
             or info.st_mode & 0o077
-            or (info.st_mode & 0o170000) != 0o100000
+            or info.st_size > limit
         ):
             return None
-        return os.read(fd, MAX_FILE_BYTES)
+        return os.read(fd, limit + 1)
     except OSError:
         return None
     finally:
@@ -105,14 +111,14 @@ def cached_credential_line(
     if not argv or argv[0] != "get":
         return None
     key = invocation_key(argv, environ)
-    index = _read_private(index_path(key, environ))
+    index = read_private_file(index_path(key, environ))
     if index is None:
         return None
     header, _, stored_key = index.partition(b"\n")
     fields = header.split(b"\t")
     if len(fields) != 3 or fields[0] != INDEX_MAGIC or stored_key != key:
         return None
-    entry = _read_private(os.fsdecode(fields[2]))
+    entry = read_private_file(os.fsdecode(fields[2]))
     if entry is None:
         return None
     # Exactly three complete lines (header, credential, identity): anything else was cut short.

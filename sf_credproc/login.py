@@ -13,7 +13,7 @@ from .clock import Clock
 from .credential import Credential
 from .deadline import Deadline
 from .errors import ConfigError
-from .exchange import USER_AGENT, ExchangeContext, exchange_assertion
+from .exchange import ExchangeContext, exchange_assertion
 from .key_sources import load_signing_key
 from .progress import Progress, fingerprint
 from .settings import Settings
@@ -67,7 +67,6 @@ def log_in(
         context,
         deadline=deadline,
         ca_bundle=settings.ca_bundle,
-        user_agent=USER_AGENT,
     )
     credential = Credential.from_token_response(
         response,
