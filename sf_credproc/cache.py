@@ -28,7 +28,7 @@ from typing import Any
 
 from .deadline import Deadline
 from .errors import ConfigError, TransientError
-from .fast_path import ENTRY_MAGIC, read_private_file
+from .fast_path import ENTRY_MAGIC, INDEX_SUFFIX, parse_index, read_private_file
 
 ENTRY_SUFFIX = ".cred"
 LOCK_SUFFIX = ".lock"
@@ -69,6 +69,8 @@ class CachedCredential:
     issued_at: int
     identity: CacheIdentity
     path: str
+    #: The entry's first line (magic, expiration, issue time, generation).
+    header: bytes = b""
 
     def __repr__(self) -> str:
         return f"CachedCredential(identity={self.identity!r}, expiration={self.expiration})"
@@ -78,10 +80,13 @@ class CachedCredential:
         return self.expiration - now > min_ttl_seconds
 
 
-def encode_entry(
-    credential_json: str, expiration: int, issued_at: int, identity: CacheIdentity
-) -> bytes:
-    header = b"%s %d %d" % (ENTRY_MAGIC, expiration, issued_at)
+def entry_header(expiration: int, issued_at: int) -> bytes:
+    """The first line of a new entry. A random generation tells two tokens of one second apart:
+    the fast path's index records the line to recognise the token its output was made from."""
+    return b"%s %d %d %s" % (ENTRY_MAGIC, expiration, issued_at, os.urandom(8).hex().encode())
+
+
+def encode_entry(credential_json: str, header: bytes, identity: CacheIdentity) -> bytes:
     return b"\n".join(
         [
             header,
@@ -98,7 +103,7 @@ def decode_entry(data: bytes, path: str) -> CachedCredential | None:
     if len(parts) != 4 or parts[3] != b"":
         return None
     header = parts[0].split(b" ")
-    if len(header) != 3 or header[0] != ENTRY_MAGIC:
+    if len(header) != 4 or header[0] != ENTRY_MAGIC:
         return None
     try:
         expiration, issued_at = int(header[1]), int(header[2])
@@ -111,7 +116,9 @@ def decode_entry(data: bytes, path: str) -> CachedCredential | None:
         return None
     if not all(isinstance(v, str) for v in identity.as_dict().values()):
         return None
-    return CachedCredential(parts[1].decode("utf-8"), expiration, issued_at, identity, path)
+    return CachedCredential(
+        parts[1].decode("utf-8"), expiration, issued_at, identity, path, header=parts[0]
+    )
 
 
 def write_private_file(directory: str, name: str, data: bytes) -> str:
@@ -182,13 +189,17 @@ class FileTokenCache:
 
     def write(
         self, identity: CacheIdentity, credential_json: str, expiration: int, issued_at: int
-    ) -> str:
+    ) -> CachedCredential:
+        """Save a new entry for ``identity``, replacing any other, and return it."""
         ensure_private_directory(self.directory)
-        data = encode_entry(credential_json, expiration, issued_at, identity)
-        return write_private_file(self.directory, identity.file_stem + ENTRY_SUFFIX, data)
+        header = entry_header(expiration, issued_at)
+        data = encode_entry(credential_json, header, identity)
+        path = write_private_file(self.directory, identity.file_stem + ENTRY_SUFFIX, data)
+        return CachedCredential(credential_json, expiration, issued_at, identity, path, header)
 
     def delete(self, identity: CacheIdentity) -> bool:
-        """Remove the entry (and its lock file); True if there was an entry."""
+        """Remove the entry, its lock file and the fast-path indexes that hold its token."""
+        self._delete_indexes_of(self.entry_path(identity))
         removed = False
         for suffix in (ENTRY_SUFFIX, LOCK_SUFFIX):
             try:
@@ -197,6 +208,19 @@ class FileTokenCache:
             except FileNotFoundError:
                 pass
         return removed
+
+    def _delete_indexes_of(self, entry_path: str) -> None:
+        try:
+            names = [name for name in os.listdir(self.directory) if name.endswith(INDEX_SUFFIX)]
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(self.directory, name)
+            data = read_private_file(path)
+            parsed = parse_index(data) if data is not None else None
+            if parsed is None or parsed[1] == entry_path:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
     def entries(self) -> list[CachedCredential]:
         """Every readable entry, soonest expiration first."""
@@ -222,7 +246,7 @@ class FileTokenCache:
         except OSError:
             return 0
         for name in names:
-            if name.endswith((ENTRY_SUFFIX, LOCK_SUFFIX, ".idx", ".part")):
+            if name.endswith((ENTRY_SUFFIX, LOCK_SUFFIX, INDEX_SUFFIX, ".part")):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(self.directory, name))
                     removed += name.endswith(ENTRY_SUFFIX)

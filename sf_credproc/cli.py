@@ -10,12 +10,16 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from . import __version__
 from .clock import Clock, SystemClock
 from .errors import ConfigError, CredProcError, ExitStatus
 from .settings import GET_OPTIONS, PROFILE_ENV
+
+if TYPE_CHECKING:
+    from .service import Outcome
+    from .settings import Settings
 
 EXIT_CODES_HELP = """exit codes:
   0  success: the credential is on stdout
@@ -66,6 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--refresh", action="store_true", help="log in even if the cache has a fresh token"
     )
     get.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+    exec_parser = commands.add_parser(
+        "exec",
+        help="run a command with the credential in its environment",
+        usage="sf-credproc exec [get options] -- COMMAND [ARGS...]",
+        description="Obtain the credential (the cache included), then replace this process with "
+        "COMMAND (no shell), its environment extended with SF_ACCESS_TOKEN, SF_INSTANCE_URL, "
+        "SF_ORG_INSTANCE_URL, SFDX_ACCESS_TOKEN, SFDX_INSTANCE_URL and SF_CREDPROC_EXPIRATION. The "
+        "exit status is the command's own.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_get_options(exec_parser)
+    exec_parser.add_argument(
+        "--refresh", action="store_true", help="log in even if the cache is fresh"
+    )
+    exec_parser.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the cache"
+    )
 
     logout = commands.add_parser(
         "logout",
@@ -170,10 +193,17 @@ def main(
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     verbose = "-v" in args_list or "--verbose" in args_list
+    exec_command: list[str] = []
+    if args_list[:1] == ["exec"] and "--" in args_list:
+        # Everything after "--" belongs to the command, never to argparse.
+        split = args_list.index("--")
+        args_list, exec_command = args_list[:split], args_list[split + 1 :]
     try:
         args = build_parser().parse_args(args_list)
         if args.command == "get":
             return _run_get(args_list, vars(args), env, out, err, clock or SystemClock())
+        if args.command == "exec":
+            return _run_exec(exec_command, vars(args), env, err, clock or SystemClock())
         if args.command in ("logout", "cache"):
             from .cache_commands import run_cache_command
 
@@ -208,14 +238,10 @@ def main(
         return ExitStatus.INTERNAL
 
 
-def _run_get(
-    argv: list[str],
-    flags: dict[str, Any],
-    environ: Mapping[str, str],
-    out: TextIO,
-    err: TextIO,
-    clock: Clock,
-) -> int:
+def _credential(
+    flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock
+) -> tuple[Settings, Outcome]:
+    """Resolve the settings and obtain the credential (the cache included)."""
     from .progress import Progress
     from .service import obtain_credential
     from .settings import resolve_settings
@@ -226,13 +252,93 @@ def _run_get(
         f"profile {settings.profile or '(none)'} from {settings.config_path}; "
         f"login URL {settings.login_url.base}; audience {settings.audience}"
     )
-    outcome = obtain_credential(settings, clock=clock, environ=environ, progress=progress)
+    return settings, obtain_credential(settings, clock=clock, environ=environ, progress=progress)
+
+
+def _run_get(
+    argv: list[str],
+    flags: dict[str, Any],
+    environ: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+    clock: Clock,
+) -> int:
+    from .formats import PURE_FORMATS, github_env_lines, render
+
+    settings, outcome = _credential(flags, environ, err, clock)
+    text = render(outcome.credential_json, settings.output_format)
+    if settings.output_format == "github":
+        _append_github_env(settings.github_env, github_env_lines(outcome.credential_json))
     # One write, after everything succeeded: a consumer never sees half a credential.
-    out.write(outcome.credential_json + "\n")
+    out.write(text)
     out.flush()
-    if outcome.entry_path and not (settings.refresh or settings.verbose):
+    plain = not (settings.refresh or settings.verbose)
+    if outcome.entry_path and plain and settings.output_format in PURE_FORMATS:
         from .fast_path import record_invocation
 
         # The next identical invocation can then be answered without resolving anything.
-        record_invocation(argv, environ, outcome.entry_path, settings.min_ttl_seconds)
+        record_invocation(
+            argv,
+            environ,
+            entry_path=outcome.entry_path,
+            entry_header=outcome.entry_header,
+            min_ttl_seconds=settings.min_ttl_seconds,
+            output=text.encode("utf-8"),
+        )
     return ExitStatus.OK
+
+
+def _append_github_env(path: str | None, lines: str) -> None:
+    """Append to GitHub Actions' environment file, which later steps of the job read."""
+    if not path:
+        raise ConfigError(
+            "--format github needs $GITHUB_ENV, which is not set",
+            hint="Use it inside a GitHub Actions step, or choose --format env",
+        )
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(lines)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot append to $GITHUB_ENV {path} ({error.strerror})",
+            hint="Run inside a GitHub Actions step",
+        ) from None
+
+
+def _run_exec(
+    command: list[str],
+    flags: dict[str, Any],
+    environ: Mapping[str, str],
+    err: TextIO,
+    clock: Clock,
+) -> int:
+    """Obtain the credential, then become ``command`` with the variables of ``--format env``."""
+    import json
+    import shutil
+
+    from .formats import environment_variables
+
+    if not command:
+        raise ConfigError(
+            "exec needs a command", hint="Use: sf-credproc exec [options] -- COMMAND [ARGS...]"
+        )
+    # Look the command up first: a typo must not cost a login.
+    path = environ.get("PATH", os.defpath)
+    program = shutil.which(command[0], path=path)
+    if program is None:
+        raise ConfigError(
+            f"exec: command {command[0]!r} not found",
+            hint="Check the name, or give its full path",
+        )
+    _, outcome = _credential(flags, environ, err, clock)
+    variables = environment_variables(json.loads(outcome.credential_json))
+    child_environment = {**environ, **variables}
+    err.flush()
+    try:
+        os.execve(program, command, child_environment)  # noqa: S606 - no shell, on purpose
+    except OSError as error:
+        raise ConfigError(
+            f"exec: cannot run {command[0]!r} ({error.strerror})",
+            hint="Check that it is an executable file",
+        ) from None
+    return ExitStatus.INTERNAL  # not reached: execve replaced this process

@@ -3,8 +3,9 @@
 Resolving settings needs argparse and the TOML parser; a cache hit must cost little more than the
 interpreter's own start. So every successful ``get`` records an *index* file keyed by its exact
 inputs: the arguments, the settings' environment variables and the config file's identity (device,
-inode, size, modification time). The next identical invocation finds the index, reads the entry it
-points to, checks ``--min-ttl`` against the entry's expiration and prints the stored credential line.
+inode, size, modification time), together with what it printed. The next identical invocation finds
+the index, checks that the entry it points to still holds the same token with more than ``--min-ttl``
+left, and prints the recorded output.
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import BinaryIO
 
-INDEX_MAGIC = b"sf-credproc-index/1"
+INDEX_MAGIC = b"sf-credproc-index/2"
 ENTRY_MAGIC = b"sf-credproc-cache/1"
 INDEX_SUFFIX = ".idx"
 MAX_FILE_BYTES = 64 * 1024
@@ -52,6 +53,7 @@ KEY_ENVIRONMENT = (
     "SF_CREDPROC_TRUSTED_HOSTS",
     "SF_CREDPROC_CACHE_DIR",
     "SF_CREDPROC_MIN_TTL",
+    "SF_CREDPROC_FORMAT",
 )
 
 
@@ -104,48 +106,69 @@ def read_private_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
         os.close(fd)
 
 
-def cached_credential_line(
-    argv: Sequence[str], environ: Mapping[str, str], now: float
-) -> bytes | None:
-    """The credential line to print for this exact invocation, or None to run the full command."""
+def parse_index(data: bytes) -> tuple[int, str, bytes, bytes, bytes] | None:
+    """``(min_ttl, entry path, entry header, invocation key, output)`` of an index file."""
+    header, newline, body = data.partition(b"\n")
+    fields = header.split(b"\t")
+    if not newline or len(fields) != 5 or fields[0] != INDEX_MAGIC:
+        return None
+    try:
+        min_ttl, key_length = int(fields[1]), int(fields[4])
+    except ValueError:
+        return None
+    if not 0 <= key_length <= len(body):
+        return None
+    return min_ttl, os.fsdecode(fields[2]), fields[3], body[:key_length], body[key_length:]
+
+
+def cached_output(argv: Sequence[str], environ: Mapping[str, str], now: float) -> bytes | None:
+    """What to print for this exact invocation, or None to run the full command."""
     if not argv or argv[0] != "get":
         return None
     key = invocation_key(argv, environ)
     index = read_private_file(index_path(key, environ))
-    if index is None:
+    parsed = parse_index(index) if index is not None else None
+    if parsed is None:
         return None
-    header, _, stored_key = index.partition(b"\n")
-    fields = header.split(b"\t")
-    if len(fields) != 3 or fields[0] != INDEX_MAGIC or stored_key != key:
+    min_ttl, entry_path, recorded_header, stored_key, output = parsed
+    if stored_key != key or not output:
         return None
-    entry = read_private_file(os.fsdecode(fields[2]))
+    entry = read_private_file(entry_path)
     if entry is None:
         return None
     # Exactly three complete lines (header, credential, identity): anything else was cut short.
     lines = entry.split(b"\n")
     if len(lines) != 4 or lines[3] != b"":
         return None
+    # The output was rendered from this very token: an entry refreshed since then (by another
+    # invocation) has another header, and the full command renders the new token.
+    if lines[0] != recorded_header:
+        return None
     entry_fields = lines[0].split(b" ")
-    credential_line = lines[1]
-    if (
-        len(entry_fields) != 3
-        or entry_fields[0] != ENTRY_MAGIC
-        or not (credential_line.startswith(b"{") and credential_line.endswith(b"}"))
-    ):
+    if len(entry_fields) != 4 or entry_fields[0] != ENTRY_MAGIC:
         return None
     try:
-        expiration, min_ttl = int(entry_fields[1]), int(fields[1])
+        expiration = int(entry_fields[1])
     except ValueError:
         return None
     if expiration - now <= min_ttl:
         return None
-    return credential_line + b"\n"
+    return output
 
 
 def record_invocation(
-    argv: Sequence[str], environ: Mapping[str, str], entry_path: str, min_ttl_seconds: int
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    entry_path: str,
+    entry_header: bytes,
+    min_ttl_seconds: int,
+    output: bytes,
 ) -> None:
-    """Remember that this exact invocation resolves to ``entry_path`` (best effort, never fails)."""
+    """Remember what this exact invocation printed, for the token in ``entry_path``.
+
+    Best effort: the index only saves time, and the full command works without it.
+    """
     from .cache import ensure_private_directory, write_private_file
     from .errors import ConfigError
 
@@ -155,21 +178,24 @@ def record_invocation(
         # The cache directory came from a flag or a profile, which the fast path cannot see
         # without resolving settings; and nothing is written outside the chosen directory.
         return
-    header = b"\t".join([INDEX_MAGIC, b"%d" % min_ttl_seconds, os.fsencode(entry_path)])
+    fields = [INDEX_MAGIC, b"%d" % min_ttl_seconds, os.fsencode(entry_path), entry_header]
+    header = b"\t".join([*fields, b"%d" % len(key)])
     if b"\n" in header:
         return
     try:
         ensure_private_directory(os.path.dirname(path))
-        write_private_file(os.path.dirname(path), os.path.basename(path), header + b"\n" + key)
+        write_private_file(
+            os.path.dirname(path), os.path.basename(path), header + b"\n" + key + output
+        )
     except (OSError, ConfigError):
-        pass  # the index only saves time; the full command still works without it
+        pass
 
 
 def main_fast(argv: Sequence[str], environ: Mapping[str, str], stdout: BinaryIO) -> bool:
-    """Print the cached credential for this invocation if the fast path can; True if it did."""
-    line = cached_credential_line(argv, environ, time.time())
-    if line is None:
+    """Print the cached output for this invocation if the fast path can; True if it did."""
+    output = cached_output(argv, environ, time.time())
+    if output is None:
         return False
-    stdout.write(line)
+    stdout.write(output)
     stdout.flush()
     return True

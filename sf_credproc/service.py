@@ -28,6 +28,8 @@ class Outcome:
     credential_json: str
     entry_path: str | None
     from_cache: bool
+    #: The entry's first line: names the token, for the fast path's index.
+    entry_header: bytes = b""
 
     def __repr__(self) -> str:
         return f"Outcome(entry_path={self.entry_path!r}, from_cache={self.from_cache})"
@@ -61,7 +63,7 @@ def obtain_credential(
         entry = cache.read(identity)
         if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
             progress.step(f"cache: hit {entry.path}")
-            return Outcome(entry.credential_json, entry.path, True)
+            return Outcome(entry.credential_json, entry.path, True, entry.header)
     progress.step(
         f"cache: {'refresh forced' if settings.refresh else 'miss'}; waiting for the lock"
     )
@@ -70,12 +72,12 @@ def obtain_credential(
             entry = cache.read(identity)
             if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
                 progress.step("cache: another process just logged in; using its token")
-                return Outcome(entry.credential_json, entry.path, True)
+                return Outcome(entry.credential_json, entry.path, True, entry.header)
         credential = _log_in(settings, clock, deadline, environ, progress)
         credential_json = credential.to_json()
-        path = cache.write(identity, credential_json, credential.expiration, credential.issued_at)
-    progress.step(f"cache: saved {path}")
-    return Outcome(credential_json, path, False)
+        saved = cache.write(identity, credential_json, credential.expiration, credential.issued_at)
+    progress.step(f"cache: saved {saved.path}")
+    return Outcome(credential_json, saved.path, False, saved.header)
 
 
 def _log_in(

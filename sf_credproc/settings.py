@@ -13,6 +13,7 @@ from typing import Any
 
 from .config_file import ConfigFile, load_config_file
 from .errors import ConfigError
+from .formats import FORMATS
 from .key_uri import KeyUri, parse_key_uri
 from .login_url import LoginUrl, derive_audience, parse_login_url
 from .paths import default_cache_dir
@@ -133,6 +134,14 @@ GET_OPTIONS: tuple[Option, ...] = (
         metavar="SECONDS",
     ),
     Option(
+        "format",
+        "--format",
+        "SF_CREDPROC_FORMAT",
+        "output: json, env, token, header, github or sf",
+        "json",
+        metavar="FORMAT",
+    ),
+    Option(
         "trusted_hosts",
         "--trusted-host",
         "SF_CREDPROC_TRUSTED_HOSTS",
@@ -169,6 +178,9 @@ class Settings:
     min_ttl_seconds: int = 900
     refresh: bool = False
     no_cache: bool = False
+    output_format: str = "json"
+    #: ``$GITHUB_ENV``, the file ``--format github`` appends variables to.
+    github_env: str | None = None
     key_passphrase: str | None = field(repr=False, default=None)
     verbose: bool = False
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -246,6 +258,8 @@ def resolve_settings(
         ),
         refresh=bool(flags.get("refresh")),
         no_cache=bool(flags.get("no_cache")),
+        output_format=_format(raw.get("format")),
+        github_env=environ.get("GITHUB_ENV") or None,
         key_passphrase=environ.get(PASSPHRASE_ENV) or None,
         verbose=bool(flags.get("verbose")),
         origins={name: found.origin for name, found in raw.items()},
@@ -372,6 +386,18 @@ def _number(
             hint=f"Set it to {what} between {low:g} and {high:g}",
         )
     return kind(value)
+
+
+def _format(raw: _Raw | None) -> str:
+    if raw is None:
+        return "json"
+    value = _text("format", raw)
+    if value not in FORMATS:
+        raise ConfigError(
+            f"--format {value!r} (from {raw.origin}) is not a known format",
+            hint="Use one of: " + ", ".join(FORMATS),
+        )
+    return value
 
 
 def _check_region(region: str, origin: str) -> None:

@@ -1,0 +1,70 @@
+"""The shapes a credential is printed in (``--format``), one per kind of consumer.
+
+``json`` is the versioned contract; the others are derived from it. Values are quoted for the
+consumer that reads them (POSIX shell for ``env``), never interpolated raw.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+FORMATS = ("json", "env", "token", "header", "github", "sf")
+#: Formats whose output depends only on the credential (``github`` also writes a file).
+PURE_FORMATS = ("json", "env", "token", "header", "sf")
+
+
+def environment_variables(credential: Mapping[str, Any]) -> dict[str, str]:
+    """The variables ``env``, ``github`` and ``exec`` provide, as the Salesforce CLI reads them."""
+    token = str(credential["AccessToken"])
+    instance_url = str(credential["InstanceUrl"])
+    return {
+        "SF_ACCESS_TOKEN": token,
+        "SF_INSTANCE_URL": instance_url,
+        "SF_ORG_INSTANCE_URL": instance_url,
+        "SFDX_ACCESS_TOKEN": token,
+        "SFDX_INSTANCE_URL": instance_url,
+        "SF_CREDPROC_EXPIRATION": str(credential["Expiration"]),
+    }
+
+
+def render(credential_json: str, format_name: str) -> str:
+    """The text to print for ``format_name``; ``json`` is the stored line itself."""
+    if format_name == "json":
+        return credential_json + "\n"
+    credential = json.loads(credential_json)
+    token = str(credential["AccessToken"])
+    if format_name == "token":
+        return token + "\n"
+    if format_name == "header":
+        return f"Authorization: Bearer {token}\n"
+    if format_name == "env":
+        variables = environment_variables(credential)
+        return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
+    if format_name == "sf":
+        # The shape of `sf org auth show-access-token --json`, for scripts written against sf.
+        result = {
+            "accessToken": token,
+            "instanceUrl": credential["InstanceUrl"],
+            "username": credential["Username"],
+            "orgId": credential["OrgId"],
+        }
+        return json.dumps({"status": 0, "result": result, "warnings": []}) + "\n"
+    if format_name == "github":
+        # Masking is a workflow command on stdout; the variables go to $GITHUB_ENV.
+        return f"::add-mask::{token}\n"
+    raise ConfigError(f"unknown --format {format_name!r}", hint="Use one of: " + ", ".join(FORMATS))
+
+
+def github_env_lines(credential_json: str) -> str:
+    """``NAME=value`` lines for ``$GITHUB_ENV`` (GitHub Actions' environment file)."""
+    variables = environment_variables(json.loads(credential_json))
+    for name, value in variables.items():
+        if "\n" in value or "\r" in value:
+            # A newline would let a value define further variables in the file.
+            raise ConfigError(f"{name} contains a line break", hint="This is a bug; report it")
+    return "".join(f"{name}={value}\n" for name, value in variables.items())
