@@ -1,7 +1,8 @@
 """A local emulator of Salesforce's OAuth 2.0 endpoints for the JWT bearer flow.
 
 It behaves like a Salesforce org for ``/services/oauth2/token`` (RFC 7523 with Salesforce's checks and
-exact JSON bodies, no ``expires_in``), ``/services/oauth2/revoke`` and ``/services/oauth2/userinfo``.
+exact JSON bodies, no ``expires_in``), ``/services/oauth2/revoke``, ``/services/oauth2/userinfo`` and
+the few REST calls clients make after logging in (``emulator_rest.py``).
 Connected apps are registered with a certificate (or public key); users are pre-authorized per app.
 Used by the test suite, ``sf-credproc demo`` and ``sf-credproc emulator``; standard library plus
 PyJWT and cryptography only.
@@ -30,6 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from .emulator_rest import handle_rest
 from .exchange import JWT_BEARER_GRANT_TYPE
 from .login_url import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE
 
@@ -142,6 +144,8 @@ class SalesforceEmulator:
         self.token_requests: list[TokenRequest] = []
         self.request_counts: Counter[str] = Counter()
         self.canned_responses: list[CannedResponse] = []
+        #: Appended to every new token, e.g. shell metacharacters to test consumers' quoting.
+        self.token_suffix = ""
         self.lock = threading.RLock()
         self._server = _Server((host, port), _Handler, self, ssl_context)
         bound_host, bound_port = str(self._server.server_address[0]), self._server.server_address[1]
@@ -197,6 +201,7 @@ class SalesforceEmulator:
             self.token_requests.clear()
             self.request_counts.clear()
             self.canned_responses.clear()
+            self.token_suffix = ""
             self.login_limit_per_hour = LOGINS_PER_USER_PER_HOUR
             self.audiences = {PRODUCTION_AUDIENCE, self.url}
 
@@ -279,7 +284,8 @@ class SalesforceEmulator:
 
     def _issue(self, app: ConnectedApp, user: OrgUser, now: float) -> dict[str, Any]:
         # Salesforce session ids are "<15-character org id>!<opaque>"; clients check the prefix.
-        token = f"{self.org_id[:15]}!AQ" + "".join(secrets.choice(_TOKEN_CHARS) for _ in range(96))
+        opaque = "".join(secrets.choice(_TOKEN_CHARS) for _ in range(96))
+        token = f"{self.org_id[:15]}!AQ{opaque}{self.token_suffix}"
         self.sessions[token] = IssuedSession(
             user.username, app.client_id, now, now + app.session_ttl_seconds
         )
@@ -413,6 +419,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(status, document)
             elif parts.path == "/services/oauth2/userinfo":
                 self._userinfo()
+            elif parts.path == "/services/data" or parts.path.startswith("/services/data/"):
+                status, rest = handle_rest(
+                    emulator, method, parts.path, parts.query, self.headers.get("Authorization", "")
+                )
+                self._send_json(status, rest)
             else:
                 not_found = [
                     {"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}

@@ -1,0 +1,200 @@
+"""Each output format consumed by its real client: sh and bash, curl, GitHub's env file, sf, exec."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import EXE, USERNAME, get_args, run_cli
+
+from sf_credproc.emulator import SalesforceEmulator
+
+ROOT = Path(__file__).resolve().parents[1]
+SF = ROOT / "tests" / "consumers" / "node_modules" / ".bin" / "sf"
+#: A token no shell may interpret: quotes, expansions, separators, globs, a backslash.
+NASTY = "$(touch PWNED)`touch PWNED`'\"\\;&|<>*?{a,b}$HOME ~!#"
+
+
+@pytest.fixture
+def key(key_file: Path) -> str:
+    return f"file:{key_file}"
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_env_format_evaluates_safely(
+    shell: str, org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+) -> None:
+    org.token_suffix = NASTY
+    credential = run_cli(get_args(org, key), env).credential()
+    assert credential["AccessToken"].endswith(NASTY)
+    script = (
+        'eval "$("$SF_CREDPROC" "$@")" || exit 9\n'
+        'printf "%s\\n%s\\n%s\\n%s\\n" "$SF_ACCESS_TOKEN" "$SFDX_ACCESS_TOKEN" '
+        '"$SF_INSTANCE_URL" "$SF_CREDPROC_EXPIRATION"\n'
+    )
+    done = subprocess.run(
+        [shell, "-c", script, shell, *get_args(org, key, "--format", "env")],
+        env={**env, "SF_CREDPROC": str(EXE)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token, sfdx_token, instance_url, expiration = done.stdout.splitlines()
+    assert token == sfdx_token == credential["AccessToken"]
+    assert instance_url == credential["InstanceUrl"]
+    assert expiration == credential["Expiration"]
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_with_token_and_header_formats(
+    org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
+) -> None:
+    userinfo = f"{org.url}/services/oauth2/userinfo"
+    common = '"$SF_CREDPROC" "$@" --format'
+    for script in (
+        f'curl -fsS --cacert "$CA" -H "Authorization: Bearer $({common} token)" "$URL"',
+        f'{common} header | curl -fsS --cacert "$CA" -H @- "$URL"',
+    ):
+        done = subprocess.run(
+            ["sh", "-c", script, "sh", *get_args(org, key)],
+            env={**env, "SF_CREDPROC": str(EXE), "CA": ca_bundle, "URL": userinfo},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(done.stdout)["preferred_username"] == USERNAME
+    assert org.token_request_count == 1  # the second format came from the cache
+
+
+def test_token_and_header_formats_exactly(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    token = run_cli(get_args(org, key), env).credential()["AccessToken"]
+    assert run_cli(get_args(org, key, "--format", "token"), env).stdout == token + "\n"
+    header = run_cli(get_args(org, key, "--format", "header"), env).stdout
+    assert header == f"Authorization: Bearer {token}\n"
+    env["SF_CREDPROC_FORMAT"] = "token"
+    assert run_cli(get_args(org, key), env).stdout == token + "\n"
+
+
+def test_github_format(
+    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+) -> None:
+    github_env = tmp_path / "github_env"
+    github_env.write_text("EARLIER=1\n")
+    env["GITHUB_ENV"] = str(github_env)
+    run = run_cli(get_args(org, key, "--format", "github"), env)
+    assert run.code == 0, run.stderr
+    token = next(iter(org.sessions))
+    assert run.stdout == f"::add-mask::{token}\n"
+    lines = github_env.read_text().splitlines()
+    assert lines[0] == "EARLIER=1"
+    variables = dict(line.split("=", 1) for line in lines[1:])
+    assert variables["SF_ACCESS_TOKEN"] == variables["SFDX_ACCESS_TOKEN"] == token
+    assert variables["SF_INSTANCE_URL"] == variables["SF_ORG_INSTANCE_URL"] == org.url
+    assert set(variables) == {
+        "SF_ACCESS_TOKEN", "SF_INSTANCE_URL", "SF_ORG_INSTANCE_URL",
+        "SFDX_ACCESS_TOKEN", "SFDX_INSTANCE_URL", "SF_CREDPROC_EXPIRATION",
+    }  # fmt: skip
+    # Twice: the file is appended to again (never served silently from the fast path).
+    run_cli(get_args(org, key, "--format", "github"), env)
+    assert github_env.read_text().count("SF_ACCESS_TOKEN=") == 2
+
+
+def test_github_format_outside_actions(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    run = run_cli(get_args(org, key, "--format", "github"), env)
+    run.assert_failed(2, "$GITHUB_ENV", "--format env")
+
+
+def test_sf_format_matches_the_salesforce_cli_shape(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    document = json.loads(run_cli(get_args(org, key, "--format", "sf"), env).stdout)
+    assert document["status"] == 0
+    assert set(document["result"]) == {"accessToken", "instanceUrl", "username", "orgId"}
+    assert document["result"]["accessToken"] in org.sessions
+    assert document["result"]["orgId"] == org.org_id
+
+
+def test_unknown_format(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+    run_cli(get_args(org, key, "--format", "yaml"), env).assert_failed(
+        2, "--format 'yaml'", "json, env"
+    )
+    assert org.token_request_count == 0
+
+
+def test_fast_path_replays_formats_for_the_current_token(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    first = run_cli(get_args(org, key, "--format", "token"), env).stdout
+    assert run_cli(get_args(org, key, "--format", "token"), env).stdout == first
+    refreshed = run_cli(get_args(org, key, "--refresh"), env).credential()["AccessToken"]
+    assert run_cli(get_args(org, key, "--format", "token"), env).stdout == refreshed + "\n"
+    assert org.token_request_count == 2
+
+
+def test_exec_passes_the_environment_and_the_exit_status(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    args = ["exec", *get_args(org, key)[1:], "--"]
+    script = 'printf "%s %s" "$SF_ACCESS_TOKEN" "$SF_ORG_INSTANCE_URL"; exit 7'
+    run = run_cli([*args, "sh", "-c", script], env)
+    assert run.code == 7
+    token, instance_url = run.stdout.split(" ")
+    assert token in org.sessions and instance_url == org.url
+    assert run.stderr == ""
+    again = run_cli([*args, "true"], env)
+    assert again.code == 0
+    assert org.token_request_count == 1  # exec uses the cache too
+
+
+def test_exec_with_a_missing_command(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    args = ["exec", *get_args(org, key)[1:], "--", "no-such-command-anywhere"]
+    run_cli(args, env).assert_failed(2, "'no-such-command-anywhere' not found")
+    run_cli(["exec", *get_args(org, key)[1:]], env).assert_failed(2, "exec needs a command")
+    assert org.token_request_count == 0  # a typo costs no login
+
+
+@pytest.mark.skipif(
+    not SF.exists(), reason="the Salesforce CLI is not installed (cd tests/consumers && npm ci)"
+)
+def test_the_salesforce_cli_logs_in_with_exec(
+    org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
+) -> None:
+    env.update(
+        PATH=f"{SF.parent}{os.pathsep}{env['PATH']}",
+        NODE_EXTRA_CA_CERTS=ca_bundle,  # Node's own trust store: the emulator's test CA
+        SF_DISABLE_TELEMETRY="true",
+        SF_AUTOUPDATE_DISABLE="true",
+        SF_SKIP_NEW_VERSION_CHECK="true",
+    )
+    login = 'sf org login access-token --instance-url "$SF_INSTANCE_URL" --no-prompt --json'
+    run = run_cli(["exec", *get_args(org, key)[1:], "--", "sh", "-c", login], env, timeout=180)
+    assert run.code == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout)["result"]
+    assert result["username"] == USERNAME
+    assert result["orgId"] == org.org_id
+    assert result["accessToken"] in org.sessions
+    assert org.request_counts["/services/oauth2/userinfo"] >= 1
+
+    display = ["sf", "org", "display", "--target-org", USERNAME, "--json"]
+    shown = subprocess.run(
+        display, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert json.loads(shown.stdout)["result"]["connectedStatus"] == "Connected"
+    # After logout, sf's stored session is dead at Salesforce too.
+    run_cli(["logout", *get_args(org, key)[1:]], env)
+    shown = subprocess.run(
+        display, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert json.loads(shown.stdout)["result"]["connectedStatus"] != "Connected"
