@@ -11,6 +11,8 @@ from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, ExitStatus
 
+IDENTITY = frozenset({"client_id", "username"})
+
 
 def run_cache_command(
     flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, err: TextIO, clock: Clock
@@ -52,7 +54,7 @@ def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO) -> in
         removed = FileTokenCache(directory).clear()
         err.write(f"sf-credproc: removed {removed} cached token(s) from {directory}\n")
         return ExitStatus.OK
-    settings = resolve_settings(flags, environ, need_key=False)
+    settings = resolve_settings(flags, environ, needs=IDENTITY)
     cache = FileTokenCache(settings.cache_dir)
     removed = cache.delete(cache_identity(settings))
     what = "removed the cached token" if removed else "no cached token"
@@ -65,7 +67,7 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
     from .service import cache_identity
     from .settings import resolve_settings
 
-    settings = resolve_settings(flags, environ, need_key=False)
+    settings = resolve_settings(flags, environ, needs=IDENTITY)
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     entry = cache.read(identity)

@@ -100,6 +100,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_get_options(logout)
 
+    cert = commands.add_parser(
+        "cert",
+        help="make the connected app's certificate (or a CSR) with the signing key",
+        description="Make a self-signed X.509 certificate (PEM) for the connected app, signed by "
+        "the key itself wherever it lives: a kms: key signs in KMS (needs kms:GetPublicKey and "
+        "kms:Sign). The SHA-256 fingerprint goes to stderr.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_get_options(cert, only=("key", "region", "aws_profile", "timeout"))
+    cert.add_argument(
+        "--subject", metavar="DN", help='distinguished name [default: "CN=sf-credproc"]'
+    )
+    cert.add_argument("--days", type=int, default=730, metavar="N", help="validity in days [730]")
+    cert.add_argument("--out", metavar="FILE", help="write the PEM here instead of stdout")
+    cert.add_argument(
+        "--csr", action="store_true", help="make a certificate signing request instead"
+    )
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check every step of the set-up and say what to fix",
+        description="Check the configuration, the login URL, the key, the certificate (--cert), "
+        "the clock against the token endpoint, a real token exchange, and the cache directory. "
+        "Exit 0 only when every check passes. Never prints a secret.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_get_options(doctor)
+    doctor.add_argument(
+        "--cert", metavar="FILE", help="the certificate uploaded to the connected app"
+    )
+    doctor.add_argument("--json", action="store_true", help="the report as JSON")
+
     cache = commands.add_parser("cache", help="list or clear cached tokens")
     cache_commands = cache.add_subparsers(
         dest="cache_command", metavar="ACTION", parser_class=_Parser
@@ -154,9 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_get_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``get`` (and of every command that logs in), with their env vars in help."""
+def add_get_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """The options of ``get`` (or those named in ``only``), with their env vars in the help."""
     for option in GET_OPTIONS:
+        if only is not None and option.name not in only:
+            continue
         if option.name == "trusted_hosts":
             parser.add_argument(
                 option.flag,
@@ -204,6 +240,14 @@ def main(
             return _run_get(args_list, vars(args), env, out, err, clock or SystemClock())
         if args.command == "exec":
             return _run_exec(exec_command, vars(args), env, err, clock or SystemClock())
+        if args.command == "cert":
+            from .cert_command import run_cert
+
+            return run_cert(vars(args), env, out, err, clock or SystemClock())
+        if args.command == "doctor":
+            from .doctor import run_doctor
+
+            return run_doctor(vars(args), env, out, clock or SystemClock())
         if args.command in ("logout", "cache"):
             from .cache_commands import run_cache_command
 

@@ -51,22 +51,28 @@ class HttpAnswer:
     status: int
     content_type: str | None
     body: bytes = field(repr=False)
+    date: str | None = None
 
 
 def post_form(
     url: str,
-    form: dict[str, str],
+    form: dict[str, str] | None,
     *,
     deadline: Deadline,
     ca_bundle: str | None,
     user_agent: str = USER_AGENT,
+    method: str = "POST",
 ) -> HttpAnswer:
-    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url`` within the deadline."""
+    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url`` within the deadline.
+
+    ``method="GET"`` with no form serves ``doctor``'s look at the server's clock.
+    """
     import requests
 
     connect, read = deadline.http_timeouts(f"calling {url}")
     try:
-        response = requests.post(
+        response = requests.request(
+            method,
             url,
             data=form,
             headers={"Accept": "application/json", "User-Agent": user_agent},
@@ -94,7 +100,12 @@ def post_form(
             f"could not reach {url} ({type(error).__name__})",
             hint="Check the network, proxy settings and --login-url",
         ) from None
-    return HttpAnswer(response.status_code, response.headers.get("Content-Type"), body)
+    return HttpAnswer(
+        response.status_code,
+        response.headers.get("Content-Type"),
+        body,
+        response.headers.get("Date"),
+    )
 
 
 def exchange_assertion(

@@ -193,11 +193,15 @@ class _Raw:
 
 
 def resolve_settings(
-    flags: Mapping[str, Any], environ: Mapping[str, str], *, need_key: bool = True
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    needs: frozenset[str] = frozenset({"client_id", "username", "key"}),
 ) -> Settings:
     """Build ``Settings`` from parsed flags (``None`` when absent) and the environment.
 
-    ``need_key=False`` serves commands that only need the identity (``logout``, ``cache clear``).
+    ``needs`` names the settings this command cannot do without: the identity for ``logout`` and
+    ``cache clear``, only the key for ``cert``. The others default to empty.
     """
     config = load_config_file(environ, PROFILE_KEYS)
     profile_name, profile = _select_profile(flags.get("profile"), environ, config)
@@ -206,7 +210,7 @@ def resolve_settings(
         found = _lookup(option, flags, environ, profile, profile_name, config.path)
         if found is not None:
             raw[option.name] = found
-        elif option.required and (need_key or option.name != "key"):
+        elif option.required and option.name in needs:
             where = (
                 f", or add {option.name} to profile {profile_name!r}"
                 if profile_name
@@ -234,8 +238,8 @@ def resolve_settings(
             hint="Drop --region (the ARN names the region), or make them agree",
         )
     return Settings(
-        client_id=_required_text("client_id", raw),
-        username=_required_text("username", raw),
+        client_id=text("client_id") or "",
+        username=text("username") or "",
         login_url=login_url,
         audience=text("audience") or derive_audience(login_url),
         key=key,
@@ -330,10 +334,6 @@ def _text(name: str, raw: _Raw) -> str:
             hint=f"Set {option.flag} to a {option.metavar.lower()}",
         )
     return raw.value.strip()
-
-
-def _required_text(name: str, raw: Mapping[str, _Raw]) -> str:
-    return _text(name, raw[name])
 
 
 def _hosts(raw: _Raw) -> tuple[str, ...]:

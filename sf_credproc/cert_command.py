@@ -1,0 +1,67 @@
+"""``sf-credproc cert``: make the connected app's certificate (or a CSR) with the signing key."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from .aws import AwsClients
+from .certificates import DEFAULT_SUBJECT, make_certificate, make_csr, parse_subject
+from .clock import Clock
+from .deadline import Deadline
+from .errors import ConfigError, ExitStatus
+from .key_sources import load_signing_key
+from .settings import resolve_settings
+
+KEY_ONLY = frozenset({"key"})
+
+
+def run_cert(
+    flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, err: TextIO, clock: Clock
+) -> int:
+    settings = resolve_settings(flags, environ, needs=KEY_ONLY)
+    subject = parse_subject(flags.get("subject") or DEFAULT_SUBJECT)
+    assert settings.key is not None  # required by KEY_ONLY
+    deadline = Deadline(settings.timeout_seconds, clock)
+    aws = AwsClients(
+        region=settings.region,
+        profile=settings.aws_profile,
+        deadline=deadline,
+        fallback_region=settings.fallback_region,
+    )
+    key = load_signing_key(
+        settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
+    )
+    if flags.get("csr"):
+        document = make_csr(key, subject)
+        what = "certificate signing request"
+    else:
+        document = make_certificate(key, subject, days=flags["days"], now=clock.time())
+        what = "certificate"
+    if flags.get("out"):
+        _write_public_file(flags["out"], document.pem)
+    else:
+        out.write(document.pem.decode("ascii"))
+        out.flush()
+    until = f", valid until {document.not_after:%Y-%m-%dT%H:%M:%SZ}" if document.not_after else ""
+    err.write(
+        f"sf-credproc: {what} for {settings.key} ({subject.rfc4514_string()}{until}); "
+        f"SHA-256 fingerprint {document.fingerprint}\n"
+    )
+    return ExitStatus.OK
+
+
+def _write_public_file(path: str, data: bytes) -> None:
+    """Write a certificate (public material): atomically, readable by others."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.part")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write --out {path} ({error.strerror})", hint="Choose a writable path"
+        ) from None

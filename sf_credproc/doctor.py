@@ -1,0 +1,280 @@
+"""``sf-credproc doctor``: walk the whole chain and say, step by step, what is wrong and the fix.
+
+Most JWT bearer failures are set-up failures: a certificate that does not match the key, a user who
+is not pre-authorized, a wrong audience, a skewed clock, a missing permission. Each check prints
+ok / FAILED / skipped with the fix; the exit code is 0 only when every check passes. No secret is
+ever printed: the token appears as a fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .clock import Clock
+from .deadline import Deadline
+from .errors import ConfigError, CredProcError, ExitStatus
+from .progress import Progress, fingerprint
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+    from .settings import Settings
+
+PROBE = b"sf-credproc doctor: does this key sign RS256?"
+#: Assertions live 180 s; a clock this far behind Salesforce's makes them arrive expired.
+MAX_CLOCK_SKEW_SECONDS = 60
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # "ok", "FAILED" or "skipped"
+    detail: str
+    fix: str = ""
+    exit_status: int = 0
+
+
+def run_doctor(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock: Clock) -> int:
+    checks = _run_checks(flags, environ, clock)
+    failed = [check for check in checks if check.status == "FAILED"]
+    if flags.get("json"):
+        document = {"ok": not failed, "checks": [asdict(check) for check in checks]}
+        out.write(json.dumps(document, indent=2) + "\n")
+    else:
+        for check in checks:
+            line = f"{check.status:<8} {check.name:<15} {check.detail}"
+            out.write(line + (f"\n{'':<24} fix: {check.fix}" if check.fix else "") + "\n")
+        out.write(f"{'all checks passed' if not failed else f'{len(failed)} check(s) failed'}\n")
+    return failed[0].exit_status if failed else ExitStatus.OK
+
+
+def _failed(name: str, error: CredProcError) -> Check:
+    return Check(name, "FAILED", error.message, error.hint or "", int(error.exit_status))
+
+
+def _run_checks(flags: dict[str, Any], environ: Mapping[str, str], clock: Clock) -> list[Check]:
+    from .settings import resolve_settings
+
+    try:
+        settings = resolve_settings(flags, environ)
+    except ConfigError as error:
+        return [_failed("configuration", error)]
+    checks = [_configuration(settings), _login_url(settings)]
+    deadline = Deadline(settings.timeout_seconds, clock)
+    key, key_check = _key(settings, environ, deadline)
+    checks.append(key_check)
+    checks.append(_certificate(flags.get("cert"), key))
+    checks.append(_clock(settings, deadline, clock))
+    checks.append(_exchange(settings, environ, deadline, clock))
+    checks.append(_cache_directory(settings.cache_dir))
+    return checks
+
+
+def _configuration(settings: Settings) -> Check:
+    origins = ", ".join(
+        f"{name} from {origin}" for name, origin in sorted(settings.origins.items())
+    )
+    profile = f"profile {settings.profile!r}" if settings.profile else "no profile"
+    return Check(
+        "configuration", "ok", f"{profile} ({settings.config_path}); {origins or 'defaults'}"
+    )
+
+
+def _login_url(settings: Settings) -> Check:
+    from .login_url import is_salesforce_host
+
+    host = settings.login_url.host
+    kind = (
+        "loopback"
+        if settings.login_url.is_loopback
+        else "a Salesforce domain"
+        if is_salesforce_host(host)
+        else "a host trusted by --trusted-host"
+    )
+    origin = settings.origins.get("audience")
+    audience = f"from {origin}" if origin else "derived from the login URL"
+    return Check(
+        "login URL",
+        "ok",
+        f"{settings.login_url.token_endpoint} ({kind}); audience {settings.audience} ({audience})",
+    )
+
+
+def _key(
+    settings: Settings, environ: Mapping[str, str], deadline: Deadline
+) -> tuple[RSAPrivateKey | None, Check]:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from .aws import AwsClients
+    from .key_sources import load_signing_key
+
+    assert settings.key is not None
+    aws = AwsClients(
+        region=settings.region,
+        profile=settings.aws_profile,
+        deadline=deadline,
+        fallback_region=settings.fallback_region,
+    )
+    try:
+        key = load_signing_key(
+            settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
+        )
+        key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())  # for KMS: proves kms:Sign works
+    except CredProcError as error:
+        return None, _failed("key", error)
+    where = "in KMS, signing there" if settings.key.scheme == "kms" else "loaded locally"
+    return key, Check("key", "ok", f"{settings.key}: RSA {key.key_size}-bit private key, {where}")
+
+
+def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from .certificates import load_certificate
+
+    if not path:
+        return Check(
+            "certificate",
+            "skipped",
+            "no --cert given",
+            "Pass --cert FILE (the certificate uploaded to the connected app) to check it",
+        )
+    if key is None:
+        return Check("certificate", "skipped", "the key could not be used")
+    try:
+        with open(path, "rb") as handle:
+            certificate = load_certificate(handle.read(), f"--cert {path}")
+    except OSError as error:
+        return Check(
+            "certificate", "FAILED", f"--cert {path}: {error.strerror}", "Check the path", 2
+        )
+    except ConfigError as error:
+        return _failed("certificate", error)
+    public = certificate.public_key()
+    try:
+        if not isinstance(public, rsa.RSAPublicKey):
+            raise InvalidSignature
+        # A signature made by the key now, checked with the certificate: works for KMS keys with
+        # kms:Sign alone, no kms:GetPublicKey needed.
+        public.verify(
+            key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256()),
+            PROBE,
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+    except InvalidSignature:
+        return Check(
+            "certificate",
+            "FAILED",
+            f"{path} ({certificate.subject.rfc4514_string()}) does not match the key: Salesforce "
+            "would answer 'invalid assertion'",
+            "Make the certificate from this key (sf-credproc cert --key ...) and upload it to the "
+            "connected app",
+            int(ExitStatus.REFUSED),
+        )
+    except CredProcError as error:
+        return _failed("certificate", error)
+    until = certificate.not_valid_after_utc.strftime("%Y-%m-%d")
+    return Check(
+        "certificate",
+        "ok",
+        f"{path} ({certificate.subject.rfc4514_string()}) matches the key; valid until {until}",
+    )
+
+
+def _clock(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
+    from email.utils import parsedate_to_datetime
+
+    from .exchange import post_form
+
+    try:
+        answer = post_form(
+            settings.login_url.token_endpoint,
+            None,
+            deadline=deadline,
+            ca_bundle=settings.ca_bundle,
+            method="GET",
+        )
+    except CredProcError as error:
+        return _failed("clock", error)
+    now = clock.time()
+    if not answer.date:
+        return Check("clock", "skipped", "the token endpoint sent no Date header")
+    try:
+        server = parsedate_to_datetime(answer.date).timestamp()
+    except (TypeError, ValueError):
+        return Check("clock", "skipped", f"the Date header {answer.date!r} is not a date")
+    skew = now - server
+    direction = "behind" if skew < 0 else "ahead of"
+    detail = f"this machine's clock is {abs(skew):.0f} s {direction} the token endpoint's"
+    if abs(skew) > MAX_CLOCK_SKEW_SECONDS:
+        return Check(
+            "clock",
+            "FAILED",
+            detail,
+            "Synchronise the clock (NTP): assertions expire 180 s after they are made",
+            int(ExitStatus.REFUSED),
+        )
+    return Check("clock", "ok", detail)
+
+
+def _exchange(
+    settings: Settings, environ: Mapping[str, str], deadline: Deadline, clock: Clock
+) -> Check:
+    from .login import log_in
+
+    try:
+        credential = log_in(
+            settings,
+            clock=clock,
+            deadline=deadline,
+            environ=environ,
+            progress=Progress(None, enabled=False),
+        )
+    except CredProcError as error:
+        return _failed("token exchange", error)
+    return Check(
+        "token exchange",
+        "ok",
+        f"Salesforce issued token {fingerprint(credential.access_token)} for {credential.username} "
+        f"at {credential.instance_url} (scope: {credential.scope or 'none'})",
+    )
+
+
+def _cache_directory(path: str) -> Check:
+    fix = "Choose another --cache-dir (SF_CREDPROC_CACHE_DIR), or run chmod 700 on it"
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        parent = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK):
+            return Check("cache", "ok", f"{path} does not exist yet; it will be created 0700")
+        return Check("cache", "FAILED", f"{path} cannot be created under {parent}", fix, 2)
+    except OSError as error:
+        return Check("cache", "FAILED", f"{path}: {error.strerror}", fix, 2)
+    if not stat.S_ISDIR(info.st_mode):
+        return Check("cache", "FAILED", f"{path} is not a directory", fix, 2)
+    if info.st_uid != os.getuid():
+        return Check(
+            "cache", "FAILED", f"{path} belongs to uid {info.st_uid}, not this user", fix, 2
+        )
+    if info.st_mode & 0o022:
+        return Check(
+            "cache",
+            "FAILED",
+            f"{path} is writable by group or others ({stat.filemode(info.st_mode)})",
+            fix,
+            2,
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        return Check("cache", "FAILED", f"{path} is not writable", fix, 2)
+    return Check("cache", "ok", f"{path} ({stat.filemode(info.st_mode)}, owned by this user)")
