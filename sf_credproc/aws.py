@@ -68,7 +68,8 @@ class AwsClients:
         self._session: Any = None
 
     def client(self, service: str, *, region: str | None = None) -> Any:
-        """A boto3 client for ``service``; ``region`` (from an ARN) overrides the default."""
+        """A new boto3 client for ``service`` whose timeouts fit this attempt's share of the
+        deadline; ``region`` (from an ARN) overrides the default. The session is reused."""
         import boto3
         import botocore.config
         import botocore.exceptions
@@ -77,8 +78,9 @@ class AwsClients:
         config = botocore.config.Config(
             connect_timeout=connect,
             read_timeout=read,
-            # One retry inside botocore for throttling and 5xx; more would outlive --timeout.
-            retries={"mode": "standard", "total_max_attempts": 2},
+            # No retries inside botocore: sf-credproc's own loop retries within --timeout, with
+            # fresh timeouts for every attempt (a client is made per call for that reason).
+            retries={"mode": "standard", "total_max_attempts": 1},
         )
         try:
             if self._session is None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from . import watchdog
 from .cache import FileTokenCache, describe_entry
 from .clock import Clock
 from .deadline import Deadline
@@ -68,6 +69,7 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
     from .settings import resolve_settings
 
     settings = resolve_settings(flags, environ, needs=IDENTITY)
+    watchdog.arm(settings.timeout_seconds)
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     entry = cache.read(identity)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from . import watchdog
 from .aws import AwsClients
 from .certificates import DEFAULT_SUBJECT, make_certificate, make_csr, parse_subject
 from .clock import Clock
@@ -21,6 +22,7 @@ def run_cert(
     flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, err: TextIO, clock: Clock
 ) -> int:
     settings = resolve_settings(flags, environ, needs=KEY_ONLY)
+    watchdog.arm(settings.timeout_seconds)
     subject = parse_subject(flags.get("subject") or DEFAULT_SUBJECT)
     assert settings.key is not None  # required by KEY_ONLY
     deadline = Deadline(settings.timeout_seconds, clock)

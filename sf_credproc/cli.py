@@ -12,9 +12,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from . import __version__
+from . import __version__, watchdog
 from .clock import Clock, SystemClock
-from .errors import ConfigError, CredProcError, ExitStatus
+from .errors import ConfigError, CredProcError, ExitStatus, Terminated
 from .settings import GET_OPTIONS, PROFILE_ENV
 
 if TYPE_CHECKING:
@@ -224,6 +224,9 @@ def main(
     clock: Clock | None = None,
 ) -> int:
     """Run one command; returns the exit code. Every argument defaults to the real process's."""
+    from .log import Log
+    from .settings import early_log_format
+
     args_list = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout
@@ -234,69 +237,100 @@ def main(
         # Everything after "--" belongs to the command, never to argparse.
         split = args_list.index("--")
         args_list, exec_command = args_list[:split], args_list[split + 1 :]
+    log = Log(err, json_format=early_log_format({}, env) == "json")
+    previous_sigterm = watchdog.catch_sigterm()
     try:
         args = build_parser().parse_args(args_list)
-        if args.command == "get":
-            return _run_get(args_list, vars(args), env, out, err, clock or SystemClock())
-        if args.command == "exec":
-            return _run_exec(exec_command, vars(args), env, err, clock or SystemClock())
-        if args.command == "cert":
-            from .cert_command import run_cert
-
-            return run_cert(vars(args), env, out, err, clock or SystemClock())
-        if args.command == "doctor":
-            from .doctor import run_doctor
-
-            return run_doctor(vars(args), env, out, clock or SystemClock())
-        if args.command in ("logout", "cache"):
-            from .cache_commands import run_cache_command
-
-            return run_cache_command(vars(args), env, out, err, clock or SystemClock())
-        if args.command == "demo":
-            from .demo import run_demo
-
-            return run_demo(out, err)
-        if args.command == "emulator":
-            from .emulator_command import run_emulator
-
-            return run_emulator(args, out, err)
-        build_parser().print_help(err)
-        return ExitStatus.USAGE
+        log = Log(err, json_format=early_log_format(vars(args), env) == "json")
+        return _dispatch(args, args_list, exec_command, env, out, err, clock or SystemClock())
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else ExitStatus.OK
     except CredProcError as error:
-        err.write(f"sf-credproc: {error}\n")
+        log.error(str(error), exit_code=int(error.exit_status), error=type(error).__name__)
         return error.exit_status
     except KeyboardInterrupt:
-        err.write("sf-credproc: interrupted\n")
+        log.error("interrupted", exit_code=130)
         return 130
+    except Terminated:
+        log.error("terminated by SIGTERM", exit_code=143)
+        return 143
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, exit 1
         if verbose:
             import traceback
 
             traceback.print_exc(file=err)
-        err.write(
-            f"sf-credproc: internal error ({type(error).__name__}); this is a bug. "
-            "Run again with --verbose for the traceback and report it\n"
+        log.error(
+            f"internal error ({type(error).__name__}); this is a bug. "
+            "Run again with --verbose for the traceback and report it",
+            exit_code=int(ExitStatus.INTERNAL),
         )
         return ExitStatus.INTERNAL
+    finally:
+        watchdog.disarm()
+        watchdog.restore_sigterm(previous_sigterm)
+
+
+def _dispatch(
+    args: argparse.Namespace,
+    args_list: list[str],
+    exec_command: list[str],
+    env: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+    clock: Clock,
+) -> int:
+    flags = vars(args)
+    if args.command == "get":
+        return _run_get(args_list, flags, env, out, err, clock)
+    if args.command == "exec":
+        return _run_exec(exec_command, flags, env, err, clock)
+    if args.command == "cert":
+        from .cert_command import run_cert
+
+        return run_cert(flags, env, out, err, clock)
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor(flags, env, out, clock)
+    if args.command in ("logout", "cache"):
+        from .cache_commands import run_cache_command
+
+        return run_cache_command(flags, env, out, err, clock)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo(out, err)
+    if args.command == "emulator":
+        from .emulator_command import run_emulator
+
+        return run_emulator(args, out, err)
+    build_parser().print_help(err)
+    return ExitStatus.USAGE
 
 
 def _credential(
     flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock
 ) -> tuple[Settings, Outcome]:
     """Resolve the settings and obtain the credential (the cache included)."""
-    from .progress import Progress
+    from .log import Log
     from .service import obtain_credential
     from .settings import resolve_settings
 
     settings = resolve_settings(flags, environ)
-    progress = Progress(err, enabled=settings.verbose)
-    progress.step(
+    log = Log(err, verbose=settings.verbose, json_format=settings.log_format == "json")
+    log.info(
+        "settings",
         f"profile {settings.profile or '(none)'} from {settings.config_path}; "
-        f"login URL {settings.login_url.base}; audience {settings.audience}"
+        f"login URL {settings.login_url.base}; audience {settings.audience}",
+        profile=settings.profile,
+        login_url=settings.login_url.base,
+        audience=settings.audience,
     )
-    return settings, obtain_credential(settings, clock=clock, environ=environ, progress=progress)
+    # The last line of defence for the deadline: whatever blocks, it ends here.
+    watchdog.arm(settings.timeout_seconds)
+    outcome = obtain_credential(settings, clock=clock, environ=environ, log=log)
+    watchdog.disarm()
+    return settings, outcome
 
 
 def _run_get(
@@ -378,6 +412,7 @@ def _run_exec(
     variables = environment_variables(json.loads(outcome.credential_json))
     child_environment = {**environ, **variables}
     err.flush()
+    watchdog.disarm()  # an interval timer would survive execve and kill the command
     try:
         os.execve(program, command, child_environment)  # noqa: S606 - no shell, on purpose
     except OSError as error:

@@ -20,6 +20,10 @@ class Clock(Protocol):
         """Seconds on a clock that never goes backwards (for deadlines)."""
         ...
 
+    def sleep(self, seconds: float) -> None:
+        """Wait (between retries)."""
+        ...
+
 
 class SystemClock:
     """The real clocks of this machine."""
@@ -29,3 +33,6 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

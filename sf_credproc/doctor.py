@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from . import watchdog
 from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, CredProcError, ExitStatus
-from .progress import Progress, fingerprint
+from .log import QUIET, fingerprint
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -64,6 +65,7 @@ def _run_checks(flags: dict[str, Any], environ: Mapping[str, str], clock: Clock)
         settings = resolve_settings(flags, environ)
     except ConfigError as error:
         return [_failed("configuration", error)]
+    watchdog.arm(settings.timeout_seconds)
     checks = [_configuration(settings), _login_url(settings)]
     deadline = Deadline(settings.timeout_seconds, clock)
     key, key_check = _key(settings, environ, deadline)
@@ -236,7 +238,7 @@ def _exchange(
             clock=clock,
             deadline=deadline,
             environ=environ,
-            progress=Progress(None, enabled=False),
+            log=QUIET,
         )
     except CredProcError as error:
         return _failed("token exchange", error)

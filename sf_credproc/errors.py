@@ -66,3 +66,13 @@ class TransientError(CredProcError):
 
     exit_status = ExitStatus.TRANSIENT
     retryable = True
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_now: bool = True) -> None:
+        super().__init__(message, hint=hint)
+        #: False when retrying within this command cannot help (a deadline passed, the login rate
+        #: limit was reached): the caller should try again later.
+        self.retry_now = retry_now
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives, so that clean-up runs as for Ctrl-C."""

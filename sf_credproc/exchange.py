@@ -8,10 +8,12 @@ Each Salesforce error is mapped to one line that says what to fix.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
+from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, CredProcError, SalesforceRefusedError, TransientError
 
@@ -63,13 +65,15 @@ def post_form(
     user_agent: str = USER_AGENT,
     method: str = "POST",
 ) -> HttpAnswer:
-    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url`` within the deadline.
+    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url``: one attempt, whose
+    connect, TLS, header and body phases all end within the attempt's share of the deadline.
 
     ``method="GET"`` with no form serves ``doctor``'s look at the server's clock.
     """
     import requests
 
     connect, read = deadline.http_timeouts(f"calling {url}")
+    give_up_at = deadline.now() + read
     try:
         response = requests.request(
             method,
@@ -82,23 +86,35 @@ def post_form(
             allow_redirects=False,
             stream=True,
         )
-        body = _read_bounded(response)
-    except requests.exceptions.SSLError:
-        # Not transient: retrying will not make an untrusted certificate trusted.
-        raise ConfigError(
-            f"the TLS certificate of {url} could not be verified",
-            hint="If a TLS-inspecting proxy or private CA is in the way, point REQUESTS_CA_BUNDLE "
-            "at its CA bundle",
+    except requests.exceptions.SSLError as error:
+        if _is_verification_failure(error):
+            # Not transient: retrying will not make an untrusted certificate trusted.
+            raise ConfigError(
+                f"the TLS certificate of {url} could not be verified",
+                hint="If a TLS-inspecting proxy or private CA is in the way, point "
+                "REQUESTS_CA_BUNDLE at its CA bundle",
+            ) from None
+        raise TransientError(
+            f"the TLS handshake with {url} failed ({_reason(error)})", hint="Retry later"
         ) from None
     except requests.exceptions.Timeout:
         raise TransientError(
-            f"{url} did not answer within the {deadline.timeout_seconds:g} s deadline",
-            hint="Retry later, or raise --timeout",
+            f"{url} did not answer within {read:.1f} s", hint="Retry later, or raise --timeout"
         ) from None
     except (requests.exceptions.RequestException, OSError) as error:
         raise TransientError(
             f"could not reach {url} ({type(error).__name__})",
             hint="Check the network, proxy settings and --login-url",
+        ) from None
+    try:
+        body = _read_bounded(response, lambda: deadline.now() > give_up_at)
+    except (requests.exceptions.RequestException, OSError) as error:
+        raise TransientError(
+            f"the answer from {url} was cut short ({type(error).__name__})", hint="Retry later"
+        ) from None
+    except TimeoutError:
+        raise TransientError(
+            f"{url} sent its answer too slowly (more than {read:.1f} s)", hint="Retry later"
         ) from None
     return HttpAnswer(
         response.status_code,
@@ -108,6 +124,20 @@ def post_form(
     )
 
 
+def _is_verification_failure(error: Exception) -> bool:
+    text = str(error).lower()
+    return "certificate verify failed" in text or ("hostname" in text and "match" in text)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).lower()
+    if "timed out" in text:
+        return "timed out"
+    if "reset" in text or "eof" in text:
+        return "the connection was closed"
+    return type(error).__name__
+
+
 def exchange_assertion(
     assertion: str,
     context: ExchangeContext,
@@ -115,6 +145,7 @@ def exchange_assertion(
     deadline: Deadline,
     ca_bundle: str | None,
     user_agent: str = USER_AGENT,
+    clock: Clock | None = None,
 ) -> TokenResponse:
     """POST ``assertion`` to the token endpoint and return the parsed success response."""
     answer = post_form(
@@ -124,7 +155,20 @@ def exchange_assertion(
         ca_bundle=ca_bundle,
         user_agent=user_agent,
     )
-    return parse_token_response(answer.status, answer.content_type, answer.body, context)
+    skew = clock_skew_seconds(answer.date, clock.time()) if clock and answer.date else None
+    return parse_token_response(
+        answer.status, answer.content_type, answer.body, context, clock_skew_seconds=skew
+    )
+
+
+def clock_skew_seconds(date_header: str, now: float) -> float | None:
+    """How far this machine's clock is ahead of the server's (negative: behind), per ``Date``."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return now - parsedate_to_datetime(date_header).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def revoke_token(
@@ -150,8 +194,12 @@ def revoke_token(
     )
 
 
-def _read_bounded(response: Any) -> bytes:
-    """The body, or its first ``MAX_RESPONSE_BYTES + 1`` bytes (enough to know it is too long)."""
+def _read_bounded(response: Any, too_late: Callable[[], bool]) -> bytes:
+    """The body, or its first ``MAX_RESPONSE_BYTES + 1`` bytes (enough to know it is too long).
+
+    A read timeout bounds each read, not the whole body: a server that trickles bytes would never
+    trip it, so the attempt's own deadline is checked between chunks (``TimeoutError``).
+    """
     chunks: list[bytes] = []
     size = 0
     with response:
@@ -161,11 +209,18 @@ def _read_bounded(response: Any) -> bytes:
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
                 break
+            if too_late():
+                raise TimeoutError
     return b"".join(chunks)
 
 
 def parse_token_response(
-    status: int, content_type: str | None, body: bytes, context: ExchangeContext
+    status: int,
+    content_type: str | None,
+    body: bytes,
+    context: ExchangeContext,
+    *,
+    clock_skew_seconds: float | None = None,
 ) -> TokenResponse:
     """Interpret one token endpoint answer: the token, or the error that explains the failure."""
     endpoint = context.token_endpoint
@@ -183,7 +238,11 @@ def parse_token_response(
         return _success(document, endpoint)
     if isinstance(document.get("error"), str):
         raise explain_oauth_error(
-            document["error"], str(document.get("error_description") or ""), status, context
+            document["error"],
+            str(document.get("error_description") or ""),
+            status,
+            context,
+            clock_skew_seconds=clock_skew_seconds,
         )
     if status >= 500 or status == 429:
         raise TransientError(f"{endpoint} answered HTTP {status}", hint="Retry later")
@@ -243,7 +302,12 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 
 def explain_oauth_error(
-    error: str, description: str, status: int, context: ExchangeContext
+    error: str,
+    description: str,
+    status: int,
+    context: ExchangeContext,
+    *,
+    clock_skew_seconds: float | None = None,
 ) -> CredProcError:
     """Map Salesforce's ``error`` / ``error_description`` to an exception that names the fix."""
     said = _one_line(f"{error}: {description}" if description else error)
@@ -253,6 +317,15 @@ def explain_oauth_error(
         return TransientError(
             f"Salesforce refused the login for {user}: {said}",
             hint="The user exceeded 3,600 logins in an hour; retry after the hour, and cache tokens",
+            retry_now=False,
+        )
+    if "expired authorization code" in text and clock_skew_seconds is not None:
+        direction = "behind" if clock_skew_seconds < 0 else "ahead of"
+        return SalesforceRefusedError(
+            f"Salesforce refused the assertion for {user}: {said}; this machine's clock is "
+            f"{abs(clock_skew_seconds):.0f} s {direction} Salesforce's (its Date header)",
+            hint="Synchronise this machine's clock (NTP): assertions expire 180 s after they are made",
+            oauth_error=error,
         )
     if error == "invalid_grant":
         for needle, fix in _INVALID_GRANT_FIXES:

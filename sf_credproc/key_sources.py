@@ -34,7 +34,9 @@ def load_signing_key(
     if uri.scheme == "kms":
         from .kms_key import KmsRsaPrivateKey
 
-        return KmsRsaPrivateKey(uri.target, aws.client("kms", region=uri.region))
+        return KmsRsaPrivateKey(
+            uri.target, client_factory=lambda: aws.client("kms", region=uri.region)
+        )
     if uri.scheme == "secretsmanager":
         material, secret_passphrase = _read_secret(uri, aws)
         return load_rsa_private_key(material, where=where, passphrase=secret_passphrase)

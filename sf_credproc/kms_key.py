@@ -8,6 +8,7 @@ key source. At run time it needs only ``kms:Sign`` with ``RSASSA_PKCS1_V1_5_SHA_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.hazmat.primitives import hashes
@@ -33,9 +34,21 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
     KMS's smallest RSA size, a lower bound, so that the runtime path needs no ``kms:DescribeKey``.
     """
 
-    def __init__(self, key_id: str, kms_client: Any, *, key_size: int | None = None) -> None:
+    def __init__(
+        self,
+        key_id: str,
+        kms_client: Any = None,
+        *,
+        client_factory: Callable[[], Any] | None = None,
+        key_size: int | None = None,
+    ) -> None:
+        """``kms_client`` is a boto3 KMS client; or ``client_factory`` makes one per call (so that
+        each call gets timeouts cut from what is left of the deadline)."""
+        if (kms_client is None) == (client_factory is None):
+            raise TypeError("pass exactly one of kms_client and client_factory")
         self.key_id = key_id
         self._kms = kms_client
+        self._client_factory = client_factory
         self._key_size = key_size
         self._public_key: rsa.RSAPublicKey | None = None
 
@@ -68,7 +81,7 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
                 hint="Shorten the subject or claims being signed",
             )
         try:
-            response = self._kms.sign(
+            response = self._client().sign(
                 KeyId=self.key_id,
                 Message=data,
                 MessageType="RAW",
@@ -86,7 +99,7 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
             from cryptography.hazmat.primitives.serialization import load_der_public_key
 
             try:
-                response = self._kms.get_public_key(KeyId=self.key_id)
+                response = self._client().get_public_key(KeyId=self.key_id)
             except AWS_ERRORS as error:
                 target = AwsTarget("kms:GetPublicKey", f"kms:{self.key_id}")
                 raise translate_aws_error(error, target) from None
@@ -99,6 +112,9 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
             self._public_key = public
             self._key_size = public.key_size
         return self._public_key
+
+    def _client(self) -> Any:
+        return self._client_factory() if self._client_factory is not None else self._kms
 
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
         self._never_leaves("decrypt with")

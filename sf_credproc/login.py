@@ -13,9 +13,10 @@ from .clock import Clock
 from .credential import Credential
 from .deadline import Deadline
 from .errors import ConfigError
-from .exchange import ExchangeContext, exchange_assertion
+from .exchange import ExchangeContext, TokenResponse, exchange_assertion
 from .key_sources import load_signing_key
-from .progress import Progress, fingerprint
+from .log import Log, fingerprint
+from .retry import call_with_retries
 from .settings import Settings
 
 
@@ -25,48 +26,70 @@ def log_in(
     clock: Clock,
     deadline: Deadline,
     environ: Mapping[str, str],
-    progress: Progress,
+    log: Log,
 ) -> Credential:
-    """Log in with the JWT bearer flow and return the credential. Raises ``CredProcError``."""
+    """Log in with the JWT bearer flow and return the credential. Raises ``CredProcError``.
+
+    Reading the key and the sign-and-exchange step are each retried on transient failures
+    (``retry.py``); every exchange attempt signs a fresh assertion (new ``jti``, new ``exp``).
+    """
     if settings.key is None:
         raise ConfigError("--key is required", hint="Pass --key or set SF_CREDPROC_KEY")
+    key_uri = settings.key
     aws = AwsClients(
         region=settings.region,
         profile=settings.aws_profile,
         deadline=deadline,
         fallback_region=settings.fallback_region,
     )
-    progress.step(f"key source {settings.key} (from {settings.origins.get('key', '?')})")
-    key = load_signing_key(
-        settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
+    log.info(
+        "key", f"key source {key_uri} (from {settings.origins.get('key', '?')})", key=str(key_uri)
     )
-
-    claims = build_claims(
-        client_id=settings.client_id,
-        username=settings.username,
-        audience=settings.audience,
-        now=clock.time(),
+    key = call_with_retries(
+        lambda attempt: load_signing_key(
+            key_uri, aws=aws, environ=environ, passphrase=settings.key_passphrase
+        ),
+        doing=f"reading {key_uri}",
+        deadline=deadline,
+        clock=clock,
+        log=log,
     )
-    deadline.check("signing the assertion")
-    assertion = sign_assertion(key, claims)
-    progress.step(
-        f"signed assertion iss={claims.iss} sub={claims.sub} aud={claims.aud} "
-        f"exp=iat+{claims.exp - claims.iat}s jti={claims.jti}"
-    )
-
     context = ExchangeContext(
         token_endpoint=settings.login_url.token_endpoint,
         username=settings.username,
         client_id=settings.client_id,
         audience=settings.audience,
     )
-    progress.step(f"POST {context.token_endpoint}")
-    sent_at = clock.time()
-    response = exchange_assertion(
-        assertion,
-        context,
+
+    def attempt(number: int) -> tuple[TokenResponse, float]:
+        claims = build_claims(
+            client_id=settings.client_id,
+            username=settings.username,
+            audience=settings.audience,
+            now=clock.time(),
+        )
+        deadline.check("signing the assertion")
+        assertion = sign_assertion(key, claims)
+        log.info(
+            "assertion",
+            f"attempt {number}: signed assertion iss={claims.iss} sub={claims.sub} aud={claims.aud} "
+            f"exp=iat+{claims.exp - claims.iat}s jti={claims.jti}; POST {context.token_endpoint}",
+            attempt=number,
+            jti=claims.jti,
+            audience=claims.aud,
+        )
+        sent_at = clock.time()
+        response = exchange_assertion(
+            assertion, context, deadline=deadline, ca_bundle=settings.ca_bundle, clock=clock
+        )
+        return response, sent_at
+
+    response, sent_at = call_with_retries(
+        attempt,
+        doing=f"logging in at {context.token_endpoint}",
         deadline=deadline,
-        ca_bundle=settings.ca_bundle,
+        clock=clock,
+        log=log,
     )
     credential = Credential.from_token_response(
         response,
@@ -74,8 +97,11 @@ def log_in(
         sent_at=sent_at,
         session_ttl_seconds=settings.session_ttl_seconds,
     )
-    progress.step(
+    log.info(
+        "token",
         f"token {fingerprint(credential.access_token)} for {credential.instance_url}, "
-        f"valid for {settings.session_ttl_seconds}s (--session-ttl)"
+        f"valid for {settings.session_ttl_seconds}s (--session-ttl)",
+        token=fingerprint(credential.access_token),
+        expiration=credential.expiration,
     )
     return credential

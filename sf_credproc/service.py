@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .cache import CacheIdentity, FileTokenCache
 from .clock import Clock
 from .deadline import Deadline
-from .progress import Progress
+from .log import Log
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -49,34 +49,34 @@ def obtain_credential(
     *,
     clock: Clock,
     environ: Mapping[str, str],
-    progress: Progress,
+    log: Log,
 ) -> Outcome:
     """A fresh credential: from the cache when it has one, else from a single login."""
     deadline = Deadline(settings.timeout_seconds, clock)
     if settings.no_cache:
-        progress.step("cache: off (--no-cache)")
-        return Outcome(_log_in(settings, clock, deadline, environ, progress).to_json(), None, False)
+        log.info("cache", "cache: off (--no-cache)")
+        return Outcome(_log_in(settings, clock, deadline, environ, log).to_json(), None, False)
 
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     if not settings.refresh:
         entry = cache.read(identity)
         if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
-            progress.step(f"cache: hit {entry.path}")
+            log.info("cache", f"cache: hit {entry.path}")
             return Outcome(entry.credential_json, entry.path, True, entry.header)
-    progress.step(
-        f"cache: {'refresh forced' if settings.refresh else 'miss'}; waiting for the lock"
+    log.info(
+        "cache", f"cache: {'refresh forced' if settings.refresh else 'miss'}; waiting for the lock"
     )
     with cache.lock(identity, deadline):
         if not settings.refresh:
             entry = cache.read(identity)
             if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
-                progress.step("cache: another process just logged in; using its token")
+                log.info("cache", "cache: another process just logged in; using its token")
                 return Outcome(entry.credential_json, entry.path, True, entry.header)
-        credential = _log_in(settings, clock, deadline, environ, progress)
+        credential = _log_in(settings, clock, deadline, environ, log)
         credential_json = credential.to_json()
         saved = cache.write(identity, credential_json, credential.expiration, credential.issued_at)
-    progress.step(f"cache: saved {saved.path}")
+    log.info("cache", f"cache: saved {saved.path}")
     return Outcome(credential_json, saved.path, False, saved.header)
 
 
@@ -85,8 +85,8 @@ def _log_in(
     clock: Clock,
     deadline: Deadline,
     environ: Mapping[str, str],
-    progress: Progress,
+    log: Log,
 ) -> Credential:
     from .login import log_in  # boto3, requests, PyJWT and cryptography: only on a miss
 
-    return log_in(settings, clock=clock, deadline=deadline, environ=environ, progress=progress)
+    return log_in(settings, clock=clock, deadline=deadline, environ=environ, log=log)

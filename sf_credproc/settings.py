@@ -15,6 +15,7 @@ from .config_file import ConfigFile, load_config_file
 from .errors import ConfigError
 from .formats import FORMATS
 from .key_uri import KeyUri, parse_key_uri
+from .log import LOG_FORMATS
 from .login_url import LoginUrl, derive_audience, parse_login_url
 from .paths import default_cache_dir
 
@@ -142,6 +143,14 @@ GET_OPTIONS: tuple[Option, ...] = (
         metavar="FORMAT",
     ),
     Option(
+        "log_format",
+        "--log-format",
+        "SF_CREDPROC_LOG_FORMAT",
+        "what stderr carries: text lines, or one JSON object per event",
+        "text",
+        metavar="FORMAT",
+    ),
+    Option(
         "trusted_hosts",
         "--trusted-host",
         "SF_CREDPROC_TRUSTED_HOSTS",
@@ -179,6 +188,7 @@ class Settings:
     refresh: bool = False
     no_cache: bool = False
     output_format: str = "json"
+    log_format: str = "text"
     #: ``$GITHUB_ENV``, the file ``--format github`` appends variables to.
     github_env: str | None = None
     key_passphrase: str | None = field(repr=False, default=None)
@@ -263,6 +273,7 @@ def resolve_settings(
         refresh=bool(flags.get("refresh")),
         no_cache=bool(flags.get("no_cache")),
         output_format=_format(raw.get("format")),
+        log_format=_choice(raw.get("log_format"), "log_format", LOG_FORMATS),
         github_env=environ.get("GITHUB_ENV") or None,
         key_passphrase=environ.get(PASSPHRASE_ENV) or None,
         verbose=bool(flags.get("verbose")),
@@ -389,15 +400,26 @@ def _number(
 
 
 def _format(raw: _Raw | None) -> str:
+    return _choice(raw, "format", FORMATS)
+
+
+def _choice(raw: _Raw | None, name: str, choices: tuple[str, ...]) -> str:
     if raw is None:
-        return "json"
-    value = _text("format", raw)
-    if value not in FORMATS:
+        return choices[0]
+    value = _text(name, raw)
+    if value not in choices:
         raise ConfigError(
-            f"--format {value!r} (from {raw.origin}) is not a known format",
-            hint="Use one of: " + ", ".join(FORMATS),
+            f"{OPTIONS_BY_NAME[name].flag} {value!r} (from {raw.origin}) is not one of "
+            + ", ".join(choices),
+            hint="Use one of: " + ", ".join(choices),
         )
     return value
+
+
+def early_log_format(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The log format for errors raised before the settings are resolved (flag > env > text)."""
+    value = flags.get("log_format") or environ.get("SF_CREDPROC_LOG_FORMAT") or "text"
+    return value if value in LOG_FORMATS else "text"
 
 
 def _check_region(region: str, origin: str) -> None:

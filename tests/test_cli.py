@@ -94,6 +94,9 @@ class BrokenClock:
     def monotonic(self) -> float:
         raise RuntimeError("clock exploded")
 
+    def sleep(self, seconds: float) -> None:
+        raise RuntimeError("clock exploded")
+
 
 def test_internal_error_is_one_line_and_traceback_only_with_verbose(tmp_path: Path) -> None:
     import io
