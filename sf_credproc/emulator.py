@@ -11,6 +11,7 @@ PyJWT and cryptography only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -116,11 +117,19 @@ class TokenRequest:
 
 @dataclass(frozen=True)
 class CannedResponse:
-    """An answer the token endpoint gives instead of the real one (outages, proxies)."""
+    """An answer the token endpoint gives instead of the real one (outages, proxies, faults).
+
+    ``kind``: ``respond`` sends it; ``reset`` drops the connection (TCP RST) without an answer;
+    ``truncate`` sends the headers and half the body, then resets; ``hang`` waits ``delay_seconds``
+    first (a slow or stuck server). A canned answer with status 0 (``PASS``) lets the real endpoint
+    answer after the fault.
+    """
 
     status: int
     body: bytes
     content_type: str = "text/html; charset=UTF-8"
+    kind: str = "respond"
+    delay_seconds: float = 0.0
 
 
 class SalesforceEmulator:
@@ -393,6 +402,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: request lines would go to stderr of whoever embeds the emulator."""
 
+    def finish(self) -> None:
+        # After a fault that reset the connection, there is nothing left to flush.
+        with contextlib.suppress(OSError, ValueError):
+            super().finish()
+
     def date_time_string(self, timestamp: float | None = None) -> str:
         # The Date header follows the emulated org's clock, so clock skew can be emulated.
         return formatdate(
@@ -409,6 +423,8 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         parts = urlsplit(self.path)
         body = self._read_body()
+        if parts.path == "/services/oauth2/token" and self._fault(emulator):
+            return
         with emulator.lock:
             emulator.request_counts[parts.path] += 1
             if parts.path == "/services/oauth2/token":
@@ -430,12 +446,44 @@ class _Handler(BaseHTTPRequestHandler):
                 ]
                 self._send_json(404, not_found)
 
+    def _fault(self, emulator: SalesforceEmulator) -> bool:
+        """Play the next canned answer, outside the lock (it may sleep); True if it answered."""
+        with emulator.lock:
+            if not emulator.canned_responses:
+                return False
+            canned = emulator.canned_responses.pop(0)
+            emulator.request_counts["/services/oauth2/token"] += 1
+        if canned.delay_seconds:
+            time.sleep(canned.delay_seconds)
+        if canned.kind == "reset":
+            self._reset()
+        elif canned.kind == "truncate":
+            self.send_response(canned.status)
+            self.send_header("Content-Type", canned.content_type)
+            self.send_header("Content-Length", str(len(canned.body)))
+            self.end_headers()
+            self.wfile.write(canned.body[: len(canned.body) // 2])
+            self.wfile.flush()
+            self._reset()
+        elif canned.status:
+            self._send(canned.status, canned.body, canned.content_type)
+        else:
+            with emulator.lock:
+                emulator.request_counts["/services/oauth2/token"] -= 1
+            return False  # PASS: the real endpoint answers
+        return True
+
+    def _reset(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send a TCP RST: "connection reset by peer".
+        import socket
+        import struct
+
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
     def _token(self, method: str, body: bytes) -> None:
         emulator = self.server.emulator
-        if emulator.canned_responses:
-            canned = emulator.canned_responses.pop(0)
-            self._send(canned.status, canned.body, canned.content_type)
-            return
         if method != "POST":
             self._send_json(
                 400, {"error": "invalid_request", "error_description": "must use HTTP POST"}
@@ -482,6 +530,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache,must-revalidate,max-age=0,no-store,private")
         self.end_headers()
         self.wfile.write(body)
+
+
+PASS = CannedResponse(0, b"")
 
 
 def _form(body: bytes) -> dict[str, str]:

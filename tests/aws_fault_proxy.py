@@ -1,33 +1,79 @@
 """A loopback HTTP proxy in front of moto's server that answers chosen AWS actions itself.
 
 moto cannot produce some answers real AWS gives (a disabled key's ``DisabledException``,
-``ThrottlingException``, KMS's HTTP 400 ``AccessDeniedException``); this proxy gives them, in AWS's
-JSON protocol shape, for the ``X-Amz-Target`` actions a test names, and forwards everything else.
+``ThrottlingException``, KMS's HTTP 400 ``AccessDeniedException``, a 503 page, a reset connection);
+this proxy gives them, in AWS's JSON protocol shape, for the ``X-Amz-Target`` actions a test names,
+persistently or for the next N calls, and forwards everything else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import socket
+import struct
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 
+@dataclass
+class Fault:
+    status: int
+    body: bytes
+    content_type: str
+    #: None: every call; otherwise the number of calls still to fail.
+    remaining: int | None
+    reset: bool = False
+
+
 class AwsFaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
-        #: ``"TrentService.Sign"`` -> (HTTP status, JSON body)
-        self.faults: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.faults: dict[str, Fault] = {}
         self.seen: list[str] = []
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
         self._server.proxy = self  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def fail(self, target: str, code: str, *, status: int = 400, message: str = "") -> None:
-        self.faults[target] = (status, {"__type": code, "message": message or code})
+    def fail(
+        self,
+        target: str,
+        code: str,
+        *,
+        status: int = 400,
+        message: str = "",
+        times: int | None = None,
+    ) -> None:
+        """Answer ``target`` with the AWS error ``code`` (every time, or ``times`` times)."""
+        body = json.dumps({"__type": code, "message": message or code}).encode()
+        self.faults[target] = Fault(status, body, "application/x-amz-json-1.1", times)
+
+    def page(self, target: str, status: int, *, times: int | None = None) -> None:
+        """Answer with an HTML error page, as a load balancer in trouble does."""
+        self.faults[target] = Fault(
+            status, b"<html><body>Service Unavailable</body></html>", "text/html", times
+        )
+
+    def reset(self, target: str, *, times: int | None = None) -> None:
+        """Drop the connection without an answer."""
+        self.faults[target] = Fault(0, b"", "", times, reset=True)
+
+    def take(self, target: str) -> Fault | None:
+        with self._lock:
+            self.seen.append(target)
+            fault = self.faults.get(target)
+            if fault is None or fault.remaining == 0:
+                return None
+            if fault.remaining is not None:
+                fault.remaining -= 1
+            return fault
 
     def start(self) -> AwsFaultProxy:
         self._thread.start()
@@ -47,11 +93,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         proxy: AwsFaultProxy = self.server.proxy  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        target = self.headers.get("X-Amz-Target", "")
-        proxy.seen.append(target)
-        if target in proxy.faults:
-            status, document = proxy.faults[target]
-            self._reply(status, json.dumps(document).encode(), "application/x-amz-json-1.1")
+        fault = proxy.take(self.headers.get("X-Amz-Target", ""))
+        if fault is not None and fault.reset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        if fault is not None:
+            self._reply(fault.status, fault.body, fault.content_type)
             return
         upstream = http.client.HTTPConnection(
             proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port, timeout=30
@@ -61,6 +110,10 @@ class _Handler(BaseHTTPRequestHandler):
         response = upstream.getresponse()
         self._reply(response.status, response.read(), response.getheader("Content-Type", ""))
         upstream.close()
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            super().finish()
 
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
