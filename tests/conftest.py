@@ -16,7 +16,7 @@ import pytest
 import requests
 import trustme
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, REGION, USERNAME, base_env, pem_private, pem_public
+from helpers import CLIENT_ID, EMULATORS, REGION, USERNAME, base_env, pem_private, pem_public
 from moto.server import ThreadedMotoServer
 
 from sf_credproc.emulator import SalesforceEmulator
@@ -87,7 +87,9 @@ def emulator_server(ca: trustme.CA) -> Iterator[SalesforceEmulator]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert(*TLS_NAMES).configure_cert(context)
     with SalesforceEmulator(ssl_context=context) as emulator:
+        EMULATORS.append(emulator)
         yield emulator
+        EMULATORS.remove(emulator)
 
 
 @pytest.fixture(scope="session")

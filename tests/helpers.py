@@ -22,7 +22,20 @@ USERNAME = "integration@acme.example"
 REGION = "us-east-1"
 
 
+#: Values that must never appear in any output: key material lines and passphrases. Filled by
+#: ``pem_private``; every ``run_cli`` and ``invoke`` checks its output against them and against the
+#: tokens and assertions of every emulator in ``EMULATORS``.
+SECRETS: set[str] = set()
+EMULATORS: list[SalesforceEmulator] = []
+
+
 def pem_private(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
+    if passphrase and len(passphrase) >= 8:
+        SECRETS.add(passphrase.decode())
+    unencrypted = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    SECRETS.update(line for line in unencrypted.decode().splitlines()[1:-1] if len(line) >= 40)
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
         if passphrase
@@ -79,7 +92,25 @@ def run_cli(
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    return Run(done.returncode, done.stdout, done.stderr)
+    run = Run(done.returncode, done.stdout, done.stderr)
+    assert_no_leaks(run)
+    return run
+
+
+def assert_no_leaks(run: Run) -> None:
+    """No key material, passphrase or assertion anywhere; tokens on stdout only (the credential)."""
+    tokens: list[str] = []
+    assertions: list[str] = []
+    for emulator in EMULATORS:
+        with emulator.lock:
+            tokens.extend(emulator.sessions)
+            assertions.extend(r.assertion for r in emulator.token_requests if r.assertion)
+    never = [*SECRETS, *assertions, *(a.rsplit(".", 1)[-1] for a in assertions)]
+    for secret in never:
+        assert secret not in run.stdout, "a secret leaked to stdout"
+        assert secret not in run.stderr, "a secret leaked to stderr"
+    for token in tokens:
+        assert token.split("!", 1)[-1] not in run.stderr, "a token leaked to stderr"
 
 
 def base_env(home: Path) -> dict[str, str]:
@@ -117,4 +148,6 @@ def invoke(args: Sequence[str], env: Mapping[str, str]) -> Run:
 
     out, err = io.StringIO(), io.StringIO()
     code = main(list(args), environ=dict(env), stdout=out, stderr=err)
-    return Run(int(code), out.getvalue(), err.getvalue())
+    run = Run(int(code), out.getvalue(), err.getvalue())
+    assert_no_leaks(run)
+    return run

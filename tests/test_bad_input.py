@@ -8,9 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import Aws
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
-from helpers import CLIENT_ID, USERNAME, base_env, invoke, pem_private, pem_public
+from helpers import (
+    CLIENT_ID,
+    USERNAME,
+    base_env,
+    get_args,
+    invoke,
+    pem_private,
+    pem_public,
+    run_cli,
+)
+
+from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
 GOOD = ["--client-id", CLIENT_ID, "--username", USERNAME, "--login-url", "http://127.0.0.1:9"]
 
@@ -375,3 +387,124 @@ def test_pasted_pem_in_key_flag_is_never_echoed(tmp_path: Path) -> None:
     run.assert_failed(2, "looks like key material, not shown")
     body = pem.splitlines()[1]
     assert body not in run.stderr
+
+
+SECRET_ROWS: list[tuple[str, dict[str, object], str, tuple[str, ...]]] = [
+    (
+        "JSON without the field",
+        {"SecretString": '{"pem": "x"}'},
+        "",
+        ("no string field 'private_key'",),
+    ),
+    ("JSON field not a string", {"SecretString": '{"private_key": 42}'}, "", ("no string field",)),
+    ("JSON array", {"SecretString": "[1, 2]"}, "", ("JSON that is not an object",)),
+    (
+        "broken JSON",
+        {"SecretString": '{"private_key": '},
+        "",
+        ("neither a PEM private key nor a JSON object",),
+    ),
+    (
+        "passphrase not a string",
+        {"SecretString": '{"private_key": "-----BEGIN PRIVATE KEY-----", "passphrase": 7}'},
+        "",
+        ("'passphrase' field is not a string",),
+    ),
+    (
+        "field given for a binary secret",
+        {"SecretBinary": b"\x30\x82"},
+        "#pem",
+        ("#field was given but the secret is binary",),
+    ),
+    (
+        "non-UTF-8 binary garbage",
+        {"SecretBinary": b"\xff\xfe\xfd garbage"},
+        "",
+        ("does not hold a readable private key",),
+    ),
+    ("oversized binary", {"SecretBinary": b"A" * 65537}, "", ("far too many",)),
+    ("empty string field", {"SecretString": '{"private_key": "   "}'}, "", ("no string field",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment", "needles"),
+    [row[1:] for row in SECRET_ROWS],
+    ids=[row[0] for row in SECRET_ROWS],
+)
+def test_malformed_secrets(
+    value: dict[str, object], fragment: str, needles: tuple[str, ...], aws: Aws, env: dict[str, str]
+) -> None:
+    aws.client("secretsmanager").create_secret(Name="sf/bad", **value)
+    run = run_cli(["get", *GOOD, "--key", f"secretsmanager:sf/bad{fragment}"], env)
+    run.assert_failed(3, "secretsmanager:sf/bad", *needles)
+
+
+TOKEN_RESPONSE_ROWS: list[tuple[str, CannedResponse, int, tuple[str, ...]]] = [
+    (
+        "200 without access_token",
+        CannedResponse(200, b'{"instance_url": "https://x", "id": "y"}', "application/json"),
+        4,
+        ("without access_token",),
+    ),
+    (
+        "200 with a numeric token",
+        CannedResponse(
+            200, b'{"access_token": 1, "instance_url": "https://x", "id": "y"}', "application/json"
+        ),
+        4,
+        ("without access_token",),
+    ),
+    ("200 empty body", CannedResponse(200, b"", "application/json"), 5, ("not JSON",)),
+    ("200 JSON array", CannedResponse(200, b"[]", "application/json"), 5, ("not JSON",)),
+    ("200 null", CannedResponse(200, b"null", "application/json"), 5, ("not JSON",)),
+    (
+        "200 oversized",
+        CannedResponse(200, b"{" + b" " * 300_000 + b"}", "application/json"),
+        5,
+        ("oversized",),
+    ),
+    (
+        "400 JSON without error",
+        CannedResponse(400, b'{"message": "bad"}', "application/json"),
+        4,
+        ("without an OAuth error",),
+    ),
+    (
+        "400 numeric error",
+        CannedResponse(400, b'{"error": 17}', "application/json"),
+        4,
+        ("without an OAuth error",),
+    ),
+    ("302 redirect", CannedResponse(302, b"", "text/html"), 4, ("redirect",)),
+    ("401 HTML", CannedResponse(401, b"<html>no</html>"), 4, ("HTML page",)),
+    (
+        "400 unknown OAuth error",
+        CannedResponse(
+            400, b'{"error": "weird_error", "error_description": "x"}', "application/json"
+        ),
+        4,
+        ("weird_error",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("canned", "code", "needles"),
+    [row[1:] for row in TOKEN_RESPONSE_ROWS],
+    ids=[row[0] for row in TOKEN_RESPONSE_ROWS],
+)
+def test_malformed_token_responses(
+    canned: CannedResponse,
+    code: int,
+    needles: tuple[str, ...],
+    org: SalesforceEmulator,
+    env: dict[str, str],
+    key_file: Path,
+) -> None:
+    org.canned_responses.extend([canned] * 4)  # every attempt gets it
+    run = run_cli(get_args(org, f"file:{key_file}", "--timeout", "10"), env)
+    run.assert_failed(code, *needles)
+    assert not (Path(env["XDG_CACHE_HOME"]) / "sf-credproc").exists() or not list(
+        (Path(env["XDG_CACHE_HOME"]) / "sf-credproc").glob("*.cred")
+    )

@@ -1,0 +1,157 @@
+"""Property-based tests: whatever the input, parsers raise nothing but the project's own errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sf_credproc.cache import CacheIdentity, decode_entry, encode_entry, entry_header
+from sf_credproc.config_file import _parse as parse_config
+from sf_credproc.errors import CredProcError
+from sf_credproc.exchange import ExchangeContext, TokenResponse, parse_token_response
+from sf_credproc.fast_path import parse_index
+from sf_credproc.key_uri import KeyUri, parse_key_uri
+from sf_credproc.login_url import LoginUrl, parse_login_url
+from sf_credproc.pem import load_rsa_private_key
+from sf_credproc.settings import PROFILE_KEYS
+
+QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CONTEXT = ExchangeContext("https://login.salesforce.com/services/oauth2/token", "u", "c", "aud")
+
+json_values: Any = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=12,
+)
+
+
+@QUICK
+@given(st.text())
+def test_key_uri_parsing(text: str) -> None:
+    try:
+        uri = parse_key_uri(text, "test")
+    except CredProcError:
+        return
+    assert isinstance(uri, KeyUri)
+    assert uri.scheme in ("kms", "secretsmanager", "ssm", "file", "env")
+
+
+@QUICK
+@given(
+    st.sampled_from(["kms:", "secretsmanager:", "ssm:", "file:", "env:", "arn:aws:kms:", ""]),
+    st.text(),
+)
+def test_key_uri_parsing_with_known_prefixes(prefix: str, rest: str) -> None:
+    with contextlib.suppress(CredProcError):
+        parse_key_uri(prefix + rest, "test")
+
+
+@QUICK
+@given(st.text(), st.lists(st.text(max_size=20), max_size=3))
+def test_login_url_parsing(text: str, trusted: list[str]) -> None:
+    try:
+        url = parse_login_url(text, tuple(trusted), "test")
+    except CredProcError:
+        return
+    assert isinstance(url, LoginUrl)
+    assert url.base.startswith(("https://", "http://"))
+
+
+@QUICK
+@given(st.binary(max_size=400))
+def test_config_parsing_of_arbitrary_bytes(raw: bytes) -> None:
+    with contextlib.suppress(CredProcError):
+        parse_config(raw, "config.toml", PROFILE_KEYS)
+
+
+@QUICK
+@given(
+    st.dictionaries(
+        st.sampled_from(["profile", "other"]),
+        st.dictionaries(
+            st.text(max_size=10),
+            st.dictionaries(
+                st.sampled_from([*sorted(PROFILE_KEYS), "bogus"]), json_values, max_size=4
+            ),
+            max_size=3,
+        ),
+        max_size=2,
+    )
+)
+def test_config_parsing_of_structured_documents(document: dict[str, Any]) -> None:
+    # Written as JSON, which is valid TOML only sometimes: both paths must end in our errors.
+    with contextlib.suppress(CredProcError):
+        parse_config(json.dumps(document).encode(), "config.toml", PROFILE_KEYS)
+
+
+@QUICK
+@given(st.binary(max_size=600))
+def test_cache_entry_parsing_never_raises(data: bytes) -> None:
+    decode_entry(data, "entry")
+    parse_index(data)
+
+
+@QUICK
+@given(
+    st.text(max_size=200),
+    st.integers(min_value=0, max_value=2**40),
+    st.integers(min_value=0, max_value=2**40),
+)
+def test_cache_entry_round_trip(token: str, expiration: int, issued_at: int) -> None:
+    identity = CacheIdentity("https://login.salesforce.com/services/oauth2/token", "aud", "c", "u")
+    credential = json.dumps({"Version": 1, "AccessToken": token})
+    entry = decode_entry(
+        encode_entry(credential, entry_header(expiration, issued_at), identity), "p"
+    )
+    assert entry is not None
+    assert (entry.credential_json, entry.expiration, entry.issued_at) == (
+        credential,
+        expiration,
+        issued_at,
+    )
+    assert entry.identity == identity
+
+
+@QUICK
+@given(
+    st.integers(min_value=100, max_value=599),
+    st.one_of(st.none(), st.text(max_size=30)),
+    st.binary(max_size=500),
+)
+def test_token_response_parsing_of_bytes(
+    status: int, content_type: str | None, body: bytes
+) -> None:
+    try:
+        result = parse_token_response(status, content_type, body, CONTEXT)
+    except CredProcError:
+        return
+    assert isinstance(result, TokenResponse)
+
+
+@QUICK
+@given(st.integers(min_value=100, max_value=599), json_values)
+def test_token_response_parsing_of_json(status: int, document: Any) -> None:
+    try:
+        result = parse_token_response(
+            status, "application/json", json.dumps(document).encode(), CONTEXT
+        )
+    except CredProcError:
+        return
+    assert status == 200 and isinstance(result, TokenResponse)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300), st.one_of(st.none(), st.binary(max_size=10)))
+def test_key_material_loading(material: bytes, passphrase: bytes | None) -> None:
+    with contextlib.suppress(CredProcError):
+        load_rsa_private_key(
+            b"-----BEGIN PRIVATE KEY-----\n" + material, where="x", passphrase=passphrase
+        )
+    with contextlib.suppress(CredProcError):
+        load_rsa_private_key(material, where="x", passphrase=passphrase)
