@@ -156,6 +156,8 @@ class SalesforceEmulator:
         #: Appended to every new token, e.g. shell metacharacters to test consumers' quoting.
         self.token_suffix = ""
         self.lock = threading.RLock()
+        #: Bumped by reset(): a delayed request from before it is dropped.
+        self.generation = 0
         self._server = _Server((host, port), _Handler, self, ssl_context)
         bound_host, bound_port = str(self._server.server_address[0]), self._server.server_address[1]
         scheme = "https" if ssl_context else "http"
@@ -204,6 +206,7 @@ class SalesforceEmulator:
     def reset(self) -> None:
         """Forget apps, users, sessions, counters and canned answers (between tests)."""
         with self.lock:
+            self.generation += 1
             self.apps.clear()
             self.users.clear()
             self.sessions.clear()
@@ -385,6 +388,13 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         self.ssl_context = ssl_context
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-answer (killed, timed out) is not the emulator's problem.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
     def finish_request(self, request: Any, client_address: Any) -> None:
         # The TLS handshake runs in the connection's own thread, so a slow client blocks no one.
         if self.ssl_context is not None:
@@ -453,8 +463,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
             canned = emulator.canned_responses.pop(0)
             emulator.request_counts["/services/oauth2/token"] += 1
+            generation = emulator.generation
         if canned.delay_seconds:
             time.sleep(canned.delay_seconds)
+            if emulator.generation != generation:
+                # reset() came in between: this request belongs to a world that is gone.
+                self._reset()
+                return True
         if canned.kind == "reset":
             self._reset()
         elif canned.kind == "truncate":

@@ -34,6 +34,10 @@ class Log:
         if self.verbose:
             self._write("info", event, message, fields)
 
+    def warning(self, event: str, message: str, **fields: Any) -> None:
+        """Something degraded but the command goes on: always said, verbose or not."""
+        self._write("warning", event, message, fields)
+
     def error(self, message: str, **fields: Any) -> None:
         self._write("error", "failed", message, fields)
 
@@ -49,7 +53,7 @@ class Log:
             record = {"time": stamp, "level": level, "event": event, "message": message, **fields}
             line = json.dumps(record, default=str)
         else:
-            line = f"sf-credproc: {message}"
+            line = f"sf-credproc: {'warning: ' if level == 'warning' else ''}{message}"
         self._stream.write(line + "\n")
         self._stream.flush()
 

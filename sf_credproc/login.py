@@ -20,6 +20,16 @@ from .retry import call_with_retries
 from .settings import Settings
 
 
+def aws_clients(settings: Settings, deadline: Deadline) -> AwsClients:
+    """The AWS clients of one command, per its settings."""
+    return AwsClients(
+        region=settings.region,
+        profile=settings.aws_profile,
+        deadline=deadline,
+        fallback_region=settings.fallback_region,
+    )
+
+
 def log_in(
     settings: Settings,
     *,
@@ -27,6 +37,7 @@ def log_in(
     deadline: Deadline,
     environ: Mapping[str, str],
     log: Log,
+    aws: AwsClients | None = None,
 ) -> Credential:
     """Log in with the JWT bearer flow and return the credential. Raises ``CredProcError``.
 
@@ -36,12 +47,7 @@ def log_in(
     if settings.key is None:
         raise ConfigError("--key is required", hint="Pass --key or set SF_CREDPROC_KEY")
     key_uri = settings.key
-    aws = AwsClients(
-        region=settings.region,
-        profile=settings.aws_profile,
-        deadline=deadline,
-        fallback_region=settings.fallback_region,
-    )
+    aws = aws or aws_clients(settings, deadline)
     log.info(
         "key", f"key source {key_uri} (from {settings.origins.get('key', '?')})", key=str(key_uri)
     )

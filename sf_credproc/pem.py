@@ -46,7 +46,10 @@ def load_rsa_private_key(
             f"{where} holds {len(material)} bytes, far too many for a key", hint=use
         )
     stripped = material.strip()
-    if not stripped:
+    if not stripped.startswith(b"-----BEGIN"):
+        # DER is binary: a whitespace byte at either end is part of the key, not padding.
+        stripped = material
+    if not stripped.strip():
         raise KeySourceError(f"{where} is empty", hint=use)
     for marker, what in _NOT_PRIVATE_MARKERS:
         if marker in stripped and b"PRIVATE KEY-----" not in stripped:

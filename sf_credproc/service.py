@@ -18,6 +18,7 @@ from .log import Log
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .aws import AwsClients
     from .credential import Credential
 
 
@@ -55,7 +56,9 @@ def obtain_credential(
     deadline = Deadline(settings.timeout_seconds, clock)
     if settings.no_cache:
         log.info("cache", "cache: off (--no-cache)")
-        return Outcome(_log_in(settings, clock, deadline, environ, log).to_json(), None, False)
+        return Outcome(
+            log_in_lazily(settings, clock, deadline, environ, log).to_json(), None, False
+        )
 
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
@@ -73,20 +76,29 @@ def obtain_credential(
             if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
                 log.info("cache", "cache: another process just logged in; using its token")
                 return Outcome(entry.credential_json, entry.path, True, entry.header)
-        credential = _log_in(settings, clock, deadline, environ, log)
+        if settings.shared_table:
+            from .shared_flow import through_shared_cache
+
+            shared = through_shared_cache(
+                settings, cache, identity, clock=clock, deadline=deadline, environ=environ, log=log
+            )
+            if shared is not None:
+                return shared
+        credential = log_in_lazily(settings, clock, deadline, environ, log)
         credential_json = credential.to_json()
         saved = cache.write(identity, credential_json, credential.expiration, credential.issued_at)
     log.info("cache", f"cache: saved {saved.path}")
     return Outcome(credential_json, saved.path, False, saved.header)
 
 
-def _log_in(
+def log_in_lazily(
     settings: Settings,
     clock: Clock,
     deadline: Deadline,
     environ: Mapping[str, str],
     log: Log,
+    aws: AwsClients | None = None,
 ) -> Credential:
     from .login import log_in  # boto3, requests, PyJWT and cryptography: only on a miss
 
-    return log_in(settings, clock=clock, deadline=deadline, environ=environ, log=log)
+    return log_in(settings, clock=clock, deadline=deadline, environ=environ, log=log, aws=aws)

@@ -135,6 +135,20 @@ GET_OPTIONS: tuple[Option, ...] = (
         metavar="SECONDS",
     ),
     Option(
+        "shared_cache",
+        "--shared-cache",
+        "SF_CREDPROC_SHARED_CACHE",
+        "fleet-wide token cache: dynamodb://TABLE",
+        metavar="URI",
+    ),
+    Option(
+        "shared_cache_key",
+        "--shared-cache-key",
+        "SF_CREDPROC_SHARED_CACHE_KEY",
+        "symmetric KMS key that encrypts tokens in the shared cache",
+        metavar="KEY",
+    ),
+    Option(
         "format",
         "--format",
         "SF_CREDPROC_FORMAT",
@@ -187,6 +201,9 @@ class Settings:
     min_ttl_seconds: int = 900
     refresh: bool = False
     no_cache: bool = False
+    #: The shared cache's DynamoDB table and KMS key (None: no shared tier).
+    shared_table: str | None = None
+    shared_key: KeyUri | None = None
     output_format: str = "json"
     log_format: str = "text"
     #: ``$GITHUB_ENV``, the file ``--format github`` appends variables to.
@@ -247,6 +264,7 @@ def resolve_settings(
             f"is {region}",
             hint="Drop --region (the ARN names the region), or make them agree",
         )
+    shared_table, shared_key = _shared_cache(raw.get("shared_cache"), raw.get("shared_cache_key"))
     return Settings(
         client_id=text("client_id") or "",
         username=text("username") or "",
@@ -272,6 +290,8 @@ def resolve_settings(
         ),
         refresh=bool(flags.get("refresh")),
         no_cache=bool(flags.get("no_cache")),
+        shared_table=shared_table,
+        shared_key=shared_key,
         output_format=_format(raw.get("format")),
         log_format=_choice(raw.get("log_format"), "log_format", LOG_FORMATS),
         github_env=environ.get("GITHUB_ENV") or None,
@@ -397,6 +417,29 @@ def _number(
             hint=f"Set it to {what} between {low:g} and {high:g}",
         )
     return kind(value)
+
+
+def _shared_cache(table: _Raw | None, key: _Raw | None) -> tuple[str | None, KeyUri | None]:
+    if table is None:
+        return None, None
+    from .shared_cache import parse_table  # after the check: it loads botocore
+
+    text = _text("shared_cache", table)
+    try:
+        name = parse_table(text)
+    except ValueError:
+        raise ConfigError(
+            f"--shared-cache {text!r} (from {table.origin}) is not dynamodb://TABLE",
+            hint="Name a DynamoDB table, such as dynamodb://sf-credproc-tokens",
+        ) from None
+    if key is None:
+        raise ConfigError(
+            "--shared-cache needs --shared-cache-key: tokens in the table are encrypted with it",
+            hint="Pass a symmetric KMS key id, alias/NAME or ARN (SF_CREDPROC_SHARED_CACHE_KEY)",
+        )
+    key_text = _text("shared_cache_key", key)
+    uri = parse_key_uri(key_text if key_text.startswith("kms:") else f"kms:{key_text}", key.origin)
+    return name, uri
 
 
 def _format(raw: _Raw | None) -> str:

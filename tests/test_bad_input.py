@@ -508,3 +508,23 @@ def test_malformed_token_responses(
     assert not (Path(env["XDG_CACHE_HOME"]) / "sf-credproc").exists() or not list(
         (Path(env["XDG_CACHE_HOME"]) / "sf-credproc").glob("*.cred")
     )
+
+
+def test_der_keys_ending_in_whitespace_bytes(tmp_path: Path) -> None:
+    """Found by chance in CI: a DER key whose last byte is 0x20 or 0x0a must not be stripped."""
+    from sf_credproc.pem import load_rsa_private_key
+
+    seen = set()
+    for _ in range(2000):  # about 2.3% of keys qualify: ~45 tries on average
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        if der[-1:] in (b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c"):
+            loaded = load_rsa_private_key(der, where="der")
+            assert loaded.private_numbers() == key.private_numbers()
+            seen.add(der[-1:])
+            break
+    assert seen, "no DER key ending in whitespace turned up in 2000 tries"

@@ -1,0 +1,208 @@
+"""The shared (DynamoDB) tier against moto's server: one login for a whole fleet."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Aws
+from helpers import EXE, get_args, run_cli
+
+from sf_credproc.emulator import CannedResponse, SalesforceEmulator
+
+TABLE = "sf-credproc-tokens"
+
+
+@pytest.fixture
+def shared(aws: Aws, env: dict[str, str]) -> dict[str, str]:
+    dynamodb = aws.client("dynamodb")
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
+    key_id = aws.client("kms").create_key()["KeyMetadata"]["KeyId"]  # symmetric
+    env.update(SF_CREDPROC_SHARED_CACHE=f"dynamodb://{TABLE}", SF_CREDPROC_SHARED_CACHE_KEY=key_id)
+    return env
+
+
+def machine(env: dict[str, str], tmp_path: Path, number: int) -> dict[str, str]:
+    """Another machine: the same settings, its own (empty) local cache."""
+    return {**env, "XDG_CACHE_HOME": str(tmp_path / f"machine-{number}")}
+
+
+def items(aws: Aws) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = aws.client("dynamodb").scan(TableName=TABLE)["Items"]
+    return found
+
+
+@pytest.fixture
+def key(key_file: Path) -> str:
+    return f"file:{key_file}"
+
+
+def test_miss_then_a_shared_hit_on_another_machine(
+    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+) -> None:
+    first = run_cli(get_args(org, key), machine(shared, tmp_path, 1)).credential()
+    assert org.token_request_count == 1
+    (item,) = items(aws)
+    assert int(item["ttl"]["N"]) > time.time()
+    assert int(item["expiration"]["N"]) == int(item["ttl"]["N"]) - 3600
+
+    org.canned_responses.extend([CannedResponse(503, b"down")] * 4)  # Salesforce is down now
+    second_machine = machine(shared, tmp_path, 2)
+    assert run_cli(get_args(org, key), second_machine).credential() == first
+    assert org.token_request_count == 1
+    # ... and copied to the second machine's local cache: the next call needs no AWS at all.
+    second_machine["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
+    assert run_cli(get_args(org, key, "--timeout", "9"), second_machine).credential() == first
+
+
+def test_tokens_at_rest_are_encrypted_and_bound_to_their_item(
+    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+) -> None:
+    token = run_cli(get_args(org, key), machine(shared, tmp_path, 1)).credential()["AccessToken"]
+    scan = json.dumps(items(aws), default=repr)
+    assert token not in scan and token.split("!")[1][:16] not in scan
+    (item,) = items(aws)
+    kms = aws.client("kms")
+    with pytest.raises(kms.exceptions.InvalidCiphertextException):
+        kms.decrypt(
+            CiphertextBlob=item["ciphertext"]["B"], EncryptionContext={"sf-credproc-cache": "other"}
+        )
+    plain = kms.decrypt(
+        CiphertextBlob=item["ciphertext"]["B"],
+        EncryptionContext={"sf-credproc-cache": item["id"]["S"]},
+    )
+    assert json.loads(plain["Plaintext"])["AccessToken"] == token
+
+
+def test_a_fleet_logs_in_once(
+    shared: dict[str, str], org: SalesforceEmulator, key: str, tmp_path: Path
+) -> None:
+    processes = [
+        subprocess.Popen(
+            [str(EXE), *get_args(org, key)],
+            env=machine(shared, tmp_path, number // 4),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for number in range(16)  # 4 machines x 4 processes
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [p.returncode for p in processes] == [0] * 16, outputs
+    assert [err for _, err in outputs if err] == []
+    assert len({json.loads(out)["AccessToken"] for out, _ in outputs}) == 1
+    assert org.token_request_count == 1
+
+
+def test_a_dead_lease_holder_is_taken_over(
+    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+) -> None:
+    org.canned_responses.append(
+        CannedResponse(0, b"", delay_seconds=20)
+    )  # the holder's login hangs
+    holder = subprocess.Popen(
+        [str(EXE), *get_args(org, key, "--timeout", "2")],
+        env=machine(shared, tmp_path, 1),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 15
+    while org.token_request_count < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the holder holds the lease and is in the middle of logging in
+    (item,) = items(aws)
+    lease_ends = float(item["lease_expires"]["N"])
+    holder.send_signal(signal.SIGKILL)  # dies holding the lease: no clean-up at all
+    holder.wait(timeout=10)
+    run = run_cli(get_args(org, key, "--timeout", "30", "-v"), machine(shared, tmp_path, 2))
+    assert run.credential()["AccessToken"] in org.sessions
+    assert time.time() >= lease_ends  # it waited for the lease to expire, and no longer
+    assert time.time() - lease_ends < 5, run.stderr
+    assert "holds the lease" in run.stderr
+
+
+@pytest.mark.parametrize("problem", ["table missing", "access denied", "unknown KMS key"])
+def test_a_broken_shared_tier_only_warns(
+    problem: str,
+    shared: dict[str, str],
+    aws: Aws,
+    org: SalesforceEmulator,
+    key: str,
+    tmp_path: Path,
+) -> None:
+    env = machine(shared, tmp_path, 1)
+    if problem == "table missing":
+        env["SF_CREDPROC_SHARED_CACHE"] = "dynamodb://no-such-table"
+    elif problem == "unknown KMS key":
+        env["SF_CREDPROC_SHARED_CACHE_KEY"] = "alias/no-such-key"
+    else:
+        iam = aws.client("iam")
+        iam.create_user(UserName="job")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName="job", PolicyName="p", PolicyDocument=json.dumps(policy))
+        access_key = iam.create_access_key(UserName="job")["AccessKey"]
+        env.update(
+            AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
+            AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
+        )
+        aws.set_iam_enforcement(True)
+    run = run_cli(get_args(org, key), env)
+    aws.set_iam_enforcement(False)
+    assert run.credential()["AccessToken"] in org.sessions
+    (warning,) = run.stderr.splitlines()
+    assert warning.startswith("sf-credproc: warning: shared cache dynamodb://")
+    assert "local cache only" in warning
+    assert org.token_request_count == 1
+
+
+def test_refresh_replaces_the_shared_item(
+    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+) -> None:
+    first = run_cli(get_args(org, key), machine(shared, tmp_path, 1)).credential()
+    refreshed = run_cli(get_args(org, key, "--refresh"), machine(shared, tmp_path, 2)).credential()
+    assert refreshed["AccessToken"] != first["AccessToken"]
+    third = run_cli(get_args(org, key), machine(shared, tmp_path, 3)).credential()
+    assert third["AccessToken"] == refreshed["AccessToken"]
+    assert "lease_holder" not in items(aws)[0]  # the lease was released
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        ({"SF_CREDPROC_SHARED_CACHE": "redis://x"}, ("is not dynamodb://TABLE",)),
+        (
+            {"SF_CREDPROC_SHARED_CACHE": "dynamodb://ok-table", "SF_CREDPROC_SHARED_CACHE_KEY": ""},
+            ("needs --shared-cache-key",),
+        ),
+        (
+            {
+                "SF_CREDPROC_SHARED_CACHE": "dynamodb://ok-table",
+                "SF_CREDPROC_SHARED_CACHE_KEY": "not a key",
+            },
+            ("KMS key",),
+        ),
+    ],
+)
+def test_shared_cache_settings(
+    extra: dict[str, str],
+    needles: tuple[str, ...],
+    org: SalesforceEmulator,
+    env: dict[str, str],
+    key: str,
+) -> None:
+    run_cli(get_args(org, key), {**env, **extra}).assert_failed(2, *needles)
