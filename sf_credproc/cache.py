@@ -295,6 +295,7 @@ def describe_entry(entry: CachedCredential, now: float, min_ttl_seconds: int) ->
         else ("expired" if entry.expiration <= now else "refresh due")
     )
     return {
+        "id": entry.identity.file_stem,
         "username": entry.identity.username,
         "client_id": entry.identity.client_id,
         "login_url": entry.identity.token_endpoint.removesuffix("/services/oauth2/token"),

@@ -74,6 +74,8 @@ def _run_checks(flags: dict[str, Any], environ: Mapping[str, str], clock: Clock)
     checks.append(_clock(settings, deadline, clock))
     checks.append(_exchange(settings, environ, deadline, clock))
     checks.append(_cache_directory(settings.cache_dir))
+    if settings.shared_table:
+        checks.append(_shared_cache(settings, deadline, clock))
     return checks
 
 
@@ -247,6 +249,40 @@ def _exchange(
         "ok",
         f"Salesforce issued token {fingerprint(credential.access_token)} for {credential.username} "
         f"at {credential.instance_url} (scope: {credential.scope or 'none'})",
+    )
+
+
+def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
+    from .login import aws_clients
+    from .service import cache_identity
+    from .shared_cache import DynamoDbSharedCache, SharedCacheUnavailable
+
+    assert settings.shared_key is not None
+    shared = DynamoDbSharedCache(
+        settings.shared_table or "",
+        settings.shared_key.target,
+        aws_clients(settings, deadline),
+        clock,
+        kms_region=settings.shared_key.region,
+    )
+    where = f"dynamodb://{shared.table} with KMS key {settings.shared_key.target}"
+    try:
+        entry, lease = shared.read(cache_identity(settings).file_stem)
+        shared.probe_key()
+    except (SharedCacheUnavailable, CredProcError) as problem:
+        return Check(
+            "shared cache",
+            "FAILED",
+            f"{where}: {problem} (get goes on with the local cache alone, logging in per machine)",
+            "Grant the role dynamodb:GetItem, PutItem and UpdateItem on the table and kms:Encrypt "
+            "and kms:Decrypt on the key (iam/shared-cache-table.json, iam/shared-cache-key.json)",
+            int(ExitStatus.KEY_SOURCE),
+        )
+    state = (f"holds a token until {entry.expiration}" if entry else "holds no token yet") + (
+        f"; lease held by {lease.holder}" if lease.holder and lease.expires > clock.time() else ""
+    )
+    return Check(
+        "shared cache", "ok", f"{where}: readable, the key encrypts and decrypts; the item {state}"
     )
 
 

@@ -184,6 +184,16 @@ class DynamoDbSharedCache:
             },
         )
 
+    def probe_key(self) -> None:
+        """Encrypt and decrypt a probe value, as ``write`` and ``read`` would (for ``doctor``)."""
+        context = {CONTEXT_KEY: "doctor-probe"}
+        sealed = self._call(
+            "kms", "encrypt", KeyId=self.kms_key, Plaintext=b"probe", EncryptionContext=context
+        )["CiphertextBlob"]
+        self._call(
+            "kms", "decrypt", CiphertextBlob=sealed, KeyId=self.kms_key, EncryptionContext=context
+        )
+
     def release(self, identity_id: str, holder: str) -> None:
         """Give the lease back after a failed login, so that others need not wait it out."""
         import botocore.exceptions

@@ -29,18 +29,12 @@ class TcpFaultProxy:
         self._server.proxy = self  # type: ignore[attr-defined]
         self._server.server_bind()
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def _serve(self) -> None:
+    def start(self) -> TcpFaultProxy:
+        """Listen (connections are refused until this returns), then serve in a thread."""
         self._server.server_activate()
-        self._server.serve_forever()
-
-    def start(self, after_seconds: float = 0.0) -> TcpFaultProxy:
-        """Start listening, at once or after a while (connections are refused until then)."""
-        if after_seconds:
-            threading.Timer(after_seconds, self._thread.start).start()
-        else:
-            self._thread.start()
+        self._thread.start()
         return self
 
     def next_action(self) -> str:

@@ -99,19 +99,48 @@ def test_refused_until_the_server_comes_up(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
     port = int(org.url.rsplit(":", 1)[1])
-    proxy = TcpFaultProxy(port)
-    proxy.start(after_seconds=0.8)
+    proxy = TcpFaultProxy(port)  # its port is bound but not listening: connections are refused
+    args = [
+        "get",
+        "--client-id",
+        CLIENT_ID,
+        "--username",
+        USERNAME,
+        "--key",
+        key,
+        "--timeout",
+        "20",
+    ]
+    url = f"https://127.0.0.1:{proxy.port}"
+    command = [
+        str(EXE),
+        *args,
+        "--login-url",
+        url,
+        "--audience",
+        org.url,
+        "-v",
+        "--log-format",
+        "json",
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
-        args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--key", key]
-        url = f"https://127.0.0.1:{proxy.port}"
-        run = run_cli(
-            [*args, "--login-url", url, "--audience", org.url, "-v", "--log-format", "json"], env
-        )
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:  # wait for the first refused attempt, then come up
+            lines.append(line)
+            if '"event": "retry"' in line:
+                proxy.start()
+                break
+        stdout, rest = process.communicate(timeout=60)
     finally:
         proxy.stop()
+    run = Run(process.returncode, stdout, "".join(lines) + rest)
     assert run.credential()["AccessToken"] in org.sessions
-    assert retries(run) >= 1
-    assert any("ConnectionError" in e["message"] for e in events(run) if e["event"] == "retry")
+    refused = [e for e in events(run) if e["event"] == "retry"]
+    assert refused and "ConnectionError" in refused[0]["message"]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from conftest import Aws
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import CLIENT_ID, get_args, pem_private, run_cli
-from moto_resources import resource_arns_for_iam
+from moto_adapters import resource_arns_for_iam
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -24,6 +24,8 @@ ROLE_POLICIES = [
     "setup-cert-operator.json",
     "secretsmanager-reader.json",
     "ssm-reader.json",
+    "shared-cache-table.json",
+    "shared-cache-key.json",
 ]
 EXAMPLE_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 EXAMPLE_SECRET_ARN = (
@@ -91,7 +93,8 @@ def test_template_grants_exactly_the_runtime_signer_statement() -> None:
         s for s in document("signing-key-policy.json")["Statement"] if s["Effect"] == "Deny"
     ]
     assert json.loads(json.dumps(key_denials)) == shipped_denials
-    (policy,) = resources["JobRole"]["Properties"]["Policies"]
+    policy = resources["JobRole"]["Properties"]["Policies"][0]
+    assert policy["PolicyName"] == "runtime-kms-signer"
     (statement,) = json.loads(json.dumps(policy["PolicyDocument"]["Statement"]))
     shipped = document("runtime-kms-signer.json")["Statement"][0]
     assert statement == {**shipped, "Resource": {"Fn::GetAtt": ["SigningKey", "Arn"]}}
@@ -131,6 +134,34 @@ def test_ssm_reader_conditions() -> None:
     assert decrypt["Condition"] == {
         "StringEquals": {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"}
     }
+
+
+def test_shared_cache_policies() -> None:
+    (table,) = document("shared-cache-table.json")["Statement"]
+    assert sorted(table["Action"]) == [
+        "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+    ]  # fmt: skip
+    assert table["Resource"].endswith(":table/sf-credproc-tokens")
+    assert "dynamodb:LeadingKeys" in table["Condition"]["ForAllValues:StringEquals"]
+    (key,) = document("shared-cache-key.json")["Statement"]
+    assert sorted(key["Action"]) == ["kms:Decrypt", "kms:Encrypt"]
+    assert key["Condition"]["ForAllValues:StringEquals"] == {
+        "kms:EncryptionContextKeys": ["sf-credproc-cache"]
+    }
+
+
+def test_template_has_the_shared_cache() -> None:
+    from cfnlint.decode import decode
+
+    template, _ = decode(str(IAM / "scheduled-job.yaml"))
+    assert template is not None
+    table = template["Resources"]["TokenTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    cache_key = template["Resources"]["CacheKey"]["Properties"]
+    assert (cache_key["KeySpec"], cache_key["KeyUsage"]) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+    variables = template["Resources"]["JobFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["SF_CREDPROC_SHARED_CACHE"] == {"Fn::Sub": "dynamodb://${TokenTable}"}
 
 
 def test_key_policy_denies_other_algorithms_and_digests() -> None:

@@ -6,12 +6,14 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Aws
 from helpers import EXE, get_args, run_cli
+from moto_adapters import atomic_dynamodb_writes
 
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
@@ -19,7 +21,7 @@ TABLE = "sf-credproc-tokens"
 
 
 @pytest.fixture
-def shared(aws: Aws, env: dict[str, str]) -> dict[str, str]:
+def shared(aws: Aws, env: dict[str, str]) -> Iterator[dict[str, str]]:
     dynamodb = aws.client("dynamodb")
     dynamodb.create_table(
         TableName=TABLE,
@@ -32,7 +34,8 @@ def shared(aws: Aws, env: dict[str, str]) -> dict[str, str]:
     )
     key_id = aws.client("kms").create_key()["KeyMetadata"]["KeyId"]  # symmetric
     env.update(SF_CREDPROC_SHARED_CACHE=f"dynamodb://{TABLE}", SF_CREDPROC_SHARED_CACHE_KEY=key_id)
-    return env
+    with atomic_dynamodb_writes():  # as DynamoDB itself is (see moto_adapters.py)
+        yield env
 
 
 def machine(env: dict[str, str], tmp_path: Path, number: int) -> dict[str, str]:
@@ -206,3 +209,21 @@ def test_shared_cache_settings(
     key: str,
 ) -> None:
     run_cli(get_args(org, key), {**env, **extra}).assert_failed(2, *needles)
+
+
+def test_doctor_checks_the_shared_cache(
+    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+) -> None:
+    env = machine(shared, tmp_path, 1)
+    run = run_cli(["doctor", *get_args(org, key)[1:], "--json"], env)
+    checks = {c["name"]: c for c in json.loads(run.stdout)["checks"]}
+    assert run.code == 0, run.stdout
+    assert checks["shared cache"]["status"] == "ok"
+    assert "the key encrypts and decrypts" in checks["shared cache"]["detail"]
+    env["SF_CREDPROC_SHARED_CACHE"] = "dynamodb://no-such-table"
+    run = run_cli(["doctor", *get_args(org, key)[1:], "--json"], env)
+    checks = {c["name"]: c for c in json.loads(run.stdout)["checks"]}
+    assert run.code == 3
+    assert checks["shared cache"]["status"] == "FAILED"
+    assert "ResourceNotFoundException" in checks["shared cache"]["detail"]
+    assert "iam/shared-cache-table.json" in checks["shared cache"]["fix"]
