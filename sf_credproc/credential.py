@@ -49,11 +49,12 @@ class Credential:
     def from_token_response(
         cls, response: TokenResponse, *, username: str, sent_at: float, session_ttl_seconds: int
     ) -> Credential:
-        """Build the credential; ``sent_at`` is when the request left, the conservative start."""
+        """Build the credential; ``sent_at`` is when the request left, the conservative start.
+
+        Times are on this machine's clock, which is the one consumers compare ``Expiration`` with;
+        Salesforce's ``issued_at`` is on its own clock and is not mixed in.
+        """
         issued_at = int(sent_at)
-        if response.issued_at_ms is not None:
-            # Count from whichever clock says earlier, so a skewed clock never extends the session.
-            issued_at = min(issued_at, response.issued_at_ms // 1000)
         return cls(
             access_token=response.access_token,
             token_type=response.token_type,
@@ -65,6 +66,32 @@ class Credential:
             issued_at=issued_at,
             expiration=issued_at + session_ttl_seconds,
         )
+
+    @classmethod
+    def from_json(cls, line: str) -> Credential:
+        """The credential from its JSON line (the output contract, version 1)."""
+        import calendar
+
+        document = json.loads(line)
+
+        def epoch(text: str) -> int:
+            return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+        return cls(
+            access_token=document["AccessToken"],
+            token_type=document["TokenType"],
+            instance_url=document["InstanceUrl"],
+            id_url=document["Id"],
+            org_id=document["OrgId"],
+            username=document["Username"],
+            scope=document["Scope"],
+            issued_at=epoch(document["IssuedAt"]),
+            expiration=epoch(document["Expiration"]),
+        )
+
+    def seconds_left(self, now: float | None = None) -> float:
+        """Seconds until ``expiration`` (negative once it has passed)."""
+        return self.expiration - (time.time() if now is None else now)
 
     def to_document(self) -> dict[str, Any]:
         """The JSON object of the output contract, in its documented field order."""

@@ -74,5 +74,11 @@ class TransientError(CredProcError):
         self.retry_now = retry_now
 
 
+class SessionInvalidError(CredProcError):
+    """Raised when Salesforce rejects a freshly obtained session too (401 ``INVALID_SESSION_ID``)."""
+
+    exit_status = ExitStatus.REFUSED
+
+
 class Terminated(BaseException):
     """Raised in the main thread when SIGTERM arrives, so that clean-up runs as for Ctrl-C."""

@@ -212,6 +212,16 @@ class Settings:
     verbose: bool = False
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
+    @classmethod
+    def from_profile(
+        cls, profile: str | None = None, *, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> Settings:
+        """The settings of a config-file profile (``None``: the default one), with keyword
+        overrides named like the long options (``client_id=...``, ``session_ttl=...``)."""
+        from .api import settings_from
+
+        return settings_from(profile=profile, environ=environ, **options)
+
 
 @dataclass(frozen=True)
 class _Raw:

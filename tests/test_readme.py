@@ -29,10 +29,19 @@ def test_the_first_two_commands_are_what_ci_runs() -> None:
         assert command.replace("pip install", "pip install --quiet") in ci
 
 
+def test_every_yaml_block_parses() -> None:
+    import yaml
+
+    blocks = code_blocks("yaml")
+    assert blocks
+    for block in blocks:
+        assert yaml.safe_load(block)
+
+
 def test_python_recipe_runs_as_written(
     org: SalesforceEmulator, env: dict[str, str], key_file: Path
 ) -> None:
-    (recipe,) = [block for block in code_blocks("python") if "sf-credproc" in block]
+    (recipe,) = [block for block in code_blocks("python") if '"sf-credproc", "get"' in block]
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
         SF_CREDPROC_CLIENT_ID=CLIENT_ID,

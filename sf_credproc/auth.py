@@ -1,0 +1,117 @@
+"""``SalesforceAuth``: a ``requests`` auth that keeps a Salesforce session alive for days.
+
+It sets ``Authorization: Bearer``, refreshes ahead of expiry (through the same cache as the CLI, so
+``--min-ttl`` applies), and when Salesforce ends a session early (an admin revoked it, the session
+policy changed) and answers 401 ``INVALID_SESSION_ID``, it gets a new token once and replays the
+request once, as requests' own ``HTTPDigestAuth`` replays after a 401. A second 401 raises
+``SessionInvalidError``: no loop. Threads share one instance safely: a revoked token is replaced
+by whichever thread notices first, and the others reuse the replacement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import requests
+
+from .api import get_credential, settings_from
+from .clock import Clock, SystemClock
+from .credential import Credential
+from .errors import SessionInvalidError
+from .settings import Settings
+
+INVALID_SESSION_ID = "INVALID_SESSION_ID"
+
+
+def is_invalid_session(response: requests.Response) -> bool:
+    """True for Salesforce's "Session expired or invalid" answer."""
+    if response.status_code != 401:
+        return False
+    try:
+        document = response.json()
+    except ValueError:
+        return False
+    entries = document if isinstance(document, list) else [document]
+    return any(isinstance(e, dict) and e.get("errorCode") == INVALID_SESSION_ID for e in entries)
+
+
+class SalesforceAuth(requests.auth.AuthBase):
+    """Bearer authentication with a self-refreshing Salesforce session.
+
+    ``SalesforceAuth(profile="prod")``, ``SalesforceAuth(Settings.from_profile("prod"))`` or the
+    keyword arguments of ``get_credential``.
+    """
+
+    def __init__(
+        self, settings: Settings | None = None, *, clock: Clock | None = None, **options: Any
+    ) -> None:
+        self._settings = settings if settings is not None else settings_from(**options)
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._credential: Credential | None = None
+        #: Logins (or cache reads) made to replace a token: for tests and metrics.
+        self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"SalesforceAuth(username={self._settings.username!r})"
+
+    @property
+    def credential(self) -> Credential:
+        """The current credential, replaced first if less than ``min_ttl`` seconds remain."""
+        with self._lock:
+            current = self._credential
+            if (
+                current is None
+                or current.seconds_left(self._clock.time()) <= self._settings.min_ttl_seconds
+            ):
+                self._credential = current = get_credential(self._settings, clock=self._clock)
+            return current
+
+    def _replace(self, rejected_token: str) -> Credential:
+        """A new session in place of ``rejected_token``, unless another thread replaced it."""
+        with self._lock:
+            current = self._credential
+            if current is None or current.access_token == rejected_token:
+                forced = dataclasses.replace(self._settings, refresh=True)
+                self._credential = current = get_credential(forced, clock=self._clock)
+                self.refreshes += 1
+            return current
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.credential.access_token}"
+        request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
+        return request
+
+    def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if not is_invalid_session(response):
+            return response
+        original = response.request
+        if getattr(original, "_sf_credproc_replayed", False):
+            raise SessionInvalidError(
+                f"Salesforce rejected a fresh session too for {original.method} {original.url} "
+                "(401 INVALID_SESSION_ID)",
+                hint="Check the user's session settings and IP restrictions; run sf-credproc doctor",
+            )
+        if original.body is not None and not isinstance(original.body, bytes | str):
+            raise SessionInvalidError(
+                "Salesforce ended the session, and the request's body is a stream that cannot be "
+                "sent twice",
+                hint="Send the body as bytes, or retry the request",
+            )
+        rejected = (original.headers.get("Authorization") or "").removeprefix("Bearer ")
+        fresh = self._replace(rejected)
+        # Release the connection of the rejected answer before replaying (as HTTPDigestAuth does).
+        response.content  # noqa: B018 - reading the body frees the connection
+        response.close()
+        replay = original.copy()
+        replay.headers["Authorization"] = f"Bearer {fresh.access_token}"
+        replay._sf_credproc_replayed = True  # type: ignore[attr-defined]
+        kwargs.pop("stream", None)
+        answer = response.connection.send(replay, **kwargs)
+        answer.history.append(response)
+        answer.request = replay
+        if is_invalid_session(answer):
+            return self._on_response(answer, **kwargs)  # raises: replayed already
+        return answer
