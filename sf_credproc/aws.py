@@ -16,6 +16,7 @@ from .errors import ConfigError, CredProcError, KeySourceError, TransientError
 
 if TYPE_CHECKING:
     from .deadline import Deadline
+    from .settings import Settings
 
 #: Error codes that mean "slow down" or "we had a problem": worth retrying later (exit 5).
 TRANSIENT_CODES = frozenset(
@@ -66,6 +67,16 @@ class AwsClients:
         self._profile = profile
         self._deadline = deadline
         self._session: Any = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, deadline: Deadline) -> AwsClients:
+        """The AWS clients of one command, per its region and profile settings."""
+        return cls(
+            region=settings.region,
+            profile=settings.aws_profile,
+            deadline=deadline,
+            fallback_region=settings.fallback_region,
+        )
 
     def client(self, service: str, *, region: str | None = None) -> Any:
         """A new boto3 client for ``service`` whose timeouts fit this attempt's share of the

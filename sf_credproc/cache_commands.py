@@ -28,10 +28,9 @@ def run_cache_command(
 
 
 def _list(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock: Clock) -> int:
-    from .settings import resolve_cache_dir
+    from .settings import resolve_cache_view
 
-    directory = resolve_cache_dir(flags, environ)
-    min_ttl = 900
+    directory, min_ttl = resolve_cache_view(flags, environ)
     rows = [describe_entry(e, clock.time(), min_ttl) for e in FileTokenCache(directory).entries()]
     if flags.get("json"):
         for row in rows:

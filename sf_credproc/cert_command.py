@@ -26,12 +26,7 @@ def run_cert(
     subject = parse_subject(flags.get("subject") or DEFAULT_SUBJECT)
     assert settings.key is not None  # required by KEY_ONLY
     deadline = Deadline(settings.timeout_seconds, clock)
-    aws = AwsClients(
-        region=settings.region,
-        profile=settings.aws_profile,
-        deadline=deadline,
-        fallback_region=settings.fallback_region,
-    )
+    aws = AwsClients.for_settings(settings, deadline)
     key = load_signing_key(
         settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
     )

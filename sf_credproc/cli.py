@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir", metavar="DIR", help="cache directory [env SF_CREDPROC_CACHE_DIR]"
     )
     listing.add_argument("--profile", metavar="NAME", help="profile whose cache_dir to use")
+    listing.add_argument(
+        "--min-ttl",
+        metavar="SECONDS",
+        help="freshness threshold for the state column [env SF_CREDPROC_MIN_TTL; default: 900]",
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     clear = cache_commands.add_parser(
         "clear",

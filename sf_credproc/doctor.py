@@ -119,12 +119,7 @@ def _key(
     from .key_sources import load_signing_key
 
     assert settings.key is not None
-    aws = AwsClients(
-        region=settings.region,
-        profile=settings.aws_profile,
-        deadline=deadline,
-        fallback_region=settings.fallback_region,
-    )
+    aws = AwsClients.for_settings(settings, deadline)
     try:
         key = load_signing_key(
             settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
@@ -253,7 +248,7 @@ def _exchange(
 
 
 def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
-    from .login import aws_clients
+    from .aws import AwsClients
     from .service import cache_identity
     from .shared_cache import DynamoDbSharedCache, SharedCacheUnavailable
 
@@ -261,7 +256,7 @@ def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check
     shared = DynamoDbSharedCache(
         settings.shared_table or "",
         settings.shared_key.target,
-        aws_clients(settings, deadline),
+        AwsClients.for_settings(settings, deadline),
         clock,
         kms_region=settings.shared_key.region,
     )

@@ -20,16 +20,6 @@ from .retry import call_with_retries
 from .settings import Settings
 
 
-def aws_clients(settings: Settings, deadline: Deadline) -> AwsClients:
-    """The AWS clients of one command, per its settings."""
-    return AwsClients(
-        region=settings.region,
-        profile=settings.aws_profile,
-        deadline=deadline,
-        fallback_region=settings.fallback_region,
-    )
-
-
 def log_in(
     settings: Settings,
     *,
@@ -47,7 +37,7 @@ def log_in(
     if settings.key is None:
         raise ConfigError("--key is required", hint="Pass --key or set SF_CREDPROC_KEY")
     key_uri = settings.key
-    aws = aws or aws_clients(settings, deadline)
+    aws = aws or AwsClients.for_settings(settings, deadline)
     log.info(
         "key", f"key source {key_uri} (from {settings.origins.get('key', '?')})", key=str(key_uri)
     )

@@ -313,10 +313,20 @@ def resolve_settings(
 
 def resolve_cache_dir(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """The cache directory alone (for ``cache list``): flag > env > profile > default."""
+    return resolve_cache_view(flags, environ)[0]
+
+
+def resolve_cache_view(flags: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[str, int]:
+    """The cache directory and ``--min-ttl``, resolved like ``get``'s (for ``cache list``)."""
     config = load_config_file(environ, PROFILE_KEYS)
     profile_name, profile = _select_profile(flags.get("profile"), environ, config)
-    option = OPTIONS_BY_NAME["cache_dir"]
-    return _cache_dir(_lookup(option, flags, environ, profile, profile_name, config.path), environ)
+
+    def find(name: str) -> _Raw | None:
+        option = OPTIONS_BY_NAME[name]
+        return _lookup(option, flags, environ, profile, profile_name, config.path)
+
+    min_ttl = _number(find("min_ttl"), "min_ttl", 900, 0, MAX_SESSION_TTL_SECONDS, int)
+    return _cache_dir(find("cache_dir"), environ), min_ttl
 
 
 def _cache_dir(raw: _Raw | None, environ: Mapping[str, str]) -> str:

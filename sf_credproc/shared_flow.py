@@ -18,7 +18,6 @@ from .clock import Clock
 from .deadline import Deadline
 from .errors import TransientError
 from .log import Log
-from .login import aws_clients
 from .service import Outcome, log_in_lazily
 from .settings import Settings
 from .shared_cache import DynamoDbSharedCache, SharedCacheUnavailable, new_holder_id
@@ -42,7 +41,7 @@ def through_shared_cache(
     """The credential by way of the shared tier, or None when that tier is unavailable."""
     if settings.shared_table is None or settings.shared_key is None:
         return None
-    aws = aws_clients(settings, deadline)
+    aws = AwsClients.for_settings(settings, deadline)
     shared = DynamoDbSharedCache(
         settings.shared_table,
         settings.shared_key.target,
