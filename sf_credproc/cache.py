@@ -195,6 +195,9 @@ class FileTokenCache:
         header = entry_header(expiration, issued_at)
         data = encode_entry(credential_json, header, identity)
         path = write_private_file(self.directory, identity.file_stem + ENTRY_SUFFIX, data)
+        # Indexes made from the token just replaced would never be served again (their header no
+        # longer matches): remove them rather than leave old tokens lying about.
+        self._delete_indexes_of(path)
         return CachedCredential(credential_json, expiration, issued_at, identity, path, header)
 
     def delete(self, identity: CacheIdentity) -> bool:

@@ -149,6 +149,9 @@ def test_refresh_forces_a_login_and_replaces_the_entry(
     first = run_cli(get_args(org, key), env).credential()
     refreshed = run_cli(get_args(org, key, "--refresh"), env).credential()
     assert refreshed["AccessToken"] != first["AccessToken"]
+    # No file keeps the replaced token (the index of the first invocation went with it).
+    for path in cache_dir(env).iterdir():
+        assert first["AccessToken"].encode() not in path.read_bytes()
     assert run_cli(get_args(org, key), env).credential() == refreshed
     assert org.token_request_count == 2
 
