@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from aws_fault_proxy import AwsFaultProxy
+from common import throwaway_key
 from moto_adapters import atomic_dynamodb_writes
 
 from sf_credproc.emulator import SalesforceEmulator
@@ -49,15 +48,7 @@ def main() -> None:
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sf-credproc-fleet-"))
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_path = work / "key.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_path, public = throwaway_key(work)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -78,12 +69,7 @@ def main() -> None:
     cache_key = boto3.client("kms", **aws).create_key()["KeyMetadata"]["KeyId"]
     proxy.seen.clear()
     with atomic_dynamodb_writes(), SalesforceEmulator() as emulator:
-        emulator.register_app(
-            CLIENT_ID,
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ),
-        )
+        emulator.register_app(CLIENT_ID, public)
         emulator.add_user(USERNAME, approve=[CLIENT_ID])
         base = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

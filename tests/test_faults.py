@@ -43,6 +43,14 @@ SALESFORCE_FAULTS = [
 ]
 
 
+def get_via(url: str, key: str, timeout: str, *extra: str) -> list[str]:
+    """``get`` for the test user at ``url`` (a fault proxy or server in front of the emulator)."""
+    return [
+        "get", "--client-id", CLIENT_ID, "--username", USERNAME, "--key", key,
+        "--timeout", timeout, "--login-url", url, *extra,
+    ]  # fmt: skip
+
+
 def events(run: Run) -> list[dict[str, Any]]:
     return [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
 
@@ -100,29 +108,9 @@ def test_refused_until_the_server_comes_up(
 ) -> None:
     port = int(org.url.rsplit(":", 1)[1])
     proxy = TcpFaultProxy(port)  # its port is bound but not listening: connections are refused
-    args = [
-        "get",
-        "--client-id",
-        CLIENT_ID,
-        "--username",
-        USERNAME,
-        "--key",
-        key,
-        "--timeout",
-        "20",
-    ]
     url = f"https://127.0.0.1:{proxy.port}"
-    command = [
-        str(EXE),
-        *args,
-        "--login-url",
-        url,
-        "--audience",
-        org.url,
-        "-v",
-        "--log-format",
-        "json",
-    ]
+    verbose = ("--audience", org.url, "-v", "--log-format", "json")
+    command = [str(EXE), *get_via(url, key, "20", *verbose)]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -152,21 +140,9 @@ def test_tcp_fault_once_then_success(
     port = int(org.url.rsplit(":", 1)[1])
     proxy = TcpFaultProxy(port, [action]).start()
     try:
-        args = [
-            "get",
-            "--client-id",
-            CLIENT_ID,
-            "--username",
-            USERNAME,
-            "--key",
-            key,
-            "--timeout",
-            "10",
-        ]
         url = f"https://127.0.0.1:{proxy.port}"
-        run = run_cli(
-            [*args, "--login-url", url, "--audience", org.url, "-v", "--log-format", "json"], env
-        )
+        verbose = ("--audience", org.url, "-v", "--log-format", "json")
+        run = run_cli(get_via(url, key, "10", *verbose), env)
     finally:
         proxy.stop()
     assert run.credential()["AccessToken"] in org.sessions
@@ -192,10 +168,9 @@ def test_a_trickling_server_is_cut_at_the_deadline(env: dict[str, str], key: str
                 connection.sendall(bytes([byte]))
 
     threading.Thread(target=trickle, daemon=True).start()
-    args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--key", key, "--timeout", "3"]
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     started = time.monotonic()
-    run = run_cli([*args, "--login-url", url], env)
+    run = run_cli(get_via(url, key, "3"), env)
     elapsed = time.monotonic() - started
     stop.set()
     listener.close()
