@@ -79,7 +79,7 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
     token = json.loads(entry.credential_json)["AccessToken"]
     revoked = revoke_token(
         token,
-        settings.login_url.base + "/services/oauth2/revoke",
+        settings.login_url.revoke_endpoint,
         deadline=Deadline(settings.timeout_seconds, clock),
         ca_bundle=settings.ca_bundle,
     )

@@ -72,20 +72,26 @@ def post_form(
     """
     import requests
 
+    proxies = _proxies_for(url)
     connect, read = deadline.http_timeouts(f"calling {url}")
     give_up_at = deadline.now() + read
     try:
-        response = requests.request(
-            method,
-            url,
-            data=form,
-            headers={"Accept": "application/json", "User-Agent": user_agent},
-            timeout=(connect, read),
-            # TLS verification is never turned off; a custom CA bundle may replace the default.
-            verify=ca_bundle or True,
-            allow_redirects=False,
-            stream=True,
-        )
+        # As requests.request does, but proxies are the ones chosen above, never requests' own
+        # pick from the environment; nor is ~/.netrc consulted.
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.request(
+                method,
+                url,
+                data=form,
+                headers={"Accept": "application/json", "User-Agent": user_agent},
+                timeout=(connect, read),
+                # TLS verification is never turned off; a custom CA bundle may replace the default.
+                verify=ca_bundle or True,
+                allow_redirects=False,
+                stream=True,
+                proxies=proxies,
+            )
     except requests.exceptions.SSLError as error:
         if _is_verification_failure(error):
             # Not transient: retrying will not make an untrusted certificate trusted.
@@ -122,6 +128,31 @@ def post_form(
         body,
         response.headers.get("Date"),
     )
+
+
+def _proxies_for(url: str) -> dict[str, str]:
+    """The proxies to reach ``url`` through, as urllib3 will read its host.
+
+    None for loopback: a proxy's loopback is not this machine's, and a plain-http assertion must
+    never cross a proxy (``HTTP_PROXY``). Otherwise the environment's (``HTTPS_PROXY``,
+    ``NO_PROXY``), for https only: plain http to a remote host is refused here too, whatever
+    built the URL.
+    """
+    import requests
+    from urllib3.util import parse_url
+
+    from .host_names import is_loopback_host
+
+    target = parse_url(url)
+    if is_loopback_host((target.host or "").strip("[]")):
+        return {}
+    if target.scheme != "https":
+        raise ConfigError(
+            f"refusing to send a request to {target.host} over {target.scheme}",
+            hint="Use an https login URL (plain http is allowed only for loopback)",
+        )
+    proxies: dict[str, str] = requests.utils.get_environ_proxies(url)
+    return proxies
 
 
 def _is_verification_failure(error: Exception) -> bool:

@@ -388,20 +388,31 @@ def _text(name: str, raw: _Raw) -> str:
 
 
 def _hosts(raw: _Raw) -> tuple[str, ...]:
+    """The ``--trusted-host`` entries in canonical form, each checked with the login URL's host
+    grammar (``host_names``); a wildcard over a public suffix is refused when the list is there."""
+    from .host_names import canonical_trusted_host, load_public_suffix_check
+
     values = raw.value
     if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
         raise ConfigError(
             f"--trusted-host (from {raw.origin}) must be a list of host names",
             hint='Write trusted_hosts = ["sso.example.com"] in the profile',
         )
-    hosts = tuple(v.strip().lower() for v in values)
-    for host in hosts:
-        if "/" in host or ":" in host or " " in host or host in ("*", "*."):
+    entries = [v.strip() for v in values]
+    # The Public Suffix List is read only when a wildcard needs it.
+    wildcards = any(entry.startswith("*.") for entry in entries)
+    is_public_suffix = load_public_suffix_check() if wildcards else None
+    hosts = []
+    for entry in entries:
+        try:
+            hosts.append(canonical_trusted_host(entry, is_public_suffix))
+        except ValueError as error:
             raise ConfigError(
-                f"--trusted-host {host!r} (from {raw.origin}) is not a host name",
-                hint="Give a bare host such as sso.example.com, or *.example.com",
-            )
-    return hosts
+                f"--trusted-host {entry!r} (from {raw.origin}) {error}",
+                hint="Give a bare host such as sso.example.com, or *.example.com for its "
+                "subdomains",
+            ) from None
+    return tuple(hosts)
 
 
 def _number(
