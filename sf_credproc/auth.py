@@ -6,11 +6,17 @@ policy changed) and answers 401 ``INVALID_SESSION_ID``, it gets a new token once
 request once, as requests' own ``HTTPDigestAuth`` replays after a 401. A second 401 raises
 ``SessionInvalidError``: no loop. Threads share one instance safely: a revoked token is replaced
 by whichever thread notices first, and the others reuse the replacement.
+
+The token goes only where the caller sent the request: never over plain http to a host that is
+not loopback, and never to another origin after a redirect. requests drops the header when a
+redirect changes host, scheme or port (``Session.rebuild_auth``); the 401 hook runs for the
+redirected answer too, so it replays only to the origin the token was attached for.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from typing import Any
 
@@ -19,10 +25,21 @@ import requests
 from .api import get_credential, settings_from
 from .clock import Clock, SystemClock
 from .credential import Credential
-from .errors import SessionInvalidError
+from .errors import ConfigError, SessionInvalidError
+from .host_names import is_loopback_host
 from .settings import Settings
 
 INVALID_SESSION_ID = "INVALID_SESSION_ID"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def request_origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url`` as urllib3, which connects, reads it (RFC 6454)."""
+    from urllib3.util import parse_url
+
+    target = parse_url(url)
+    scheme = (target.scheme or "").lower()
+    return scheme, (target.host or "").lower(), target.port or _DEFAULT_PORTS.get(scheme)
 
 
 def is_invalid_session(response: requests.Response) -> bool:
@@ -80,12 +97,28 @@ class SalesforceAuth(requests.auth.AuthBase):
             return current
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        origin = request_origin(request.url or "")
+        scheme, host, _ = origin
+        if scheme != "https" and not is_loopback_host(host.strip("[]")):
+            raise ConfigError(
+                f"SalesforceAuth will not send the Salesforce token over {scheme or 'no scheme'} "
+                f"to {host}: a bearer token travels over https only",
+                hint="Use the https instance URL (plain http is allowed only for loopback)",
+            )
         request.headers["Authorization"] = f"Bearer {self.credential.access_token}"
-        request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
+        hook = functools.partial(self._on_response, origin=origin)
+        request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
-    def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+    def _on_response(
+        self, response: requests.Response, *, origin: tuple[str, str, int | None], **kwargs: Any
+    ) -> requests.Response:
         if not is_invalid_session(response):
+            return response
+        # A redirect may have taken the request elsewhere, and requests dropped the token then:
+        # whatever answers there, the token is not sent to it.
+        carried = (response.request.headers.get("Authorization") or "").startswith("Bearer ")
+        if request_origin(response.request.url or "") != origin or not carried:
             return response
         original = response.request
         if getattr(original, "_sf_credproc_replayed", False):
@@ -113,5 +146,5 @@ class SalesforceAuth(requests.auth.AuthBase):
         answer.history.append(response)
         answer.request = replay
         if is_invalid_session(answer):
-            return self._on_response(answer, **kwargs)  # raises: replayed already
+            return self._on_response(answer, origin=origin, **kwargs)  # raises: replayed already
         return answer
