@@ -2,10 +2,11 @@
 
 Each URL below is one that a policy reading hosts with ``urllib.parse`` and a client reading them
 with urllib3 (WHATWG rules) could disagree on, or a form outside the strict host grammar. The
-installed command runs with ``HTTP_PROXY`` and ``HTTPS_PROXY`` pointing at a recording proxy that
-forwards nothing (tests/recording_proxy.py), and with a real key: code that let a URL through would
-sign an assertion and send it through that proxy (or, for ``{tripwire}`` rows, straight to it),
-where the test sees it. Every row is given from the flag, the environment and a profile.
+command runs with ``HTTP_PROXY`` and ``HTTPS_PROXY`` pointing at a recording proxy that forwards
+nothing (tests/recording_proxy.py), and with a real key: code that let a URL through would sign an
+assertion and send it through that proxy (or, for ``{tripwire}`` rows, straight to it), where the
+test sees it. Every row is given from the flag (to the installed command, as a subprocess), and
+from the environment and a profile (to the same ``main``, in this process, to keep the suite fast).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CLIENT_ID, USERNAME, run_cli
+from helpers import CLIENT_ID, USERNAME, Run, invoke, run_cli
 from recording_proxy import RecordingProxy
 
 #: ``{tripwire}`` stands for the recording proxy's own loopback address and port.
@@ -113,13 +114,21 @@ TRUSTED_ORIGINS = {
 
 
 @pytest.fixture
-def tripwire(env: dict[str, str]) -> Iterator[RecordingProxy]:
-    """Every proxy variable points at a proxy that records and forwards nothing."""
+def tripwire(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProxy]:
+    """Every proxy variable points at a proxy that records and forwards nothing: in the
+    subprocess's environment, and in this process's (requests reads proxies from ``os.environ``)."""
     proxy = RecordingProxy().start()
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env[name] = proxy.url
+        monkeypatch.setenv(name, proxy.url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
     yield proxy
     proxy.stop()
+
+
+def run(source: str, args: list[str], env: dict[str, str]) -> Run:
+    return run_cli(args, env) if source == "flag" else invoke(args, env)
 
 
 def configure(
@@ -163,9 +172,9 @@ def test_hostile_login_url_is_refused_before_any_connection(
     tripwire: RecordingProxy,
 ) -> None:
     login_url = login_url.replace("{tripwire}", tripwire.url.removeprefix("http://"))
-    run = run_cli(configure(source, env, login_url, trusted, key_file), env)
-    run.assert_failed(2, "--login-url", SOURCES[source])
-    assert "hunter2" not in run.stderr  # a password in userinfo is never echoed
+    done = run(source, configure(source, env, login_url, trusted, key_file), env)
+    done.assert_failed(2, "--login-url", SOURCES[source])
+    assert "hunter2" not in done.stderr  # a password in userinfo is never echoed
     assert_nothing_happened(tripwire, env)
 
 
@@ -213,6 +222,6 @@ def test_hostile_trusted_host_is_refused_before_any_connection(
 ) -> None:
     # The login URL itself is fine: the entry alone must stop the command.
     args = configure(source, env, "https://acme.my.salesforce.com", [entry], key_file)
-    run = run_cli(args, env)
-    run.assert_failed(2, f"--trusted-host {entry!r}", TRUSTED_ORIGINS[source], why)
+    done = run(source, args, env)
+    done.assert_failed(2, f"--trusted-host {entry!r}", TRUSTED_ORIGINS[source], why)
     assert_nothing_happened(tripwire, env)
