@@ -327,3 +327,25 @@ def test_plain_http_never_goes_through_the_environments_proxy(
     assert logout.code == 0 and "revoked" in logout.stderr
     assert plain_org.token_request_count == 1 and plain_org.sessions[token].revoked
     assert tripwire.connections == 0, tripwire.request_lines
+
+
+@pytest.mark.parametrize(
+    "login_url",
+    [
+        "https://ACME.My.Salesforce.com.",
+        "https://acme.my.salesforce.com:443/",
+        "HTTPS://acme.MY.salesforce.com:0443",
+    ],
+)
+def test_the_connection_goes_to_the_approved_host(
+    login_url: str,
+    org: SalesforceEmulator,
+    env: dict[str, str],
+    key_file: Path,
+    proxy: ConnectProxy,
+) -> None:
+    """Spelled any accepted way, the host asked of the proxy is the canonical approved one."""
+    args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--key", f"file:{key_file}"]
+    run = run_cli([*args, "--login-url", login_url], env)
+    assert run.credential()["AccessToken"] in org.sessions
+    assert proxy.requested_hosts == ["acme.my.salesforce.com:443"]
