@@ -7,6 +7,10 @@ the user explicitly trusts, or to loopback (where plain http is allowed for loca
 Audience rules follow Salesforce's "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration":
 ``aud`` is ``https://login.salesforce.com``, ``https://test.salesforce.com`` or an Experience Cloud site
 URL, which is not necessarily the host the assertion is posted to (My Domain).
+
+The URL is read strictly (``split_login_url``, with the host grammar of ``host_names``): whatever
+``urllib.parse`` and urllib3 could read differently is refused, and every URL we request is built
+from the validated parts, so the host the policy approves is the host urllib3 connects to.
 """
 
 from __future__ import annotations
@@ -140,11 +144,10 @@ def _site_path(path: str) -> str:
 
 def _shown(text: str) -> str:
     """``text`` for an error line, with anything that may be userinfo (a password) masked."""
-    scheme, separator, rest = text.partition("://")
-    authority = rest.split("/", 1)[0]
-    if separator and "@" in authority:
-        return f"{scheme}://***@{rest[authority.rindex('@') + 1 :]}"
-    return text
+    if "@" not in text:
+        return text
+    scheme, separator, _ = text.partition("://")
+    return f"{scheme + separator if separator else ''}***@{text[text.rindex('@') + 1 :]}"
 
 
 def parse_login_url(text: str, trusted_hosts: tuple[str, ...], source: str) -> LoginUrl:
