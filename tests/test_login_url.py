@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import subprocess
 import sys
@@ -19,7 +20,11 @@ from urllib3.util import parse_url
 
 from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.errors import ConfigError
-from sf_credproc.host_names import canonical_trusted_host, load_public_suffix_check
+from sf_credproc.host_names import (
+    PublicSuffixCheck,
+    canonical_trusted_host,
+    load_public_suffix_check,
+)
 from sf_credproc.login_url import LoginUrl, derive_audience, parse_login_url
 
 ALLOWED = [
@@ -359,3 +364,29 @@ def test_the_connection_goes_to_the_approved_host(
     run = run_cli([*args, "--login-url", login_url], env)
     assert run.credential()["AccessToken"] in org.sessions
     assert proxy.requested_hosts == ["acme.my.salesforce.com:443"]
+
+
+@functools.cache
+def public_suffix_check() -> PublicSuffixCheck | None:
+    return load_public_suffix_check()  # read once: the list has about 10,000 rules
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=30),
+        st.lists(st.sampled_from([*LABELS, *TRICKY, "*", "*."]), max_size=6).map("".join),
+    )
+)
+def test_a_trusted_host_entry_is_a_plain_name_or_address(entry: str) -> None:
+    """Whatever is accepted as an entry is made of the characters every URL parser agrees on."""
+    try:
+        accepted = canonical_trusted_host(entry, public_suffix_check())
+    except ValueError:
+        return
+    name = accepted.removeprefix("*.")
+    if ":" in name:
+        assert ipaddress.IPv6Address(name).compressed == name
+    else:
+        assert all(c.isascii() and (c.isalnum() or c in ".-") for c in name)
+        assert name == name.lower() and not name.endswith(".") and "*" not in name
