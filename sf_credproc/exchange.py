@@ -218,7 +218,7 @@ def parse_token_response(
     endpoint = context.token_endpoint
     if len(body) > MAX_RESPONSE_BYTES:
         raise TransientError(f"{endpoint} sent an oversized response", hint="Retry later")
-    value = _parse_json(body, endpoint)
+    value = _parse_json(body, f"{endpoint} answered HTTP {status}")
     if 300 <= status < 400:
         raise SalesforceRefusedError(
             f"{endpoint} answered with a redirect (HTTP {status}), not a token",
@@ -257,8 +257,8 @@ def parse_token_response(
 _NOT_JSON = object()
 
 
-def _parse_json(body: bytes, endpoint: str) -> object:
-    """The JSON value of ``body``, or ``_NOT_JSON``.
+def _parse_json(body: bytes, answered: str) -> object:
+    """The JSON value of ``body``, or ``_NOT_JSON``; ``answered`` starts the error line.
 
     JSON nested deeper than the interpreter's recursion limit raises ``RecursionError`` (not a
     ``ValueError``) in the parser; no Salesforce answer is shaped so, so it is refused (exit 4).
@@ -267,15 +267,15 @@ def _parse_json(body: bytes, endpoint: str) -> object:
         return json.loads(body)
     except RecursionError:
         raise SalesforceRefusedError(
-            f"{endpoint} answered with JSON nested too deeply to be Salesforce's",
+            f"{answered} with JSON nested too deeply to be Salesforce's",
             hint=BROKEN_CONTRACT_HINT,
         ) from None
     except ValueError:
         return _NOT_JSON
 
 
-def _json_object(body: bytes, endpoint: str = "Salesforce") -> dict[str, Any] | None:
-    document = _parse_json(body, endpoint)
+def _json_object(body: bytes, answered: str = "Salesforce answered") -> dict[str, Any] | None:
+    document = _parse_json(body, answered)
     return document if isinstance(document, dict) else None
 
 
