@@ -126,8 +126,8 @@ def _app_not_found_fix(context: ExchangeContext) -> str:
     else:
         use = "--login-url https://MYDOMAIN.my.salesforce.com --audience https://MYDOMAIN.my.salesforce.com"
     return (
-        f"{sent}; an External Client App refuses the legacy login hosts as the audience: use "
-        f"your My Domain URL for both the audience and the token host ({use})"
+        f"{sent}; users report that an External Client App refuses the legacy login hosts as "
+        f"the audience: use your My Domain URL for both the audience and the token host ({use})"
     )
 
 
