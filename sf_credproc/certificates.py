@@ -2,8 +2,9 @@
 
 Salesforce's JWT bearer flow verifies assertions with the certificate uploaded to the connected app
 ("Use digital signatures") or to the External Client App that replaces it ("Enable JWT Bearer
-Flow"; no new connected apps since Spring '26). The same ``RSAPrivateKey`` that signs assertions signs the certificate,
-so for a KMS key the private half never leaves KMS (RFC 5280 certificates, RFC 2986 CSRs).
+Flow"; no new connected apps since Spring '26). The same ``RSAPrivateKey`` that signs assertions
+signs the certificate, so for a KMS key the private half never leaves KMS (RFC 5280 certificates,
+RFC 2986 CSRs).
 """
 
 from __future__ import annotations
