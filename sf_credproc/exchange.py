@@ -226,15 +226,15 @@ def parse_token_response(
         )
     if value is _NOT_JSON:
         return _non_json(status, content_type, endpoint)
-    if status == 200 and not isinstance(value, dict):
-        # JSON, so not a maintenance page: an answer that breaks the contract (exit 4).
-        raise SalesforceRefusedError(
-            f"{endpoint} answered HTTP 200 with a JSON {json_type_name(value)}, not an object",
-            hint=BROKEN_CONTRACT_HINT,
-        )
-    document = value if isinstance(value, dict) else None
-    if document is None:
+    if not isinstance(value, dict):
+        if status == 200:
+            # JSON, so not a maintenance page: an answer that breaks the contract (exit 4).
+            raise SalesforceRefusedError(
+                f"{endpoint} answered HTTP 200 with a JSON {json_type_name(value)}, not an object",
+                hint=BROKEN_CONTRACT_HINT,
+            )
         return _non_json(status, content_type, endpoint)
+    document: dict[str, Any] = value
     if status == 200:
         return read_token_response(document, endpoint)
     if isinstance(document.get("error"), str):
