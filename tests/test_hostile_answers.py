@@ -119,6 +119,30 @@ def test_deeply_nested_error_answer_is_refused(
     run_cli(get_args(org, key), env).assert_failed(4, "HTTP 400", "nested too deeply")
 
 
+#: (id, error_description): server-chosen text that reaches the error line.
+HOSTILE_DESCRIPTIONS = [
+    ("CR LF", "bad\r\nsf-credproc: forged second line"),
+    ("terminal escape sequence", "bad\x1b[2J\x1b]0;title\x07"),
+    ("NUL and DEL", "bad\x00\x7f"),
+    ("line separators", "bad\u2028next\u0085next"),
+    ("an object", {"nested": "bad"}),
+]
+
+
+@pytest.mark.parametrize(
+    "description", [c[1] for c in HOSTILE_DESCRIPTIONS], ids=[c[0] for c in HOSTILE_DESCRIPTIONS]
+)
+def test_hostile_error_description_is_one_printable_line(
+    description: object, org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    body = json.dumps({"error": "invalid_grant", "error_description": description}).encode()
+    org.canned_responses.append(CannedResponse(400, body, JSON))
+    run = run_cli(get_args(org, key), env)
+    run.assert_failed(4, "invalid_grant")
+    assert run.stderr.endswith("\n") and run.stderr[:-1].isprintable()
+    assert "nested" not in run.stderr  # a non-string description is not shown as a repr
+
+
 def test_hostile_answer_leaves_the_cached_entry_untouched(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
