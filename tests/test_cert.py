@@ -1,4 +1,5 @@
-"""``sf-credproc cert``: the connected app's certificate, signed by the key wherever it lives."""
+"""``sf-credproc cert``: the app's certificate (connected app or External Client App), signed by the
+key wherever it lives."""
 
 from __future__ import annotations
 
