@@ -1,4 +1,7 @@
-"""``sf-credproc cert``: make the connected app's certificate (or a CSR) with the signing key."""
+"""``sf-credproc cert``: make the app's certificate (or a CSR) with the signing key.
+
+The app is a connected app or an External Client App; stderr says where the certificate goes.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,14 @@ from typing import Any, TextIO
 
 from . import watchdog
 from .aws import AwsClients
-from .certificates import DEFAULT_SUBJECT, make_certificate, make_csr, parse_subject
+from .certificates import (
+    DEFAULT_SUBJECT,
+    PRE_AUTHORIZE_STEPS,
+    UPLOAD_STEPS,
+    make_certificate,
+    make_csr,
+    parse_subject,
+)
 from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, ExitStatus
@@ -33,9 +43,11 @@ def run_cert(
     if flags.get("csr"):
         document = make_csr(key, subject)
         what = "certificate signing request"
+        next_steps = f"have your CA sign it, then {UPLOAD_STEPS}; then {PRE_AUTHORIZE_STEPS}"
     else:
         document = make_certificate(key, subject, days=flags["days"], now=clock.time())
         what = "certificate"
+        next_steps = f"{UPLOAD_STEPS}; then {PRE_AUTHORIZE_STEPS}"
     if flags.get("out"):
         _write_public_file(flags["out"], document.pem)
     else:
@@ -45,6 +57,7 @@ def run_cert(
     err.write(
         f"sf-credproc: {what} for {settings.key} ({subject.rfc4514_string()}{until}); "
         f"SHA-256 fingerprint {document.fingerprint}\n"
+        f"sf-credproc: next, {next_steps}\n"
     )
     return ExitStatus.OK
 

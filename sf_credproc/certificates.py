@@ -1,8 +1,10 @@
-"""The connected app's certificate (or a CSR for an organisation's CA), signed by the key itself.
+"""The app's certificate (or a CSR for an organisation's CA), signed by the key itself.
 
 Salesforce's JWT bearer flow verifies assertions with the certificate uploaded to the connected app
-("Use digital signatures"). The same ``RSAPrivateKey`` that signs assertions signs the certificate,
-so for a KMS key the private half never leaves KMS (RFC 5280 certificates, RFC 2986 CSRs).
+("Use digital signatures") or to the External Client App that replaces it ("Enable JWT Bearer
+Flow"; no new connected apps since Spring '26). The same ``RSAPrivateKey`` that signs assertions
+signs the certificate, so for a KMS key the private half never leaves KMS (RFC 5280 certificates,
+RFC 2986 CSRs).
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .errors import ConfigError
 
 DEFAULT_SUBJECT = "CN=sf-credproc"
+#: Where the certificate goes, for both kinds of app (Salesforce Setup menu paths).
+UPLOAD_STEPS = (
+    "upload it to the connected app (Setup > App Manager > Edit > Enable OAuth Settings > Use "
+    "digital signatures) or to the External Client App (Setup > External Client App Manager > "
+    "Edit Settings > OAuth Settings > Flow Enablement > Enable JWT Bearer Flow)"
+)
+#: The JWT bearer flow logs in only users the app pre-authorizes.
+PRE_AUTHORIZE_STEPS = (
+    "pre-authorize the user: set Permitted Users to 'Admin approved users are pre-authorized' "
+    "(the connected app's Edit Policies; the External Client App's Policies > OAuth Policies) "
+    "and add the user's profile or permission set"
+)
 DEFAULT_DAYS = 730
 MAX_DAYS = 3650
 
@@ -115,5 +129,5 @@ def load_certificate(data: bytes, where: str) -> x509.Certificate:
     except ValueError:
         raise ConfigError(
             f"{where} is not an X.509 certificate (PEM or DER)",
-            hint="Give the certificate uploaded to the connected app",
+            hint="Give the certificate uploaded to the connected app or External Client App",
         ) from None

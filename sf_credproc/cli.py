@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cert = commands.add_parser(
         "cert",
-        help="make the connected app's certificate (or a CSR) with the signing key",
-        description="Make a self-signed X.509 certificate (PEM) for the connected app, signed by "
+        help="make the app's certificate (or a CSR) with the signing key",
+        description="Make a self-signed X.509 certificate (PEM) for the connected app or External "
+        "Client App, signed by "
         "the key itself wherever it lives: a kms: key signs in KMS (needs kms:GetPublicKey and "
         "kms:Sign). The SHA-256 fingerprint goes to stderr.",
         epilog=EXIT_CODES_HELP,
@@ -130,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_get_options(doctor)
     doctor.add_argument(
-        "--cert", metavar="FILE", help="the certificate uploaded to the connected app"
+        "--cert",
+        metavar="FILE",
+        help="the certificate uploaded to the connected app or External Client App",
     )
     doctor.add_argument("--json", action="store_true", help="the report as JSON")
 

@@ -136,14 +136,15 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-    from .certificates import load_certificate
+    from .certificates import UPLOAD_STEPS, load_certificate
 
     if not path:
         return Check(
             "certificate",
             "skipped",
             "no --cert given",
-            "Pass --cert FILE (the certificate uploaded to the connected app) to check it",
+            "Pass --cert FILE (the certificate uploaded to the connected app or External Client "
+            "App) to check it",
         )
     if key is None:
         return Check("certificate", "skipped", "the key could not be used")
@@ -174,8 +175,7 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
             "FAILED",
             f"{path} ({certificate.subject.rfc4514_string()}) does not match the key: Salesforce "
             "would answer 'invalid assertion'",
-            "Make the certificate from this key (sf-credproc cert --key ...) and upload it to the "
-            "connected app",
+            f"Make the certificate from this key (sf-credproc cert --key ...) and {UPLOAD_STEPS}",
             int(ExitStatus.REFUSED),
         )
     except CredProcError as error:

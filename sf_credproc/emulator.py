@@ -3,7 +3,8 @@
 It behaves like a Salesforce org for ``/services/oauth2/token`` (RFC 7523 with Salesforce's checks and
 exact JSON bodies, no ``expires_in``), ``/services/oauth2/revoke``, ``/services/oauth2/userinfo`` and
 the few REST calls clients make after logging in (``emulator_rest.py``).
-Connected apps are registered with a certificate (or public key); users are pre-authorized per app.
+Connected apps (or External Client Apps) are registered with a certificate (or public key); users
+are pre-authorized per app.
 Used by the test suite, ``sf-credproc demo`` and ``sf-credproc emulator``; standard library plus
 PyJWT and cryptography only.
 """
@@ -35,6 +36,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from .emulator_rest import handle_rest
 from .exchange import JWT_BEARER_GRANT_TYPE
 from .login_url import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE
+from .oauth_errors import LEGACY_AUDIENCES
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _TOKEN_CHARS = _BASE62 + "._"
@@ -68,7 +70,8 @@ def load_verification_key(pem: bytes) -> rsa.RSAPublicKey:
 
 @dataclass
 class ConnectedApp:
-    """A connected app with "Use digital signatures" and the certificate's public key."""
+    """A connected app with "Use digital signatures" (or an External Client App with "Enable JWT
+    Bearer Flow") and the certificate's public key."""
 
     client_id: str
     public_key: rsa.RSAPublicKey
@@ -76,6 +79,9 @@ class ConnectedApp:
     session_ttl_seconds: int = 7200
     #: A new or edited app is unknown to the token endpoint until this time (propagation delay).
     usable_after: float = 0.0
+    #: An External Client App, which (as users report) refuses the legacy login hosts as the
+    #: audience with ``app_not_found``; the org's My Domain URL works.
+    external_client_app: bool = False
     signing_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
@@ -179,14 +185,21 @@ class SalesforceEmulator:
         scope: str = "api",
         session_ttl_seconds: int = 7200,
         propagation_seconds: float = 0.0,
+        external_client_app: bool = False,
     ) -> ConnectedApp:
-        """Register a connected app with the certificate (or public key) its assertions verify with."""
+        """Register a connected app with the certificate (or public key) its assertions verify with.
+
+        ``external_client_app=True`` registers an External Client App instead: it refuses
+        ``https://login.salesforce.com`` and ``https://test.salesforce.com`` as the audience, so
+        only the other ``audiences`` (the emulator's URL, a My Domain URL added there) log in.
+        """
         app = ConnectedApp(
             client_id,
             load_verification_key(certificate_pem),
             scope=scope,
             session_ttl_seconds=session_ttl_seconds,
             usable_after=self.clock() + propagation_seconds,
+            external_client_app=external_client_app,
         )
         with self.lock:
             self.apps[client_id] = app
@@ -272,6 +285,9 @@ class SalesforceEmulator:
         app = self.apps.get(str(claims.get("iss")))
         if app is None or app.usable_after > now:
             return refuse("invalid_client_id", "client identifier invalid")
+        if app.external_client_app and claims.get("aud") in LEGACY_AUDIENCES:
+            # What users report for an External Client App asked with a legacy login host.
+            return refuse("app_not_found", "External client app is not installed in this org")
         if claims.get("aud") not in self.audiences:
             return refuse("invalid_grant", "audience is invalid")
         exp = claims.get("exp")

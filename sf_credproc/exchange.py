@@ -2,7 +2,8 @@
 
 Success is RFC 6749 section 5.1 JSON without ``expires_in`` (Salesforce's session timeout decides the
 lifetime); failure is RFC 6749 section 5.2 JSON (``error``, ``error_description``), usually HTTP 400.
-Each Salesforce error is mapped to one line that says what to fix.
+Each Salesforce error is mapped to one line that says what to fix (``oauth_errors.py``); the fields
+of a success are checked in ``token_response.py``.
 """
 
 from __future__ import annotations
@@ -15,25 +16,16 @@ from typing import Any
 from . import __version__
 from .clock import Clock
 from .deadline import Deadline
-from .errors import ConfigError, CredProcError, SalesforceRefusedError, TransientError
+from .errors import ConfigError, SalesforceRefusedError, TransientError
+from .oauth_errors import explain_oauth_error as explain_oauth_error  # re-exported
+from .token_response import BROKEN_CONTRACT_HINT, json_type_name, read_token_response
+from .token_response import TokenResponse as TokenResponse  # re-exported
 
 #: Sent with every request to Salesforce.
 USER_AGENT = f"sf-credproc/{__version__}"
 JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: A token response is well under a kilobyte; refuse to buffer a runaway body.
 MAX_RESPONSE_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True)
-class TokenResponse:
-    """The fields of a successful token response that the credential needs."""
-
-    access_token: str = field(repr=False)
-    instance_url: str
-    id_url: str
-    token_type: str
-    scope: str
-    issued_at_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -257,20 +249,30 @@ def parse_token_response(
     endpoint = context.token_endpoint
     if len(body) > MAX_RESPONSE_BYTES:
         raise TransientError(f"{endpoint} sent an oversized response", hint="Retry later")
-    document = _json_object(body)
+    value = _parse_json(body, f"{endpoint} answered HTTP {status}")
     if 300 <= status < 400:
         raise SalesforceRefusedError(
             f"{endpoint} answered with a redirect (HTTP {status}), not a token",
             hint="Point --login-url at the login host itself (for example your My Domain URL)",
         )
-    if document is None:
+    if value is _NOT_JSON:
         return _non_json(status, content_type, endpoint)
+    if not isinstance(value, dict):
+        if status == 200:
+            # JSON, so not a maintenance page: an answer that breaks the contract (exit 4).
+            raise SalesforceRefusedError(
+                f"{endpoint} answered HTTP 200 with a JSON {json_type_name(value)}, not an object",
+                hint=BROKEN_CONTRACT_HINT,
+            )
+        return _non_json(status, content_type, endpoint)
+    document: dict[str, Any] = value
     if status == 200:
-        return _success(document, endpoint)
+        return read_token_response(document, endpoint)
     if isinstance(document.get("error"), str):
+        description = document.get("error_description")
         raise explain_oauth_error(
             document["error"],
-            str(document.get("error_description") or ""),
+            description if isinstance(description, str) else "",
             status,
             context,
             clock_skew_seconds=clock_skew_seconds,
@@ -282,11 +284,29 @@ def parse_token_response(
     )
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
+#: What ``_parse_json`` returns for a body that is not JSON at all.
+_NOT_JSON = object()
+
+
+def _parse_json(body: bytes, answered: str) -> object:
+    """The JSON value of ``body``, or ``_NOT_JSON``; ``answered`` starts the error line.
+
+    JSON nested deeper than the interpreter's recursion limit raises ``RecursionError`` (not a
+    ``ValueError``) in the parser; no Salesforce answer is shaped so, so it is refused (exit 4).
+    """
     try:
-        document = json.loads(body)
+        return json.loads(body)
+    except RecursionError:
+        raise SalesforceRefusedError(
+            f"{answered} with JSON nested too deeply to be Salesforce's",
+            hint=BROKEN_CONTRACT_HINT,
+        ) from None
     except ValueError:
-        return None
+        return _NOT_JSON
+
+
+def _json_object(body: bytes, answered: str = "Salesforce answered") -> dict[str, Any] | None:
+    document = _parse_json(body, answered)
     return document if isinstance(document, dict) else None
 
 
@@ -302,135 +322,3 @@ def _non_json(status: int, content_type: str | None, endpoint: str) -> TokenResp
         f"{endpoint} answered HTTP {status} with {kind}, not Salesforce's JSON",
         hint="Check that --login-url is your Salesforce login or My Domain URL",
     )
-
-
-def _success(document: dict[str, Any], endpoint: str) -> TokenResponse:
-    missing = [
-        name
-        for name in ("access_token", "instance_url", "id")
-        if not isinstance(document.get(name), str) or not document[name]
-    ]
-    if missing:
-        raise SalesforceRefusedError(
-            f"{endpoint} answered HTTP 200 without {', '.join(missing)}",
-            hint="Check that --login-url is a Salesforce login host",
-        )
-    issued_at = document.get("issued_at")
-    issued_at_ms = int(issued_at) if isinstance(issued_at, str) and issued_at.isdigit() else None
-    return TokenResponse(
-        access_token=document["access_token"],
-        instance_url=document["instance_url"].rstrip("/"),
-        id_url=document["id"],
-        token_type=str(document.get("token_type") or "Bearer"),
-        scope=str(document.get("scope") or ""),
-        issued_at_ms=issued_at_ms,
-    )
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def explain_oauth_error(
-    error: str,
-    description: str,
-    status: int,
-    context: ExchangeContext,
-    *,
-    clock_skew_seconds: float | None = None,
-) -> CredProcError:
-    """Map Salesforce's ``error`` / ``error_description`` to an exception that names the fix."""
-    said = _one_line(f"{error}: {description}" if description else error)
-    text = description.lower()
-    user, app = context.username, context.client_id
-    if "login rate exceeded" in text:
-        return TransientError(
-            f"Salesforce refused the login for {user}: {said}",
-            hint="The user exceeded 3,600 logins in an hour; retry after the hour, and cache tokens",
-            retry_now=False,
-        )
-    if "expired authorization code" in text and clock_skew_seconds is not None:
-        direction = "behind" if clock_skew_seconds < 0 else "ahead of"
-        return SalesforceRefusedError(
-            f"Salesforce refused the assertion for {user}: {said}; this machine's clock is "
-            f"{abs(clock_skew_seconds):.0f} s {direction} Salesforce's (its Date header)",
-            hint="Synchronise this machine's clock (NTP): assertions expire 180 s after they are made",
-            oauth_error=error,
-        )
-    if error == "invalid_grant":
-        for needle, fix in _INVALID_GRANT_FIXES:
-            if needle in text:
-                return SalesforceRefusedError(
-                    f"Salesforce refused the assertion for {user}: {said}",
-                    hint=fix.format(user=user, app=app, audience=context.audience),
-                    oauth_error=error,
-                )
-        return SalesforceRefusedError(
-            f"Salesforce refused the assertion for {user}: {said}",
-            hint="Check the connected app, the user and the key",
-            oauth_error=error,
-        )
-    if error in ("invalid_client_id", "invalid_client") or "client identifier invalid" in text:
-        return SalesforceRefusedError(
-            f"Salesforce does not know the consumer key {app!r}: {said}",
-            hint="Check --client-id; a new or edited connected app takes 2-10 minutes to propagate",
-            oauth_error=error,
-        )
-    if error == "unsupported_grant_type":
-        return SalesforceRefusedError(
-            f"{context.token_endpoint} does not accept the JWT bearer grant: {said}",
-            hint="Check --login-url, and enable 'Use digital signatures' on the connected app",
-            oauth_error=error,
-        )
-    if error in ("invalid_app_access", "inactive_user", "inactive_org"):
-        return SalesforceRefusedError(
-            f"Salesforce refused the login for {user}: {said}",
-            hint=_OTHER_FIXES[error].format(user=user),
-            oauth_error=error,
-        )
-    if status >= 500 or status == 429 or error in ("server_error", "temporarily_unavailable"):
-        return TransientError(f"Salesforce answered HTTP {status}: {said}", hint="Retry later")
-    return SalesforceRefusedError(
-        f"Salesforce refused the assertion for {user}: {said}",
-        hint="Check the connected app and the settings",
-        oauth_error=error,
-    )
-
-
-_INVALID_GRANT_FIXES = (
-    (
-        "user hasn't approved this consumer",
-        "Pre-authorize {user}: in the connected app's policies set Permitted Users to "
-        "'Admin approved users are pre-authorized' and add the user's profile or permission set",
-    ),
-    (
-        "invalid assertion",
-        "The signing key does not match the certificate uploaded to the connected app: "
-        "upload this key's certificate (or check --client-id)",
-    ),
-    (
-        "audience is invalid",
-        "The audience sent was {audience!r}: pass --audience https://login.salesforce.com "
-        "(production, My Domain), https://test.salesforce.com (sandbox) or your site URL",
-    ),
-    (
-        "expired authorization code",
-        "The assertion had already expired when Salesforce read it: check this machine's clock (NTP)",
-    ),
-    (
-        "invalid user credentials",
-        "Check --username (sandbox usernames carry the sandbox suffix) and that the user is active",
-    ),
-    (
-        "ip restricted or invalid login hours",
-        "The login came from outside the user's allowed IP ranges or login hours: relax the "
-        "connected app's IP restrictions or the profile's login IP ranges and hours",
-    ),
-)
-
-_OTHER_FIXES = {
-    "invalid_app_access": "Give {user}'s profile or a permission set access to the connected app",
-    "inactive_user": "Activate (or unfreeze) {user}",
-    "inactive_org": "The org is locked, deleted or expired; use an active org",
-}

@@ -50,7 +50,7 @@ GET_OPTIONS: tuple[Option, ...] = (
         "client_id",
         "--client-id",
         "SF_CREDPROC_CLIENT_ID",
-        "connected app consumer key (JWT iss)",
+        "consumer key of the connected app or External Client App (JWT iss)",
         required=True,
         metavar="KEY",
     ),

@@ -1,4 +1,5 @@
-"""``sf-credproc cert``: the connected app's certificate, signed by the key wherever it lives."""
+"""``sf-credproc cert``: the app's certificate (connected app or External Client App), signed by the
+key wherever it lives."""
 
 from __future__ import annotations
 
@@ -164,3 +165,32 @@ def test_cert_bad_input(
 
 def test_cert_needs_a_key(env: dict[str, str]) -> None:
     run_cli(["cert"], env).assert_failed(2, "--key is required")
+
+
+@pytest.mark.parametrize("csr", [False, True])
+def test_cert_names_the_set_up_steps_of_both_kinds_of_app(
+    csr: bool, env: dict[str, str], key_file: Path
+) -> None:
+    run = run_cli(["cert", "--key", f"file:{key_file}", *(["--csr"] if csr else [])], env)
+    assert run.code == 0, run.stderr
+    summary, steps = run.stderr.splitlines()
+    assert "SHA-256 fingerprint" in summary
+    for needle in (
+        "connected app (Setup > App Manager",
+        "Use digital signatures",
+        "External Client App (Setup > External Client App Manager",
+        "Enable JWT Bearer Flow",
+        "'Admin approved users are pre-authorized'",
+    ):
+        assert needle in steps
+    assert steps.startswith("sf-credproc: next, " + ("have your CA sign it" if csr else "upload"))
+
+
+def test_certificate_uploaded_to_an_external_client_app(
+    org: SalesforceEmulator, env: dict[str, str], key_file: Path
+) -> None:
+    """The certificate works for an External Client App too (with a non-legacy audience)."""
+    run = run_cli(["cert", "--key", f"file:{key_file}"], env)
+    org.register_app(CLIENT_ID, run.stdout.encode(), external_client_app=True)
+    credential = run_cli(get_args(org, f"file:{key_file}"), env).credential()
+    assert credential["AccessToken"] in org.sessions

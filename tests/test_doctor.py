@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import USERNAME, get_args, pem_private, run_cli
+from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_cli
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -65,6 +65,8 @@ def test_mismatched_certificate(
     assert report["certificate"]["status"] == "FAILED"
     assert "does not match the key" in report["certificate"]["detail"]
     assert "sf-credproc cert" in report["certificate"]["fix"]
+    for step in ("connected app", "Use digital signatures", "External Client App", "JWT Bearer"):
+        assert step in report["certificate"]["fix"]
     assert report["token exchange"]["status"] == "ok"  # the app itself holds the right one
     assert "fix: Make the certificate from this key" in text
 
@@ -141,3 +143,20 @@ def test_missing_key(org: SalesforceEmulator, env: dict[str, str]) -> None:
     assert code == 3
     assert report["key"]["status"] == "FAILED"
     assert report["token exchange"]["status"] == "FAILED"
+
+
+def test_external_client_app_with_a_legacy_audience(
+    org: SalesforceEmulator, env: dict[str, str], key_file: Path, app_key: rsa.RSAPrivateKey
+) -> None:
+    org.register_app(CLIENT_ID, pem_public(app_key), external_client_app=True)
+    code, report, text = doctor(
+        org, env, f"file:{key_file}", "--audience", "https://login.salesforce.com"
+    )
+    assert code == 4
+    exchange = report["token exchange"]
+    assert exchange["status"] == "FAILED"
+    assert "app_not_found" in exchange["detail"]
+    assert "The audience sent was 'https://login.salesforce.com'" in exchange["fix"]
+    assert "My Domain URL for both the audience and the token host" in exchange["fix"]
+    assert "connected app or External Client App" in report["certificate"]["fix"]  # skipped
+    assert "fix: The audience sent was" in text

@@ -7,9 +7,10 @@ import ssl
 from pathlib import Path
 
 import jwt
+import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, USERNAME, get_args, run_cli
+from helpers import CLIENT_ID, USERNAME, get_args, pem_public, run_cli
 
 from sf_credproc.emulator import SalesforceEmulator, salesforce_id
 
@@ -177,3 +178,38 @@ def test_app_registered_with_an_x509_certificate(
     emulator_server.add_user(USERNAME, approve=[CLIENT_ID])
     credential = run_cli(get_args(emulator_server, f"file:{key_file}"), env).credential()
     assert credential["AccessToken"] in emulator_server.sessions
+
+
+@pytest.mark.parametrize(
+    ("audience", "status", "error"),
+    [
+        ("https://login.salesforce.com", 400, "app_not_found"),
+        ("https://test.salesforce.com", 400, "app_not_found"),
+        ("https://acme.my.salesforce.com", 200, None),  # the org's My Domain URL
+    ],
+)
+def test_external_client_app_refuses_the_legacy_login_hosts(
+    audience: str,
+    status: int,
+    error: str | None,
+    org: SalesforceEmulator,
+    app_key: rsa.RSAPrivateKey,
+    ca_bundle: str,
+) -> None:
+    org.register_app(CLIENT_ID, pem_public(app_key), external_client_app=True)
+    org.audiences.update({"https://acme.my.salesforce.com", "https://test.salesforce.com"})
+    claims = {"iss": CLIENT_ID, "sub": USERNAME, "aud": audience, "exp": 4102444800}
+    response = requests.post(
+        f"{org.url}/services/oauth2/token",
+        data={"grant_type": GRANT, "assertion": jwt.encode(claims, app_key, algorithm="RS256")},
+        verify=ca_bundle,
+        timeout=10,
+    )
+    assert response.status_code == status, response.text
+    if error:
+        assert response.json() == {
+            "error": error,
+            "error_description": "External client app is not installed in this org",
+        }
+    else:
+        assert response.json()["access_token"] in org.sessions

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -144,6 +146,51 @@ def test_token_response_parsing_of_json(status: int, document: Any) -> None:
     except CredProcError:
         return
     assert status == 200 and isinstance(result, TokenResponse)
+
+
+VALID_SUCCESS = {
+    "access_token": "00D5g000004ABCD!AQtoken",
+    "instance_url": "https://acme.my.salesforce.com",
+    "id": "https://login.salesforce.com/id/00D5g000004ABCDEAY/0055g00000ABCDEAAY",
+    "token_type": "Bearer",
+    "scope": "api",
+    "issued_at": "1764403200000",
+}
+url_like = st.builds(
+    str.__add__,
+    st.sampled_from(["https://", "http://", "http://127.0.0.1", "https://a@", "javascript:", ""]),
+    st.text(max_size=30),
+)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@QUICK
+@given(
+    st.sampled_from(sorted(VALID_SUCCESS)), st.one_of(url_like, st.text(max_size=30), json_values)
+)
+def test_an_accepted_token_response_is_safe_to_print(name: str, value: Any) -> None:
+    """Whatever one field holds, what is accepted has no control character and a safe URL."""
+    body = json.dumps({**VALID_SUCCESS, name: value}).encode()
+    try:
+        result = parse_token_response(200, "application/json", body, CONTEXT)
+    except CredProcError:
+        return
+    for text in (result.access_token, result.scope, result.token_type):
+        assert all(" " <= char <= "~" for char in text)
+    for url in (result.instance_url, result.id_url):
+        assert all("!" <= char <= "~" for char in url)
+        parts = urlsplit(url)
+        assert parts.hostname and parts.username is None
+        assert parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
+    assert result.token_type == "Bearer"
 
 
 @settings(max_examples=150, deadline=None)

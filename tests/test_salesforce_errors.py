@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from connect_proxy import ConnectProxy
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, USERNAME, get_args, pem_private, run_cli
+from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_cli
 
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
@@ -171,3 +173,80 @@ def test_hanging_token_endpoint_ends_at_the_deadline(env: dict[str, str], key: s
         elapsed = time.monotonic() - started
     run.assert_failed(5, "did not answer within")
     assert elapsed < 2 + 3  # the deadline, plus interpreter start-up and imports
+
+
+MY_DOMAIN = "https://acme.my.salesforce.com"
+SANDBOX_MY_DOMAIN = "https://acme--dev.sandbox.my.salesforce.com"
+
+
+@pytest.fixture
+def proxy(org: SalesforceEmulator, env: dict[str, str]) -> Iterator[ConnectProxy]:
+    """Real host names, resolved by a loopback CONNECT proxy to the emulator."""
+    tunnel = ConnectProxy(int(org.url.rsplit(":", 1)[1])).start()
+    env["HTTPS_PROXY"] = tunnel.url
+    yield tunnel
+    tunnel.stop()
+
+
+@pytest.fixture
+def external_client_app(org: SalesforceEmulator, app_key: rsa.RSAPrivateKey) -> SalesforceEmulator:
+    """The test app registered as an External Client App of an org whose My Domain is acme."""
+    org.register_app(CLIENT_ID, pem_public(app_key), external_client_app=True)
+    org.audiences.update({MY_DOMAIN, SANDBOX_MY_DOMAIN})
+    return org
+
+
+#: (login URL, the audience derived from it, the fix the error line gives).
+LEGACY_AUDIENCE_CASES = [
+    (MY_DOMAIN, "https://login.salesforce.com", f"--audience {MY_DOMAIN}"),
+    (SANDBOX_MY_DOMAIN, "https://test.salesforce.com", f"--audience {SANDBOX_MY_DOMAIN}"),
+    (
+        "https://login.salesforce.com",
+        "https://login.salesforce.com",
+        "--login-url https://MYDOMAIN.my.salesforce.com --audience https://MYDOMAIN.my.salesforce.com",
+    ),
+]
+
+
+@pytest.mark.parametrize(("login_url", "audience", "fix"), LEGACY_AUDIENCE_CASES)
+def test_external_client_app_refuses_the_legacy_audience(
+    login_url: str,
+    audience: str,
+    fix: str,
+    external_client_app: SalesforceEmulator,
+    env: dict[str, str],
+    key: str,
+    proxy: ConnectProxy,
+) -> None:
+    args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--key", key]
+    run = run_cli([*args, "--login-url", login_url], env)
+    run.assert_failed(
+        4,
+        "app_not_found: External client app is not installed in this org",
+        f"The audience sent was {audience!r}",
+        "External Client App refuses the legacy login hosts",
+        fix,
+    )
+    (request,) = external_client_app.token_requests  # one attempt: never a second audience
+    assert request.claims is not None and request.claims["aud"] == audience
+
+
+def test_external_client_app_with_my_domain_audience(
+    external_client_app: SalesforceEmulator, env: dict[str, str], key: str, proxy: ConnectProxy
+) -> None:
+    args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--key", key]
+    run = run_cli([*args, "--login-url", MY_DOMAIN, "--audience", MY_DOMAIN], env)
+    assert run.credential()["AccessToken"] in external_client_app.sessions
+    assert proxy.requested_hosts == ["acme.my.salesforce.com:443"]
+    (request,) = external_client_app.token_requests
+    assert request.claims is not None and request.claims["aud"] == MY_DOMAIN
+
+
+def test_app_not_found_with_my_domain_audience_points_at_the_installation(
+    org: SalesforceEmulator, env: dict[str, str], key: str, proxy: ConnectProxy
+) -> None:
+    body = {"error": "app_not_found", "error_description": "External client app is not installed"}
+    org.canned_responses.append(CannedResponse(400, json.dumps(body).encode(), "application/json"))
+    args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--key", key]
+    run = run_cli([*args, "--login-url", MY_DOMAIN, "--audience", MY_DOMAIN], env)
+    run.assert_failed(4, f"The audience sent was {MY_DOMAIN!r}", "--client-id", "installed")
