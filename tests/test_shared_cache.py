@@ -83,11 +83,23 @@ def test_tokens_at_rest_are_encrypted_and_bound_to_their_item(
         kms.decrypt(
             CiphertextBlob=item["ciphertext"]["B"], EncryptionContext={"sf-credproc-cache": "other"}
         )
+    bound = (
+        f"{item['id']['S']} expiration={item['expiration']['N']} issued_at={item['issued_at']['N']}"
+    )
     plain = kms.decrypt(
-        CiphertextBlob=item["ciphertext"]["B"],
-        EncryptionContext={"sf-credproc-cache": item["id"]["S"]},
+        CiphertextBlob=item["ciphertext"]["B"], EncryptionContext={"sf-credproc-cache": bound}
     )
     assert json.loads(plain["Plaintext"])["AccessToken"] == token
+    for forged in ("expiration", "issued_at"):  # the item's fields are bound too
+        with pytest.raises(kms.exceptions.InvalidCiphertextException):
+            kms.decrypt(
+                CiphertextBlob=item["ciphertext"]["B"],
+                EncryptionContext={
+                    "sf-credproc-cache": bound.replace(
+                        f"{forged}={item[forged]['N']}", f"{forged}={int(item[forged]['N']) + 1}"
+                    )
+                },
+            )
 
 
 def test_a_fleet_logs_in_once(
