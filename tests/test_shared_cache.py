@@ -6,46 +6,14 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import Aws
 from helpers import EXE, get_args, run_cli
-from moto_adapters import atomic_dynamodb_writes
+from shared_tier import items, machine
 
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
-
-TABLE = "sf-credproc-tokens"
-
-
-@pytest.fixture
-def shared(aws: Aws, env: dict[str, str]) -> Iterator[dict[str, str]]:
-    dynamodb = aws.client("dynamodb")
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
-    )
-    key_id = aws.client("kms").create_key()["KeyMetadata"]["KeyId"]  # symmetric
-    env.update(SF_CREDPROC_SHARED_CACHE=f"dynamodb://{TABLE}", SF_CREDPROC_SHARED_CACHE_KEY=key_id)
-    with atomic_dynamodb_writes():  # as DynamoDB itself is (see moto_adapters.py)
-        yield env
-
-
-def machine(env: dict[str, str], tmp_path: Path, number: int) -> dict[str, str]:
-    """Another machine: the same settings, its own (empty) local cache."""
-    return {**env, "XDG_CACHE_HOME": str(tmp_path / f"machine-{number}")}
-
-
-def items(aws: Aws) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = aws.client("dynamodb").scan(TableName=TABLE)["Items"]
-    return found
 
 
 @pytest.fixture
