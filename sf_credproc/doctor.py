@@ -250,7 +250,8 @@ def _exchange(
 def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
     from .aws import AwsClients
     from .service import cache_identity
-    from .shared_cache import DynamoDbSharedCache, SharedCacheUnavailable
+    from .shared_cache import DynamoDbSharedCache
+    from .shared_item import SharedCacheUnavailable, SharedItemMalformed
 
     assert settings.shared_key is not None
     shared = DynamoDbSharedCache.for_settings(
@@ -260,13 +261,23 @@ def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check
     try:
         found = shared.read(cache_identity(settings).file_stem)
         shared.probe_key()
+    except SharedItemMalformed as problem:
+        return Check(
+            "shared cache",
+            "FAILED",
+            f"{where}: the item for this identity is malformed: {problem} (get warns and logs in "
+            "per machine)",
+            "Run sf-credproc cache clear with the same options to delete the item",
+            int(ExitStatus.KEY_SOURCE),
+        )
     except (SharedCacheUnavailable, CredProcError) as problem:
         return Check(
             "shared cache",
             "FAILED",
             f"{where}: {problem} (get goes on with the local cache alone, logging in per machine)",
             "Grant the role dynamodb:GetItem, PutItem, UpdateItem and DeleteItem on the table and "
-            "kms:Encrypt and kms:Decrypt on the key (iam/shared-cache-table.json, iam/shared-cache-key.json)",
+            "kms:Encrypt and kms:Decrypt on the key "
+            "(iam/shared-cache-table.json, iam/shared-cache-key.json)",
             int(ExitStatus.KEY_SOURCE),
         )
     entry, lease = found.entry, found.lease

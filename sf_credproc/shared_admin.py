@@ -17,7 +17,8 @@ from .clock import Clock
 from .deadline import Deadline
 from .deadline_share import DeadlineShare
 from .settings import Settings
-from .shared_cache import DynamoDbSharedCache, SharedCacheUnavailable
+from .shared_cache import DynamoDbSharedCache
+from .shared_item import SharedCacheUnavailable
 
 
 class SharedItemOfIdentity:

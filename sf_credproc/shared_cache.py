@@ -18,7 +18,6 @@ shared tier can never make a working ``get`` fail.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,15 @@ from typing import TYPE_CHECKING, Any
 from .aws import AWS_ERRORS, AwsClients
 from .clock import Clock
 from .errors import CredProcError
+from .shared_item import (
+    CLEAR_HINT,
+    LeaseState,
+    SharedCacheUnavailable,
+    SharedItemMalformed,
+    StoredVersion,
+    lease_of,
+    stored_version_of,
+)
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -38,15 +46,6 @@ TTL_MARGIN_SECONDS = 3600
 #: Clocks of the machines that share a table may differ by this much: a lease taken on a machine
 #: whose clock is ahead must not look tampered with.
 CLOCK_SKEW_SECONDS = 5.0
-CLEAR_HINT = "remove it with 'sf-credproc cache clear' (same options as get)"
-
-
-class SharedCacheUnavailable(Exception):
-    """Raised when the shared tier cannot be used; never shown as a failure of ``get``."""
-
-
-class SharedItemMalformed(SharedCacheUnavailable):
-    """Raised when the item has missing or wrongly typed fields, or a lease no holder could take."""
 
 
 class _ConditionFailed(Exception):
@@ -58,14 +57,6 @@ class _Undecryptable(Exception):
 
 
 @dataclass(frozen=True)
-class StoredVersion:
-    """The expiration and issue time an item carries (Unix seconds), as stored."""
-
-    expiration: int
-    issued_at: int
-
-
-@dataclass(frozen=True)
 class SharedEntry:
     credential_json: str
     expiration: int
@@ -73,14 +64,6 @@ class SharedEntry:
 
     def __repr__(self) -> str:
         return f"SharedEntry(expiration={self.expiration})"
-
-
-@dataclass(frozen=True)
-class LeaseState:
-    """Who holds the lease on an item (if anyone), and until when (Unix seconds)."""
-
-    holder: str | None
-    expires: float
 
 
 @dataclass(frozen=True)
@@ -185,13 +168,13 @@ class DynamoDbSharedCache:
         item = answer.get("Item") if isinstance(answer, dict) else None
         if not item:
             return SharedRead(None, LeaseState(None, 0.0))
-        lease = _lease_of(item)
+        lease = lease_of(item)
         if lease.expires > self.clock.time() + self.lease_seconds + CLOCK_SKEW_SECONDS:
             raise SharedItemMalformed(
                 "its lease ends later than any holder may take it: it was tampered with, "
                 f"or written with a longer --timeout; {CLEAR_HINT}"
             )
-        stored = _stored_version_of(item)
+        stored = stored_version_of(item)
         if stored is None:
             return SharedRead(None, lease)
         try:
@@ -334,63 +317,3 @@ def _error_code(error: BaseException) -> str:
     details = response.get("Error") if isinstance(response, dict) else None
     code = details.get("Code") if isinstance(details, dict) else None
     return str(code) if code else type(error).__name__
-
-
-def _attribute(item: dict[str, Any], name: str, kind: str) -> Any:
-    """The value of attribute ``name`` of DynamoDB type ``kind``; None when absent."""
-    if name not in item:
-        return None
-    value = item[name]
-    if not isinstance(value, dict) or set(value) != {kind}:
-        raise SharedItemMalformed(f"its {name} is not of type {kind}; {CLEAR_HINT}")
-    return value[kind]
-
-
-def _number(item: dict[str, Any], name: str) -> float | None:
-    text = _attribute(item, name, "N")
-    if text is None:
-        return None
-    try:
-        number = float(text)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        raise SharedItemMalformed(f"its {name} is not a finite number; {CLEAR_HINT}")
-    return number
-
-
-def _whole_number(item: dict[str, Any], name: str) -> int | None:
-    number = _number(item, name)
-    if number is not None and number != int(number):
-        raise SharedItemMalformed(f"its {name} is not a whole number of seconds; {CLEAR_HINT}")
-    return None if number is None else int(number)
-
-
-def _lease_of(item: dict[str, Any]) -> LeaseState:
-    holder = _attribute(item, "lease_holder", "S")
-    expires = _number(item, "lease_expires")
-    if (holder is None) != (expires is None):
-        raise SharedItemMalformed(f"it has half a lease (holder or end missing); {CLEAR_HINT}")
-    return LeaseState(holder, expires or 0.0)
-
-
-def _stored_version_of(item: dict[str, Any]) -> StoredVersion | None:
-    """The token's version, checked; None for an item that only carries a lease. A token field
-    without the others is malformed: it would block the lease without ever being served."""
-    ciphertext = _attribute(item, "ciphertext", "B")
-    expiration = _whole_number(item, "expiration")
-    issued_at = _whole_number(item, "issued_at")
-    fields = {"ciphertext": ciphertext, "expiration": expiration, "issued_at": issued_at}
-    missing = [name for name, value in fields.items() if value is None]
-    if len(missing) == len(fields):
-        return None
-    if missing:
-        raise SharedItemMalformed(f"it lacks {' and '.join(missing)}; {CLEAR_HINT}")
-    if (
-        not isinstance(ciphertext, bytes)
-        or not ciphertext
-        or expiration is None
-        or issued_at is None
-    ):
-        raise SharedItemMalformed(f"its ciphertext is empty; {CLEAR_HINT}")
-    return StoredVersion(expiration, issued_at)

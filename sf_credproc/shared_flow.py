@@ -23,14 +23,8 @@ from .deadline_share import DeadlineShare
 from .log import Log
 from .service import Outcome, log_in_lazily
 from .settings import Settings
-from .shared_cache import (
-    DynamoDbSharedCache,
-    LeaseState,
-    SharedCacheUnavailable,
-    SharedRead,
-    StoredVersion,
-    new_holder_id,
-)
+from .shared_cache import DynamoDbSharedCache, SharedRead, new_holder_id
+from .shared_item import LeaseState, SharedCacheUnavailable, StoredVersion
 from .shared_watermark import IssuedAtWatermark
 
 FIRST_POLL_SECONDS = 0.1
