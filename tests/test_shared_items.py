@@ -4,6 +4,7 @@ them; a forged expiration (it no longer decrypts) and a replayed older item are 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -141,3 +142,17 @@ def test_a_replayed_older_item_is_refused_by_a_machine_that_saw_a_newer_one(
     assert int(item["issued_at"]["N"]) > int(old_item["issued_at"]["N"])  # replaced
     marks = list(Path(env["XDG_CACHE_HOME"]).glob("**/*.seen"))
     assert len(marks) == 1 and marks[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_doctor_names_a_malformed_item_and_the_command_that_removes_it(
+    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+) -> None:
+    env = machine(shared, tmp_path, 1)
+    run_cli(get_args(org, key), env).credential()
+    change_item(aws, without("issued_at"))
+    run = run_cli(["doctor", *get_args(org, key)[1:], "--json"], env)
+    checks = {c["name"]: c for c in json.loads(run.stdout)["checks"]}
+    assert run.code == 3
+    assert checks["shared cache"]["status"] == "FAILED"
+    assert "malformed" in checks["shared cache"]["detail"]
+    assert "cache clear" in checks["shared cache"]["fix"]
