@@ -282,12 +282,22 @@ class DynamoDbSharedCache:
     def probe_key(self) -> None:
         """Encrypt and decrypt a probe value, as ``write`` and ``read`` would (for ``doctor``)."""
         context = {CONTEXT_KEY: "doctor-probe"}
-        sealed = self._call(
+        answer = self._call(
             "kms", "encrypt", KeyId=self.kms_key, Plaintext=b"probe", EncryptionContext=context
-        )["CiphertextBlob"]
-        self._call(
-            "kms", "decrypt", CiphertextBlob=sealed, KeyId=self.kms_key, EncryptionContext=context
         )
+        sealed = answer.get("CiphertextBlob") if isinstance(answer, dict) else None
+        if not isinstance(sealed, bytes):
+            raise SharedCacheUnavailable("kms Encrypt answered without a ciphertext")
+        try:
+            self._call(
+                "kms",
+                "decrypt",
+                CiphertextBlob=sealed,
+                KeyId=self.kms_key,
+                EncryptionContext=context,
+            )
+        except _Undecryptable:
+            raise SharedCacheUnavailable("kms Decrypt refused what Encrypt just made") from None
 
     def release(self, item_id: str, holder: str) -> bool:
         """Give the lease back (if this holder has it), so that others need not wait it out.
