@@ -97,7 +97,7 @@ def test_a_dead_lease_holder_is_taken_over(
         CannedResponse(0, b"", delay_seconds=20)
     )  # the holder's login hangs
     holder = subprocess.Popen(
-        [str(EXE), *get_args(org, key, "--timeout", "2")],
+        [str(EXE), *get_args(org, key, "--timeout", "4")],  # its shared tier gets 2 s
         env=machine(shared, tmp_path, 1),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

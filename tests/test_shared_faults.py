@@ -21,9 +21,11 @@ from shared_tier import items, local_entries, machine
 
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
-TIMEOUT = 6.0
-#: A machine that had to wait out a lease would take --timeout + 5 s; one that did not, far less.
-QUICK_SECONDS = 5.0
+TIMEOUT = 10.0
+#: The lease a machine takes lasts --timeout + 5 s: a machine that waited one out took longer.
+LEASE_SECONDS = TIMEOUT + 5
+#: The watchdog ends a command at --timeout + 0.5 s; the rest is the interpreter's start, loaded.
+WITHIN_DEADLINE = TIMEOUT + 3
 
 ACTIONS = [
     ("GetItem", "DynamoDB_20120810.GetItem"),
@@ -46,10 +48,12 @@ def proxy(aws: Aws) -> Iterator[AwsFaultProxy]:
     started.stop()
 
 
-def timed_get(org: SalesforceEmulator, key: str, env: dict[str, str]) -> tuple[float, str, str]:
+def timed_get(
+    org: SalesforceEmulator, key: str, env: dict[str, str], *extra: str
+) -> tuple[float, str, str]:
     """Run ``get``; its duration, the token printed and stderr (asserting exit 0)."""
     started = time.monotonic()
-    run = run_cli(get_args(org, key, "--timeout", f"{TIMEOUT:g}"), env)
+    run = run_cli(get_args(org, key, "--timeout", f"{TIMEOUT:g}", *extra), env)
     return time.monotonic() - started, run.credential()["AccessToken"], run.stderr
 
 
@@ -76,7 +80,7 @@ def test_a_shared_tier_fault_is_one_warning(
 
     elapsed, token, stderr = timed_get(org, key, first)
     assert target in proxy.seen
-    assert token in org.sessions and elapsed < TIMEOUT + 1
+    assert token in org.sessions and elapsed < WITHIN_DEADLINE
     (warning,) = stderr.splitlines()
     assert warning.startswith("sf-credproc: warning: shared cache dynamodb://"), warning
     assert "local cache only" in warning
@@ -89,10 +93,11 @@ def test_a_shared_tier_fault_is_one_warning(
     assert timed_get(org, key, offline)[1] == token
     org.canned_responses.clear()
 
-    # The next machine finds no stale lease to wait out.
+    # The next machine finds no stale lease to wait out (with -v it would say it waits).
     proxy.faults.clear()
-    elapsed, _, stderr = timed_get(org, key, {**machine(shared, tmp_path, 2)})
-    assert stderr == "" and elapsed < QUICK_SECONDS
+    elapsed, _, stderr = timed_get(org, key, machine(shared, tmp_path, 2), "-v")
+    assert "holds the lease" not in stderr and "warning:" not in stderr, stderr
+    assert elapsed < LEASE_SECONDS
 
 
 def test_a_lease_held_past_the_tiers_share_leaves_time_to_log_in(
@@ -112,7 +117,7 @@ def test_a_lease_held_past_the_tiers_share_leaves_time_to_log_in(
     )
     elapsed, token, stderr = timed_get(org, key, env)
     assert token in org.sessions
-    assert TIMEOUT / 2 - 0.5 < elapsed < TIMEOUT + 1
+    assert TIMEOUT / 2 - 0.5 < elapsed < WITHIN_DEADLINE
     (warning,) = stderr.splitlines()
     assert "slow-host:1:ab still held the lease" in warning and "share of the deadline" in warning
 

@@ -18,7 +18,7 @@ from shared_tier import items, local_entries, machine
 
 from sf_credproc.emulator import SalesforceEmulator
 
-TIMEOUT = 8.0
+TIMEOUT = 20.0
 Item = dict[str, Any]
 
 
