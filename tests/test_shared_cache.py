@@ -97,7 +97,7 @@ def test_a_dead_lease_holder_is_taken_over(
         CannedResponse(0, b"", delay_seconds=20)
     )  # the holder's login hangs
     holder = subprocess.Popen(
-        [str(EXE), *get_args(org, key, "--timeout", "4")],  # its shared tier gets 2 s
+        [str(EXE), *get_args(org, key, "--timeout", "8", "-v")],  # its shared tier gets 4 s
         env=machine(shared, tmp_path, 1),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -105,10 +105,12 @@ def test_a_dead_lease_holder_is_taken_over(
     deadline = time.monotonic() + 15
     while org.token_request_count < 1 and time.monotonic() < deadline:
         time.sleep(0.02)  # until the holder holds the lease and is in the middle of logging in
-    (item,) = items(aws)
-    lease_ends = float(item["lease_expires"]["N"])
+    found = items(aws)
     holder.send_signal(signal.SIGKILL)  # dies holding the lease: no clean-up at all
-    holder.wait(timeout=10)
+    _, holder_said = holder.communicate(timeout=10)
+    assert len(found) == 1, holder_said.decode()  # why it holds no lease, if it does not
+    (item,) = found
+    lease_ends = float(item["lease_expires"]["N"])
     run = run_cli(get_args(org, key, "--timeout", "30", "-v"), machine(shared, tmp_path, 2))
     assert run.credential()["AccessToken"] in org.sessions
     assert time.time() >= lease_ends  # it waited for the lease to expire, and no longer
