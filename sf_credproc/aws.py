@@ -66,7 +66,8 @@ class AwsClients:
         self._fallback_region = fallback_region
         self._profile = profile
         self._deadline = deadline
-        self._session: Any = None
+        #: One boto3 session, shared with the clients ``cut_to`` makes (created on first use).
+        self._sessions: dict[str, Any] = {}
 
     @classmethod
     def for_settings(cls, settings: Settings, deadline: Deadline) -> AwsClients:
@@ -77,6 +78,17 @@ class AwsClients:
             deadline=deadline,
             fallback_region=settings.fallback_region,
         )
+
+    def cut_to(self, deadline: Deadline) -> AwsClients:
+        """The same settings and session, with timeouts cut from another deadline (a share)."""
+        clients = AwsClients(
+            region=self._region,
+            profile=self._profile,
+            deadline=deadline,
+            fallback_region=self._fallback_region,
+        )
+        clients._sessions = self._sessions
+        return clients
 
     def client(self, service: str, *, region: str | None = None) -> Any:
         """A new boto3 client for ``service`` whose timeouts fit this attempt's share of the
@@ -94,11 +106,12 @@ class AwsClients:
             retries={"mode": "standard", "total_max_attempts": 1},
         )
         try:
-            if self._session is None:
-                self._session = boto3.session.Session(profile_name=self._profile)
+            if "session" not in self._sessions:
+                self._sessions["session"] = boto3.session.Session(profile_name=self._profile)
+            session = self._sessions["session"]
             # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which most AWS runtimes set.
-            chosen = region or self._region or self._session.region_name or self._fallback_region
-            return self._session.client(service, region_name=chosen, config=config)
+            chosen = region or self._region or session.region_name or self._fallback_region
+            return session.client(service, region_name=chosen, config=config)
         except botocore.exceptions.ProfileNotFound:
             raise ConfigError(
                 f"AWS profile {self._profile!r} is not defined in the AWS config files",

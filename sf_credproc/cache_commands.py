@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -23,7 +24,7 @@ def run_cache_command(
     if flags.get("cache_command") == "list":
         return _list(flags, environ, out, clock)
     if flags.get("cache_command") == "clear":
-        return _clear(flags, environ, err)
+        return _clear(flags, environ, err, clock)
     raise ConfigError("cache needs an action", hint="Use 'sf-credproc cache list' or 'cache clear'")
 
 
@@ -45,20 +46,31 @@ def _list(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock:
     return ExitStatus.OK
 
 
-def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO) -> int:
+def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock) -> int:
     from .service import cache_identity
     from .settings import resolve_cache_dir, resolve_settings
 
     if flags.get("all"):
+        # Every local entry; shared items are per identity (use clear without --all for those).
         directory = resolve_cache_dir(flags, environ)
         removed = FileTokenCache(directory).clear()
         err.write(f"sf-credproc: removed {removed} cached token(s) from {directory}\n")
         return ExitStatus.OK
     settings = resolve_settings(flags, environ, needs=IDENTITY)
     cache = FileTokenCache(settings.cache_dir)
-    removed = cache.delete(cache_identity(settings))
+    identity = cache_identity(settings)
+    removed = cache.delete(identity)
     what = "removed the cached token" if removed else "no cached token"
-    err.write(f"sf-credproc: {what} for {settings.username} at {settings.login_url.base}\n")
+    also = ""
+    if settings.shared_table:
+        from .shared_admin import SharedItemOfIdentity
+
+        watchdog.arm(settings.timeout_seconds)
+        deadline = Deadline(settings.timeout_seconds, clock)
+        also = SharedItemOfIdentity(settings, identity, deadline, clock).delete_or_warn(
+            err, settings.username
+        )
+    err.write(f"sf-credproc: {what} for {settings.username} at {settings.login_url.base}{also}\n")
     return ExitStatus.OK
 
 
@@ -69,21 +81,44 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
 
     settings = resolve_settings(flags, environ, needs=IDENTITY)
     watchdog.arm(settings.timeout_seconds)
+    deadline = Deadline(settings.timeout_seconds, clock)
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     entry = cache.read(identity)
-    if entry is None:
-        cache.delete(identity)
-        err.write(f"sf-credproc: no cached token for {settings.username}; nothing to revoke\n")
-        return ExitStatus.OK
-    token = json.loads(entry.credential_json)["AccessToken"]
-    revoked = revoke_token(
-        token,
-        settings.login_url.revoke_endpoint,
-        deadline=Deadline(settings.timeout_seconds, clock),
-        ca_bundle=settings.ca_bundle,
-    )
+    tokens = [json.loads(entry.credential_json)["AccessToken"]] if entry is not None else []
+    shared = None
+    if settings.shared_table:
+        from .shared_admin import SharedItemOfIdentity
+
+        shared = SharedItemOfIdentity(settings, identity, deadline, clock)
+        # Another machine may have logged in since this one did: its token is revoked too.
+        shared_token = shared.read_token()
+        if shared_token is not None and shared_token not in tokens:
+            tokens.append(shared_token)
+    revoked = []
+    with shared.share.paused() if shared is not None else contextlib.nullcontext():
+        for token in tokens:  # Salesforce unreachable: exit 5 here, both tiers kept for a retry
+            revoked.append(
+                revoke_token(
+                    token,
+                    settings.login_url.revoke_endpoint,
+                    deadline=deadline,
+                    ca_bundle=settings.ca_bundle,
+                )
+            )
     cache.delete(identity)
-    state = "revoked" if revoked else "was already invalid at Salesforce"
-    err.write(f"sf-credproc: the session of {settings.username} {state}; cache entry deleted\n")
+    also = shared.delete_or_warn(err, settings.username) if shared is not None else ""
+    if not tokens:
+        err.write(
+            f"sf-credproc: no cached token for {settings.username}; nothing to revoke{also}\n"
+        )
+        return ExitStatus.OK
+    state = "revoked" if any(revoked) else "was already invalid at Salesforce"
+    count = (
+        f" ({len(tokens)} tokens: this machine's and the shared cache's)" if len(tokens) > 1 else ""
+    )
+    err.write(
+        f"sf-credproc: the session of {settings.username} {state}{count}; cache entry deleted"
+        f"{also}\n"
+    )
     return ExitStatus.OK

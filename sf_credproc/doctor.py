@@ -250,32 +250,42 @@ def _exchange(
 def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
     from .aws import AwsClients
     from .service import cache_identity
-    from .shared_cache import DynamoDbSharedCache, SharedCacheUnavailable
+    from .shared_cache import DynamoDbSharedCache
+    from .shared_item import SharedCacheUnavailable, SharedItemMalformed
 
     assert settings.shared_key is not None
-    shared = DynamoDbSharedCache(
-        settings.shared_table or "",
-        settings.shared_key.target,
-        AwsClients.for_settings(settings, deadline),
-        clock,
-        kms_region=settings.shared_key.region,
+    shared = DynamoDbSharedCache.for_settings(
+        settings, AwsClients.for_settings(settings, deadline), clock
     )
     where = f"dynamodb://{shared.table} with KMS key {settings.shared_key.target}"
     try:
-        entry, lease = shared.read(cache_identity(settings).file_stem)
+        found = shared.read(cache_identity(settings).file_stem)
         shared.probe_key()
+    except SharedItemMalformed as problem:
+        return Check(
+            "shared cache",
+            "FAILED",
+            f"{where}: the item for this identity is malformed: {problem} (get warns and logs in "
+            "per machine)",
+            "Run sf-credproc cache clear with the same options to delete the item",
+            int(ExitStatus.KEY_SOURCE),
+        )
     except (SharedCacheUnavailable, CredProcError) as problem:
         return Check(
             "shared cache",
             "FAILED",
             f"{where}: {problem} (get goes on with the local cache alone, logging in per machine)",
-            "Grant the role dynamodb:GetItem, PutItem and UpdateItem on the table and kms:Encrypt "
-            "and kms:Decrypt on the key (iam/shared-cache-table.json, iam/shared-cache-key.json)",
+            "Grant the role dynamodb:GetItem, PutItem, UpdateItem and DeleteItem on the table and "
+            "kms:Encrypt and kms:Decrypt on the key "
+            "(iam/shared-cache-table.json, iam/shared-cache-key.json)",
             int(ExitStatus.KEY_SOURCE),
         )
+    entry, lease = found.entry, found.lease
     state = (f"holds a token until {entry.expiration}" if entry else "holds no token yet") + (
         f"; lease held by {lease.holder}" if lease.holder and lease.expires > clock.time() else ""
     )
+    if found.refused:
+        state = f"holds a token that get refuses ({found.refused}) and replaces"
     return Check(
         "shared cache", "ok", f"{where}: readable, the key encrypts and decrypts; the item {state}"
     )

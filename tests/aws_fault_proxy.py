@@ -3,7 +3,8 @@
 moto cannot produce some answers real AWS gives (a disabled key's ``DisabledException``,
 ``ThrottlingException``, KMS's HTTP 400 ``AccessDeniedException``, a 503 page, a reset connection);
 this proxy gives them, in AWS's JSON protocol shape, for the ``X-Amz-Target`` actions a test names,
-persistently or for the next N calls, and forwards everything else.
+persistently or for the next N calls, and forwards everything else. It can also hang: forward the
+call (so its effect happens) and never answer, as a connection that dies mid-answer does.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Fault:
     #: None: every call; otherwise the number of calls still to fail.
     remaining: int | None
     reset: bool = False
+    hang: bool = False
 
 
 class AwsFaultProxy:
@@ -36,6 +38,7 @@ class AwsFaultProxy:
         self.faults: dict[str, Fault] = {}
         self.seen: list[str] = []
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.proxy = self  # type: ignore[attr-defined]
@@ -65,6 +68,11 @@ class AwsFaultProxy:
         """Drop the connection without an answer."""
         self.faults[target] = Fault(0, b"", "", times, reset=True)
 
+    def hang(self, target: str, *, times: int | None = None) -> None:
+        """Forward the call to moto, then hold the connection without answering until the proxy
+        stops: the call's effect happens, but the caller never learns of it."""
+        self.faults[target] = Fault(0, b"", "", times, hang=True)
+
     def take(self, target: str) -> Fault | None:
         with self._lock:
             self.seen.append(target)
@@ -80,6 +88,7 @@ class AwsFaultProxy:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()  # ends the hanging handlers
         self._server.shutdown()
         self._server.server_close()
 
@@ -108,8 +117,13 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
         upstream.request("POST", self.path, body=body, headers=headers)
         response = upstream.getresponse()
-        self._reply(response.status, response.read(), response.getheader("Content-Type", ""))
+        answer = response.read()
         upstream.close()
+        if fault is not None and fault.hang:
+            proxy._stopped.wait(120)
+            self.close_connection = True
+            return
+        self._reply(response.status, answer, response.getheader("Content-Type", ""))
 
     def finish(self) -> None:
         with contextlib.suppress(OSError, ValueError):

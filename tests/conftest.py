@@ -18,10 +18,13 @@ import trustme
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import CLIENT_ID, EMULATORS, REGION, USERNAME, base_env, pem_private, pem_public
 from moto.server import ThreadedMotoServer
+from moto_adapters import atomic_dynamodb_writes
 
 from sf_credproc.emulator import SalesforceEmulator
 
 #: Names the emulator's test certificate carries, reachable through tests/connect_proxy.py.
+#: The shared cache's table in moto (the ``shared`` fixture).
+SHARED_TABLE = "sf-credproc-tokens"
 TLS_NAMES = (
     "127.0.0.1",
     "localhost",
@@ -128,6 +131,27 @@ def env(tmp_path: Path, moto_url: str, ca_bundle: str) -> dict[str, str]:
         "AWS_REGION": REGION,
         "REQUESTS_CA_BUNDLE": ca_bundle,
     }
+
+
+@pytest.fixture
+def shared(aws: Aws, env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """``env`` with a shared cache: a DynamoDB table (tests/shared_tier.py) and a symmetric key."""
+    dynamodb = aws.client("dynamodb")
+    dynamodb.create_table(
+        TableName=SHARED_TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=SHARED_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
+    key_id = aws.client("kms").create_key()["KeyMetadata"]["KeyId"]  # symmetric
+    env.update(
+        SF_CREDPROC_SHARED_CACHE=f"dynamodb://{SHARED_TABLE}", SF_CREDPROC_SHARED_CACHE_KEY=key_id
+    )
+    with atomic_dynamodb_writes():  # as DynamoDB itself is (see moto_adapters.py)
+        yield env
 
 
 # moto's server logs every request through werkzeug; keep test output for failures that matter.

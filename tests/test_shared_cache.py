@@ -6,46 +6,14 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import Aws
 from helpers import EXE, get_args, run_cli
-from moto_adapters import atomic_dynamodb_writes
+from shared_tier import items, machine
 
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
-
-TABLE = "sf-credproc-tokens"
-
-
-@pytest.fixture
-def shared(aws: Aws, env: dict[str, str]) -> Iterator[dict[str, str]]:
-    dynamodb = aws.client("dynamodb")
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
-    )
-    key_id = aws.client("kms").create_key()["KeyMetadata"]["KeyId"]  # symmetric
-    env.update(SF_CREDPROC_SHARED_CACHE=f"dynamodb://{TABLE}", SF_CREDPROC_SHARED_CACHE_KEY=key_id)
-    with atomic_dynamodb_writes():  # as DynamoDB itself is (see moto_adapters.py)
-        yield env
-
-
-def machine(env: dict[str, str], tmp_path: Path, number: int) -> dict[str, str]:
-    """Another machine: the same settings, its own (empty) local cache."""
-    return {**env, "XDG_CACHE_HOME": str(tmp_path / f"machine-{number}")}
-
-
-def items(aws: Aws) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = aws.client("dynamodb").scan(TableName=TABLE)["Items"]
-    return found
 
 
 @pytest.fixture
@@ -83,11 +51,23 @@ def test_tokens_at_rest_are_encrypted_and_bound_to_their_item(
         kms.decrypt(
             CiphertextBlob=item["ciphertext"]["B"], EncryptionContext={"sf-credproc-cache": "other"}
         )
+    bound = (
+        f"{item['id']['S']} expiration={item['expiration']['N']} issued_at={item['issued_at']['N']}"
+    )
     plain = kms.decrypt(
-        CiphertextBlob=item["ciphertext"]["B"],
-        EncryptionContext={"sf-credproc-cache": item["id"]["S"]},
+        CiphertextBlob=item["ciphertext"]["B"], EncryptionContext={"sf-credproc-cache": bound}
     )
     assert json.loads(plain["Plaintext"])["AccessToken"] == token
+    for forged in ("expiration", "issued_at"):  # the item's fields are bound too
+        with pytest.raises(kms.exceptions.InvalidCiphertextException):
+            kms.decrypt(
+                CiphertextBlob=item["ciphertext"]["B"],
+                EncryptionContext={
+                    "sf-credproc-cache": bound.replace(
+                        f"{forged}={item[forged]['N']}", f"{forged}={int(item[forged]['N']) + 1}"
+                    )
+                },
+            )
 
 
 def test_a_fleet_logs_in_once(
@@ -117,7 +97,7 @@ def test_a_dead_lease_holder_is_taken_over(
         CannedResponse(0, b"", delay_seconds=20)
     )  # the holder's login hangs
     holder = subprocess.Popen(
-        [str(EXE), *get_args(org, key, "--timeout", "2")],
+        [str(EXE), *get_args(org, key, "--timeout", "8", "-v")],  # its shared tier gets 4 s
         env=machine(shared, tmp_path, 1),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -125,10 +105,12 @@ def test_a_dead_lease_holder_is_taken_over(
     deadline = time.monotonic() + 15
     while org.token_request_count < 1 and time.monotonic() < deadline:
         time.sleep(0.02)  # until the holder holds the lease and is in the middle of logging in
-    (item,) = items(aws)
-    lease_ends = float(item["lease_expires"]["N"])
+    found = items(aws)
     holder.send_signal(signal.SIGKILL)  # dies holding the lease: no clean-up at all
-    holder.wait(timeout=10)
+    _, holder_said = holder.communicate(timeout=10)
+    assert len(found) == 1, holder_said.decode()  # why it holds no lease, if it does not
+    (item,) = found
+    lease_ends = float(item["lease_expires"]["N"])
     run = run_cli(get_args(org, key, "--timeout", "30", "-v"), machine(shared, tmp_path, 2))
     assert run.credential()["AccessToken"] in org.sessions
     assert time.time() >= lease_ends  # it waited for the lease to expire, and no longer

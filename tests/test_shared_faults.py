@@ -1,0 +1,135 @@
+"""The shared tier under faults: every failure of DynamoDB or KMS is one warning, never a failed
+``get``; the fresh token is kept locally; no lease is left for the next machine to wait out.
+
+A fault proxy (tests/aws_fault_proxy.py) sits between the command and moto's server: a *reset*
+drops the connection before the call reaches moto (persistently: the tier is down for this
+machine); a *hang* forwards the call, so its effect happens, and never answers (once: the worst
+case for the lease, taken or written without the caller knowing).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aws_fault_proxy import AwsFaultProxy
+from conftest import Aws
+from helpers import get_args, run_cli
+from shared_tier import items, local_entries, machine
+
+from sf_credproc.emulator import CannedResponse, SalesforceEmulator
+
+TIMEOUT = 10.0
+#: The lease a machine takes lasts --timeout + 5 s: a machine that waited one out took longer.
+LEASE_SECONDS = TIMEOUT + 5
+#: The watchdog ends a command at --timeout + 0.5 s; the rest is the interpreter's start, loaded.
+WITHIN_DEADLINE = TIMEOUT + 3
+
+ACTIONS = [
+    ("GetItem", "DynamoDB_20120810.GetItem"),
+    ("UpdateItem", "DynamoDB_20120810.UpdateItem"),
+    ("KMS Encrypt", "TrentService.Encrypt"),
+    ("PutItem", "DynamoDB_20120810.PutItem"),
+    ("KMS Decrypt", "TrentService.Decrypt"),
+]
+
+
+@pytest.fixture
+def key(key_file: Path) -> str:
+    return f"file:{key_file}"
+
+
+@pytest.fixture
+def proxy(aws: Aws) -> Iterator[AwsFaultProxy]:
+    started = AwsFaultProxy(aws.endpoint).start()
+    yield started
+    started.stop()
+
+
+def timed_get(
+    org: SalesforceEmulator, key: str, env: dict[str, str], *extra: str
+) -> tuple[float, str, str]:
+    """Run ``get``; its duration, the token printed and stderr (asserting exit 0)."""
+    started = time.monotonic()
+    run = run_cli(get_args(org, key, "--timeout", f"{TIMEOUT:g}", *extra), env)
+    return time.monotonic() - started, run.credential()["AccessToken"], run.stderr
+
+
+@pytest.mark.parametrize("fault", ["reset", "hang"])
+@pytest.mark.parametrize(("action", "target"), ACTIONS, ids=[a[0] for a in ACTIONS])
+def test_a_shared_tier_fault_is_one_warning(
+    action: str,
+    target: str,
+    fault: str,
+    shared: dict[str, str],
+    aws: Aws,
+    proxy: AwsFaultProxy,
+    org: SalesforceEmulator,
+    key: str,
+    tmp_path: Path,
+) -> None:
+    if action == "KMS Decrypt":  # only an item with a token is decrypted: another machine's
+        run_cli(get_args(org, key), machine(shared, tmp_path, 0)).credential()
+    first = {**machine(shared, tmp_path, 1), "AWS_ENDPOINT_URL": proxy.url}
+    if fault == "reset":
+        proxy.reset(target)
+    else:
+        proxy.hang(target, times=1)
+
+    elapsed, token, stderr = timed_get(org, key, first)
+    assert target in proxy.seen
+    assert token in org.sessions and elapsed < WITHIN_DEADLINE
+    (warning,) = stderr.splitlines()
+    assert warning.startswith("sf-credproc: warning: shared cache dynamodb://"), warning
+    assert "local cache only" in warning
+    assert all("lease_holder" not in item for item in items(aws))  # given back, or never taken
+    assert len(local_entries(first)) == 1
+
+    # The token is in this machine's cache: with Salesforce and AWS both gone, it is still served.
+    org.canned_responses.extend([CannedResponse(503, b"down")] * 8)
+    offline = {**first, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    assert timed_get(org, key, offline)[1] == token
+    org.canned_responses.clear()
+
+    # The next machine finds no stale lease to wait out (with -v it would say it waits).
+    proxy.faults.clear()
+    elapsed, _, stderr = timed_get(org, key, machine(shared, tmp_path, 2), "-v")
+    assert "holds the lease" not in stderr and "warning:" not in stderr, stderr
+    assert elapsed < LEASE_SECONDS
+
+
+def test_a_lease_held_past_the_tiers_share_leaves_time_to_log_in(
+    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+) -> None:
+    """A live holder that never writes: wait at most half the deadline, then log in here."""
+    env = machine(shared, tmp_path, 1)
+    identity_item = _item_id(org, key, shared, tmp_path, aws)
+    now = time.time()
+    aws.client("dynamodb").put_item(
+        TableName="sf-credproc-tokens",
+        Item={
+            "id": {"S": identity_item},
+            "lease_holder": {"S": "slow-host:1:ab"},
+            "lease_expires": {"N": f"{now + TIMEOUT + 4:.3f}"},  # a lease as long as ours
+        },
+    )
+    elapsed, token, stderr = timed_get(org, key, env)
+    assert token in org.sessions
+    assert TIMEOUT / 2 - 0.5 < elapsed < WITHIN_DEADLINE
+    (warning,) = stderr.splitlines()
+    assert "slow-host:1:ab still held the lease" in warning and "share of the deadline" in warning
+
+
+def _item_id(
+    org: SalesforceEmulator, key: str, shared: dict[str, str], tmp_path: Path, aws: Aws
+) -> str:
+    """The item id of the test identity: log in once, read it, and empty the table again."""
+    run_cli(get_args(org, key), machine(shared, tmp_path, 99)).credential()
+    (item,) = items(aws)
+    identity_item: str = item["id"]["S"]
+    aws.client("dynamodb").delete_item(
+        TableName="sf-credproc-tokens", Key={"id": {"S": identity_item}}
+    )
+    return identity_item
