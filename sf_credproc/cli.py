@@ -148,7 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--min-ttl",
         metavar="SECONDS",
-        help="freshness threshold for the state column [env SF_CREDPROC_MIN_TTL; default: 900]",
+        help="freshness threshold for the state column [env SF_CREDPROC_MIN_TTL; "
+        "default: min(900, session TTL / 4)]",
+    )
+    listing.add_argument(
+        "--session-ttl",
+        metavar="SECONDS",
+        help="the session TTL get uses, for the state column [env SF_CREDPROC_SESSION_TTL; "
+        "default: 7200]",
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     clear = cache_commands.add_parser(
@@ -366,6 +373,7 @@ def _run_get(
             entry_path=outcome.entry_path,
             entry_header=outcome.entry_header,
             min_ttl_seconds=settings.min_ttl_seconds,
+            session_ttl_seconds=settings.session_ttl_seconds,
             output=text.encode("utf-8"),
         )
     return ExitStatus.OK

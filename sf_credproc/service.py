@@ -7,13 +7,15 @@ login between them (kubelogin's get-token flow; botocore's JSONFileCache for the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .cache import CacheIdentity, FileTokenCache
+from .cache import CachedCredential, CacheIdentity, FileTokenCache
 from .clock import Clock
 from .deadline import Deadline
+from .freshness import outlives_session
 from .log import Log
 from .settings import Settings
 
@@ -64,8 +66,8 @@ def obtain_credential(
     identity = cache_identity(settings)
     if not settings.refresh:
         entry = cache.read(identity)
-        if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
-            log.info("cache", f"cache: hit {entry.path}")
+        if entry is not None and _servable(entry, settings, clock, log):
+            _log_hit(entry, clock, log, "cache: hit")
             return Outcome(entry.credential_json, entry.path, True, entry.header)
     log.info(
         "cache", f"cache: {'refresh forced' if settings.refresh else 'miss'}; waiting for the lock"
@@ -73,8 +75,10 @@ def obtain_credential(
     with cache.lock(identity, deadline):
         if not settings.refresh:
             entry = cache.read(identity)
-            if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
-                log.info("cache", "cache: another process just logged in; using its token")
+            if entry is not None and _servable(entry, settings, clock, log):
+                _log_hit(
+                    entry, clock, log, "cache: another process just logged in; using its token"
+                )
                 return Outcome(entry.credential_json, entry.path, True, entry.header)
         if settings.shared_table:
             from .shared_flow import through_shared_cache
@@ -89,6 +93,35 @@ def obtain_credential(
         saved = cache.write(identity, credential_json, credential.expiration, credential.issued_at)
     log.info("cache", f"cache: saved {saved.path}")
     return Outcome(credential_json, saved.path, False, saved.header)
+
+
+def _servable(entry: CachedCredential, settings: Settings, clock: Clock, log: Log) -> bool:
+    """The freshness rule (``freshness.is_fresh``), saying why a token on file is not served."""
+    now = clock.time()
+    if entry.is_fresh(now, settings.min_ttl_seconds, settings.session_ttl_seconds):
+        return True
+    if outlives_session(entry.expiration, now, settings.session_ttl_seconds):
+        log.info(
+            "cache",
+            f"cache: the cached token expires {_utc(entry.expiration)}, later than --session-ttl "
+            f"{settings.session_ttl_seconds} allows (it was obtained under a longer one); not served",
+        )
+    return False
+
+
+def _log_hit(entry: CachedCredential, clock: Clock, log: Log, what: str) -> None:
+    # A hit never touches the key: say so, or a broken key setup hides behind a cached token.
+    left = int(entry.expiration - clock.time())
+    log.info(
+        "cache",
+        f"{what} {entry.path}: the answer comes from the cache, expiring {_utc(entry.expiration)} "
+        f"(in {left} s); the key was not used (doctor or --refresh checks it)",
+        expiration=_utc(entry.expiration),
+    )
+
+
+def _utc(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def log_in_lazily(

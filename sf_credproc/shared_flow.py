@@ -17,6 +17,7 @@ from .cache import CacheIdentity, FileTokenCache
 from .clock import Clock
 from .deadline import Deadline
 from .errors import TransientError
+from .freshness import is_fresh, outlives_session
 from .log import Log
 from .service import Outcome, log_in_lazily
 from .settings import Settings
@@ -56,11 +57,19 @@ def through_shared_cache(
         first_round = True
         pause = FIRST_POLL_SECONDS
         holder_now = "another process"
+        outlived = False
         while True:
             if not skip_read:
                 entry, lease = shared.read(item_id)
                 holder_now = lease.holder or holder_now
-                if entry is not None and entry.expiration - clock.time() > settings.min_ttl_seconds:
+                expiration = entry.expiration if entry is not None else 0
+                now = clock.time()
+                # An item obtained under a longer --session-ttl is replaced, like a local entry.
+                outlived = outlives_session(expiration, now, settings.session_ttl_seconds)
+                fresh = is_fresh(
+                    expiration, now, settings.min_ttl_seconds, settings.session_ttl_seconds
+                )
+                if entry is not None and fresh:
                     saved = cache.write(
                         identity, entry.credential_json, entry.expiration, entry.issued_at
                     )
@@ -72,7 +81,10 @@ def through_shared_cache(
                     return Outcome(entry.credential_json, saved.path, True, saved.header)
             skip_read = False
             lease_seconds = settings.timeout_seconds + LEASE_MARGIN_SECONDS
-            fresh_for = None if settings.refresh and first_round else settings.min_ttl_seconds
+            # fresh_for=None takes the lease whatever the item holds: a forced refresh, or an item
+            # that outlives the current session TTL (the condition would call it fresh).
+            forced = (settings.refresh and first_round) or outlived
+            fresh_for = None if forced else settings.min_ttl_seconds
             first_round = False
             if shared.try_lease(item_id, holder, lease_seconds, fresh_for=fresh_for):
                 log.info(

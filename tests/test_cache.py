@@ -297,7 +297,9 @@ def test_cache_list_shows_entries_but_never_a_token(
     as_json = run_cli(["cache", "list", "--json"], env)
     (row,) = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert row["username"] == USERNAME and row["expiration"] == credential["Expiration"]
-    stale = run_cli(["cache", "list", "--json", "--min-ttl", "86400"], env)
+    stale = run_cli(
+        ["cache", "list", "--json", "--session-ttl", "86400", "--min-ttl", "86399"], env
+    )
     assert json.loads(stale.stdout)["state"] == "refresh due"  # 2 hours left, a day wanted
     for output in (listing.stdout + listing.stderr, as_json.stdout + as_json.stderr):
         assert credential["AccessToken"] not in output
