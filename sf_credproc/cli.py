@@ -240,6 +240,7 @@ def main(
     from .settings import early_log_format
 
     args_list = list(sys.argv[1:] if argv is None else argv)
+    whole_command_line = list(args_list)
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -252,7 +253,7 @@ def main(
     log = Log(err, json_format=early_log_format({}, env) == "json")
     previous_sigterm = watchdog.catch_sigterm()
     try:
-        args = build_parser().parse_args(args_list)
+        args = _parse(args_list, whole_command_line)
         log = Log(err, json_format=early_log_format(vars(args), env) == "json")
         return _dispatch(args, args_list, exec_command, env, out, err, clock or SystemClock())
     except SystemExit as done:  # --help and --version
@@ -280,6 +281,16 @@ def main(
     finally:
         watchdog.disarm()
         watchdog.restore_sigterm(previous_sigterm)
+
+
+def _parse(args_list: list[str], whole_command_line: list[str]) -> argparse.Namespace:
+    from .usage_hints import explain_usage_error
+
+    parser = build_parser()
+    try:
+        return parser.parse_args(args_list)
+    except ConfigError as error:
+        raise explain_usage_error(error, parser, whole_command_line) from None
 
 
 def _dispatch(

@@ -33,7 +33,35 @@ def get(*args: str) -> list[str]:
 
 # (id, argv, extra environment, exit code, needles)
 ROWS: list[tuple[str, list[str], dict[str, str], int, tuple[str, ...]]] = [
-    ("unknown flag", get("--key", "env:K", "--bogus"), {}, 2, ("--bogus",)),
+    ("unknown flag", get("--key", "env:K", "--bogus"), {}, 2, ("--bogus", "get --help")),
+    (
+        "misspelt flag: did you mean",
+        get("--key", "env:K", "--sesion-ttl", "900"),
+        {},
+        2,
+        ("--sesion-ttl", "Did you mean --session-ttl?"),
+    ),
+    (
+        "misspelt flag of cache list",
+        ["cache", "list", "--min-tll", "60"],
+        {},
+        2,
+        ("Did you mean --min-ttl?", "cache list --help"),
+    ),
+    (
+        "misspelt flag of exec, before --",
+        ["exec", "--refrsh", "--", "true"],
+        {},
+        2,
+        ("Did you mean --refresh?",),
+    ),
+    (
+        "exec without --",
+        ["exec", "--profile", "p", "env", "-i"],
+        {},
+        2,
+        ("unrecognized arguments: env -i", "Put -- between", "exec [options] -- COMMAND"),
+    ),
     ("no command", [], {}, 2, ()),
     ("unknown command", ["fetch"], {}, 2, ("fetch",)),
     (
