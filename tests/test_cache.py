@@ -396,3 +396,86 @@ def test_a_hit_touches_neither_aws_nor_salesforce(
     assert run_cli(get_args(org, f"kms:{key_id}"), env).credential() == first  # fast path
     assert run_cli(get_args(org, f"kms:{key_id}", "--timeout", "9"), env).credential() == first
     assert org.token_request_count == 1
+
+
+def test_a_fifteen_minute_session_is_cached_with_the_default_min_ttl(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """--session-ttl 900 (Salesforce's shortest timeout) with --min-ttl unset: served from the
+    cache (min(900, 900 / 4) = 225 s), by the fast path, the full command and cache list."""
+    args = get_args(org, key, "--session-ttl", "900")
+    first = run_cli(args, env).credential()
+    assert run_cli(args, env).credential() == first  # the fast path
+    assert run_cli([*args, "--timeout", "29"], env).credential() == first  # the full command
+    assert org.token_request_count == 1
+    listing = run_cli(["cache", "list", "--json", "--session-ttl", "900"], env)
+    assert json.loads(listing.stdout)["state"] == "fresh"
+
+
+def test_lowering_session_ttl_takes_effect_at_once(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """A token obtained under --session-ttl 7200 outlives a session of 900 started now: not
+    served once 900 is in force; the token obtained under 900 is."""
+    long_lived = run_cli(get_args(org, key), env).credential()
+    short = get_args(org, key, "--session-ttl", "900")
+    stale = run_cli(["cache", "list", "--json", "--session-ttl", "900"], env)
+    assert json.loads(stale.stdout)["state"] == "refresh due"
+    run = run_cli([*short, "-v"], env)
+    assert "later than --session-ttl 900 allows" in run.stderr
+    second = run.credential()
+    assert second["AccessToken"] != long_lived["AccessToken"]
+    assert first_expiry(second) - first_expiry(long_lived) < 0
+    assert run_cli(short, env).credential() == second
+    assert run_cli(short, env).credential() == second  # and by the fast path
+    assert org.token_request_count == 2
+
+
+def test_verbose_says_the_answer_came_from_the_cache(
+    org: SalesforceEmulator, env: dict[str, str], key_file: Path
+) -> None:
+    """A hit never reads the key: -v says so, with the expiration, and what checks the key."""
+    args = get_args(org, f"file:{key_file}")
+    credential = run_cli(args, env).credential()
+    key_file.unlink()  # a broken key setup, hidden by the cached token
+    run = run_cli([*args, "-v"], env)
+    assert run.credential() == credential
+    assert f"the answer comes from the cache, expiring {credential['Expiration']}" in run.stderr
+    assert "the key was not used (doctor or --refresh checks it)" in run.stderr
+    run_cli([*args, "--refresh"], env).assert_failed(3, "no such file")
+
+
+def test_fast_path_fails_like_the_full_command_on_a_missing_ca_bundle(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """REQUESTS_CA_BUNDLE naming nothing is exit 2 for the full command: the same on a hit."""
+    args = get_args(org, key)
+    run_cli(args, env).credential()
+    assert len(list(cache_dir(env).glob("*.idx"))) == 1
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        broken = {**env, name: "/nonexistent/ca.pem"}
+        if name == "SSL_CERT_FILE":
+            del broken["REQUESTS_CA_BUNDLE"]
+        run_cli(args, broken).assert_failed(2, f"{name} names /nonexistent/ca.pem")
+    assert org.token_request_count == 1
+
+
+def test_fast_path_sees_a_config_edit_that_keeps_size_and_mtime(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """An edit with the modification time put back (touch -r, cp -p) still changes the ctime."""
+    config = Path(env["XDG_CONFIG_HOME"]) / "sf-credproc" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[profile.default]\ntimeout = 300\n")
+    args = get_args(org, key)
+    run_cli(args, env).credential()
+    before = config.stat()
+    config.write_text('[profile.default]\ntimeout = "3"\n')  # same size, now a quoted number
+    os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = config.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    run_cli(args, env).assert_failed(2, "--timeout '3'", "is a string")
