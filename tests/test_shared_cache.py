@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import Aws
-from helpers import EXE, get_args, run_cli
+from helpers import EXE, Run, assert_no_leaks, get_args, run_cli
 from moto_adapters import atomic_dynamodb_writes
 
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
@@ -113,13 +114,13 @@ def test_a_fleet_logs_in_once(
 def test_a_dead_lease_holder_is_taken_over(
     shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
 ) -> None:
-    """A holder killed mid-login leaves its lease behind; the next machine waits for the lease to
-    expire, and then takes it over and logs in.
+    """A holder killed mid-login leaves its lease behind; the next machine waits while the lease
+    lives, and once it has expired takes it over and logs in.
 
-    Deterministic by ordering, not by timing: the holder's own deadline is far away, so it cannot
-    give the lease back before it is killed (with a short one, a busy machine let it time out and
-    release first); and once it is dead, its lease is made to end 2 s from now, as if it had been
-    taken long ago (the table is the clock this protocol reads).
+    Deterministic by ordering, not by timing (a busy machine broke every timing this test had):
+    the holder's own deadline is far away, so it cannot give the lease back before it is killed;
+    the lease then lives until the waiter has been seen waiting on it, and only then is it made
+    to expire (the table is the clock this protocol reads).
     """
     org.canned_responses.append(CannedResponse(0, b"", delay_seconds=60))  # the login hangs
     holder = subprocess.Popen(
@@ -135,22 +136,42 @@ def test_a_dead_lease_holder_is_taken_over(
     holder.send_signal(signal.SIGKILL)  # dies holding the lease: no clean-up at all
     holder.wait(timeout=10)
     (item,) = items(aws)
-    lease_ends = time.time() + 2
+    assert float(item["lease_expires"]["N"]) > time.time() + 60  # still alive for a long while
+
+    waiter = subprocess.Popen(
+        [str(EXE), *get_args(org, key, "--timeout", "120", "-v")],
+        env=machine(shared, tmp_path, 2),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert waiter.stderr is not None
+    seen: list[str] = []
+    killer = threading.Timer(120, waiter.kill)  # a waiter that never waits fails, not hangs
+    killer.start()
+    try:
+        while not seen or "holds the lease" not in seen[-1]:
+            line = waiter.stderr.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+    finally:
+        killer.cancel()
+    assert org.token_request_count == 1  # nobody logged in while the lease lived
     aws.client("dynamodb").update_item(
         TableName=TABLE,
         Key={"id": item["id"]},
-        UpdateExpression="SET lease_expires = :ends",
+        UpdateExpression="SET lease_expires = :ended",
         ConditionExpression="lease_holder = :dead",
         ExpressionAttributeValues={
-            ":ends": {"N": f"{lease_ends:.3f}"},
+            ":ended": {"N": f"{time.time() - 1:.3f}"},
             ":dead": item["lease_holder"],
         },
     )
-    run = run_cli(get_args(org, key, "--timeout", "30", "-v"), machine(shared, tmp_path, 2))
-    assert run.credential()["AccessToken"] in org.sessions  # within its own deadline
-    assert time.time() >= lease_ends  # it waited for the lease to expire
-    assert "holds the lease" in run.stderr
-    assert "holding the lease" in run.stderr  # and then took it over, logging in itself
+    stdout, rest = waiter.communicate(timeout=120)
+    run = Run(waiter.returncode, stdout, "".join(seen) + rest)
+    assert_no_leaks(run)
+    assert run.credential()["AccessToken"] in org.sessions
+    assert "holding the lease" in rest  # it took the expired lease over and logged in itself
     assert org.token_request_count == 2
 
 
