@@ -36,7 +36,12 @@ def key(key_file: Path) -> str:
 def test_lifecycle_miss_hit_expiry_refresh(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
-    args = get_args(org, key, "--session-ttl", "3", "--min-ttl", "1")
+    """Miss, hits (fast path and full command), a refresh once within --min-ttl, the new token.
+
+    Robust under load: a 30 s session leaves ample time for the hits, and the step "within
+    --min-ttl" waits for the entry's own Expiration to come that close, not for a guessed time.
+    """
+    args = get_args(org, key, "--session-ttl", "30", "--min-ttl", "1")
     first = run_cli(args, env).credential()
     assert org.token_request_count == 1
 
@@ -44,18 +49,56 @@ def test_lifecycle_miss_hit_expiry_refresh(
     org.canned_responses.extend([CannedResponse(503, b"<html>down</html>")] * 5)
     assert run_cli(args, env).credential() == first  # the fast path (same invocation)
     env["SF_CREDPROC_MIN_TTL"] = "1"  # a different invocation, same identity: the full command
-    assert run_cli(get_args(org, key, "--session-ttl", "3"), env).credential() == first
+    assert run_cli(get_args(org, key, "--session-ttl", "30"), env).credential() == first
     assert org.token_request_count == 1
     assert len(org.canned_responses) == 5
 
     # Within --min-ttl of the expiration the token is never served: a refresh is attempted.
-    time.sleep(max(0.0, first_expiry(first) - time.time() - 1) + 0.2)
-    run_cli(args, env).assert_failed(5, "HTML page")
+    due = get_args(org, key, "--session-ttl", "30", "--min-ttl", "28")
+    time.sleep(max(0.0, first_expiry(first) - 28 - time.time()) + 0.05)
+    run_cli(due, env).assert_failed(5, "HTML page")
     org.canned_responses.clear()
-    second = run_cli(args, env).credential()
+    second = run_cli(due, env).credential()
     assert second["AccessToken"] != first["AccessToken"]
     assert org.token_request_count == 1 + 4 + 1  # the failed refresh made 4 attempts
+    # The first invocation's index names the replaced token: the full command serves the new one,
+    # and records it for the fast path.
     assert run_cli(args, env).credential() == second
+    assert run_cli(args, env).credential() == second
+    assert org.token_request_count == 6
+
+
+def test_fast_path_applies_the_freshness_rule(tmp_path: Path) -> None:
+    """The fast path's own check, on a clock passed in: served while more than the recorded
+    --min-ttl remains and the entry does not outlive the recorded --session-ttl."""
+    from sf_credproc.cache import CacheIdentity, FileTokenCache
+    from sf_credproc.fast_path import cached_output, record_invocation
+
+    environ = {"HOME": str(tmp_path), "SF_CREDPROC_CACHE_DIR": str(tmp_path / "cache")}
+    identity = CacheIdentity("https://login.salesforce.com/services/oauth2/token", "a", "c", "u")
+    expiration = 2_000_000_000
+    cache = FileTokenCache(environ["SF_CREDPROC_CACHE_DIR"])
+    entry = cache.write(identity, '{"Version": 1}', expiration, expiration - 900)
+    argv = ["get", "--session-ttl", "900"]
+    record_invocation(
+        argv,
+        environ,
+        entry_path=entry.path,
+        entry_header=entry.header,
+        min_ttl_seconds=225,
+        session_ttl_seconds=900,
+        output=b"printed\n",
+    )
+    for seconds_left, served in [
+        (900, True),
+        (226, True),
+        (225, False),  # within --min-ttl
+        (0, False),
+        (900 + 60, True),  # clock skew allowed for
+        (900 + 61, False),  # outlives the session
+    ]:
+        output = cached_output(argv, environ, expiration - seconds_left)
+        assert (output == b"printed\n") is served, seconds_left
 
 
 def first_expiry(credential: dict[str, str]) -> float:
