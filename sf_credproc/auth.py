@@ -20,6 +20,7 @@ from .api import get_credential, settings_from
 from .clock import Clock, SystemClock
 from .credential import Credential
 from .errors import SessionInvalidError
+from .freshness import is_fresh
 from .settings import Settings
 
 INVALID_SESSION_ID = "INVALID_SESSION_ID"
@@ -59,12 +60,16 @@ class SalesforceAuth(requests.auth.AuthBase):
 
     @property
     def credential(self) -> Credential:
-        """The current credential, replaced first if less than ``min_ttl`` seconds remain."""
+        """The current credential, replaced first when no longer fresh (``freshness.is_fresh``:
+        less than ``min_ttl`` seconds left)."""
+        settings = self._settings
         with self._lock:
             current = self._credential
-            if (
-                current is None
-                or current.seconds_left(self._clock.time()) <= self._settings.min_ttl_seconds
+            if current is None or not is_fresh(
+                current.expiration,
+                self._clock.time(),
+                settings.min_ttl_seconds,
+                settings.session_ttl_seconds,
             ):
                 self._credential = current = get_credential(self._settings, clock=self._clock)
             return current
