@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from . import __version__, watchdog
 from .clock import Clock, SystemClock
 from .errors import ConfigError, CredProcError, ExitStatus, Terminated
-from .settings import GET_OPTIONS, PROFILE_ENV
+from .options import GET_OPTIONS
+from .settings import PROFILE_ENV
 
 if TYPE_CHECKING:
     from .service import Outcome

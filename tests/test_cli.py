@@ -16,7 +16,7 @@ from helpers import EXE, Run, assert_no_leaks, base_env, run_cli, with_default_s
 
 from sf_credproc import __version__
 from sf_credproc.credential import load_schema
-from sf_credproc.settings import GET_OPTIONS
+from sf_credproc.options import GET_OPTIONS
 
 
 def test_version(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pytest
 from helpers import base_env, invoke
 
 from sf_credproc.errors import ConfigError
-from sf_credproc.settings import GET_OPTIONS, resolve_settings
+from sf_credproc.options import GET_OPTIONS
+from sf_credproc.settings import resolve_settings
 
 FLAGS_NONE: dict[str, Any] = {option.name: None for option in GET_OPTIONS}
 
