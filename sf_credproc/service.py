@@ -67,7 +67,7 @@ def obtain_credential(
     if not settings.refresh:
         entry = cache.read(identity)
         if entry is not None and _servable(entry, settings, clock, log):
-            _log_hit(entry, clock, log, "cache: hit")
+            log_cache_hit(entry.expiration, clock, log, f"cache: hit {entry.path}")
             return Outcome(entry.credential_json, entry.path, True, entry.header)
     log.info(
         "cache", f"cache: {'refresh forced' if settings.refresh else 'miss'}; waiting for the lock"
@@ -76,8 +76,11 @@ def obtain_credential(
         if not settings.refresh:
             entry = cache.read(identity)
             if entry is not None and _servable(entry, settings, clock, log):
-                _log_hit(
-                    entry, clock, log, "cache: another process just logged in; using its token"
+                log_cache_hit(
+                    entry.expiration,
+                    clock,
+                    log,
+                    f"cache: another process just logged in; using its token in {entry.path}",
                 )
                 return Outcome(entry.credential_json, entry.path, True, entry.header)
         if settings.shared_table:
@@ -109,14 +112,17 @@ def _servable(entry: CachedCredential, settings: Settings, clock: Clock, log: Lo
     return False
 
 
-def _log_hit(entry: CachedCredential, clock: Clock, log: Log, what: str) -> None:
-    # A hit never touches the key: say so, or a broken key setup hides behind a cached token.
-    left = int(entry.expiration - clock.time())
+def log_cache_hit(expiration: int, clock: Clock, log: Log, what: str) -> None:
+    """Say that the answer comes from a cache, and until when.
+
+    A hit never touches the key: without this line a broken key setup hides behind a cached token.
+    """
+    left = int(expiration - clock.time())
     log.info(
         "cache",
-        f"{what} {entry.path}: the answer comes from the cache, expiring {_utc(entry.expiration)} "
-        f"(in {left} s); the key was not used (doctor or --refresh checks it)",
-        expiration=_utc(entry.expiration),
+        f"{what}: the answer comes from the cache, expiring {_utc(expiration)} (in {left} s); "
+        "the key was not used (doctor or --refresh checks it)",
+        expiration=_utc(expiration),
     )
 
 

@@ -19,7 +19,7 @@ from .deadline import Deadline
 from .errors import TransientError
 from .freshness import is_fresh, outlives_session
 from .log import Log
-from .service import Outcome, log_in_lazily
+from .service import Outcome, log_cache_hit, log_in_lazily
 from .settings import Settings
 from .shared_cache import DynamoDbSharedCache, SharedCacheUnavailable, new_holder_id
 
@@ -78,6 +78,7 @@ def through_shared_cache(
                         f"shared cache: hit in {shared.table}; copied to {saved.path}",
                         calls=shared.calls,
                     )
+                    log_cache_hit(entry.expiration, clock, log, "shared cache: hit")
                     return Outcome(entry.credential_json, saved.path, True, saved.header)
             skip_read = False
             lease_seconds = settings.timeout_seconds + LEASE_MARGIN_SECONDS
