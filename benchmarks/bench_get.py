@@ -18,11 +18,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from common import throwaway_key
+from common import throwaway_workspace
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -79,8 +78,11 @@ def main() -> None:
     parser.add_argument("--racers", type=int, default=32, help="processes in the cold race [32]")
     options = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="sf-credproc-bench-"))
-    key_path, public = throwaway_key(work)
+    with throwaway_workspace("sf-credproc-bench-") as (work, key_path, public):
+        measure(options, work, key_path, public)
+
+
+def measure(options: argparse.Namespace, work: Path, key_path: Path, public: bytes) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(work),

@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from aws_fault_proxy import AwsFaultProxy
-from common import throwaway_key
+from common import throwaway_workspace
 from moto_adapters import atomic_dynamodb_writes
 
 from sf_credproc.emulator import SalesforceEmulator
@@ -47,8 +46,11 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=8, help="per machine")
     options = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="sf-credproc-fleet-"))
-    key_path, public = throwaway_key(work)
+    with throwaway_workspace("sf-credproc-fleet-") as (work, key_path, public):
+        simulate(options, work, key_path, public)
+
+
+def simulate(options: argparse.Namespace, work: Path, key_path: Path, public: bytes) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()

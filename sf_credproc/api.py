@@ -14,7 +14,8 @@ from typing import Any
 from .clock import Clock, SystemClock
 from .credential import Credential
 from .log import QUIET
-from .settings import GET_OPTIONS, Settings, resolve_settings
+from .options import GET_OPTIONS
+from .settings import Settings, resolve_settings
 
 _OPTION_NAMES = frozenset(option.name for option in GET_OPTIONS)
 

@@ -26,6 +26,7 @@ from .api import get_credential, settings_from
 from .clock import Clock, SystemClock
 from .credential import Credential
 from .errors import ConfigError, SessionInvalidError
+from .freshness import is_fresh
 from .host_names import is_loopback_host
 from .settings import Settings
 
@@ -76,12 +77,16 @@ class SalesforceAuth(requests.auth.AuthBase):
 
     @property
     def credential(self) -> Credential:
-        """The current credential, replaced first if less than ``min_ttl`` seconds remain."""
+        """The current credential, replaced first when no longer fresh (``freshness.is_fresh``:
+        less than ``min_ttl`` seconds left)."""
+        settings = self._settings
         with self._lock:
             current = self._credential
-            if (
-                current is None
-                or current.seconds_left(self._clock.time()) <= self._settings.min_ttl_seconds
+            if current is None or not is_fresh(
+                current.expiration,
+                self._clock.time(),
+                settings.min_ttl_seconds,
+                settings.session_ttl_seconds,
             ):
                 self._credential = current = get_credential(self._settings, clock=self._clock)
             return current

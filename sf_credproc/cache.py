@@ -29,6 +29,7 @@ from typing import Any
 from .deadline import Deadline
 from .errors import ConfigError, TransientError
 from .fast_path import ENTRY_MAGIC, INDEX_SUFFIX, parse_index, read_private_file
+from .freshness import freshness_state, is_fresh
 
 ENTRY_SUFFIX = ".cred"
 LOCK_SUFFIX = ".lock"
@@ -75,9 +76,9 @@ class CachedCredential:
     def __repr__(self) -> str:
         return f"CachedCredential(identity={self.identity!r}, expiration={self.expiration})"
 
-    def is_fresh(self, now: float, min_ttl_seconds: int) -> bool:
-        """True while more than ``min_ttl_seconds`` remain before expiration."""
-        return self.expiration - now > min_ttl_seconds
+    def is_fresh(self, now: float, min_ttl_seconds: int, session_ttl_seconds: int) -> bool:
+        """True while it may be served: the one rule of ``freshness.is_fresh``."""
+        return is_fresh(self.expiration, now, min_ttl_seconds, session_ttl_seconds)
 
 
 def entry_header(expiration: int, issued_at: int) -> bytes:
@@ -221,7 +222,7 @@ class FileTokenCache:
             path = os.path.join(self.directory, name)
             data = read_private_file(path)
             parsed = parse_index(data) if data is not None else None
-            if parsed is None or parsed[1] == entry_path:
+            if parsed is None or parsed[2] == entry_path:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
 
@@ -289,14 +290,12 @@ def _wait_for_lock(fd: int, deadline: Deadline) -> None:
         pause = min(pause * 2, 0.1)
 
 
-def describe_entry(entry: CachedCredential, now: float, min_ttl_seconds: int) -> dict[str, Any]:
+def describe_entry(
+    entry: CachedCredential, now: float, min_ttl_seconds: int, session_ttl_seconds: int
+) -> dict[str, Any]:
     """What ``cache list`` shows of an entry: never the token."""
     credential = json.loads(entry.credential_json)
-    state = (
-        "fresh"
-        if entry.is_fresh(now, min_ttl_seconds)
-        else ("expired" if entry.expiration <= now else "refresh due")
-    )
+    state = freshness_state(entry.expiration, now, min_ttl_seconds, session_ttl_seconds)
     return {
         "id": entry.identity.file_stem,
         "username": entry.identity.username,

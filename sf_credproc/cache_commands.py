@@ -31,8 +31,12 @@ def run_cache_command(
 def _list(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock: Clock) -> int:
     from .settings import resolve_cache_view
 
-    directory, min_ttl = resolve_cache_view(flags, environ)
-    rows = [describe_entry(e, clock.time(), min_ttl) for e in FileTokenCache(directory).entries()]
+    directory, min_ttl, session_ttl = resolve_cache_view(flags, environ)
+    now = clock.time()
+    rows = [
+        describe_entry(entry, now, min_ttl, session_ttl)
+        for entry in FileTokenCache(directory).entries()
+    ]
     if flags.get("json"):
         for row in rows:
             out.write(json.dumps(row) + "\n")

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from . import __version__, watchdog
 from .clock import Clock, SystemClock
 from .errors import ConfigError, CredProcError, ExitStatus, Terminated
-from .settings import GET_OPTIONS, PROFILE_ENV
+from .options import GET_OPTIONS
+from .settings import PROFILE_ENV
 
 if TYPE_CHECKING:
     from .service import Outcome
@@ -151,7 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--min-ttl",
         metavar="SECONDS",
-        help="freshness threshold for the state column [env SF_CREDPROC_MIN_TTL; default: 900]",
+        help="freshness threshold for the state column [env SF_CREDPROC_MIN_TTL; "
+        "default: min(900, session TTL / 4)]",
+    )
+    listing.add_argument(
+        "--session-ttl",
+        metavar="SECONDS",
+        help="the session TTL get uses, for the state column [env SF_CREDPROC_SESSION_TTL; "
+        "default: 7200]",
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     clear = cache_commands.add_parser(
@@ -236,6 +244,7 @@ def main(
     from .settings import early_log_format
 
     args_list = list(sys.argv[1:] if argv is None else argv)
+    whole_command_line = list(args_list)
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -248,7 +257,7 @@ def main(
     log = Log(err, json_format=early_log_format({}, env) == "json")
     previous_sigterm = watchdog.catch_sigterm()
     try:
-        args = build_parser().parse_args(args_list)
+        args = _parse(args_list, whole_command_line)
         log = Log(err, json_format=early_log_format(vars(args), env) == "json")
         return _dispatch(args, args_list, exec_command, env, out, err, clock or SystemClock())
     except SystemExit as done:  # --help and --version
@@ -276,6 +285,16 @@ def main(
     finally:
         watchdog.disarm()
         watchdog.restore_sigterm(previous_sigterm)
+
+
+def _parse(args_list: list[str], whole_command_line: list[str]) -> argparse.Namespace:
+    from .usage_hints import explain_usage_error
+
+    parser = build_parser()
+    try:
+        return parser.parse_args(args_list)
+    except ConfigError as error:
+        raise explain_usage_error(error, parser, whole_command_line) from None
 
 
 def _dispatch(
@@ -369,6 +388,7 @@ def _run_get(
             entry_path=outcome.entry_path,
             entry_header=outcome.entry_header,
             min_ttl_seconds=settings.min_ttl_seconds,
+            session_ttl_seconds=settings.session_ttl_seconds,
             output=text.encode("utf-8"),
         )
     return ExitStatus.OK

@@ -37,9 +37,11 @@ def run_demo(out: TextIO, err: TextIO) -> int:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("SF_CREDPROC_")}
         environ["SF_CREDPROC_CONFIG"] = os.devnull
         environ[DEMO_KEY_ENV] = private_pem
+        # Not a command to paste: the emulator and the key are gone when the demo returns.
         err.write(
-            f"sf-credproc demo: emulated Salesforce at {emulator.url}; throwaway RSA-2048 key; "
-            f"running: sf-credproc get --login-url {emulator.url} --key env:{DEMO_KEY_ENV} ...\n"
+            f"sf-credproc demo: emulated Salesforce at {emulator.url} until the demo ends; a "
+            "throwaway RSA-2048 key held in memory only (never written to disk); running get "
+            "against them. For an emulator that keeps running: sf-credproc emulator\n"
         )
         err.flush()
         argv = [

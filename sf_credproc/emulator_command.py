@@ -1,24 +1,31 @@
-"""``sf-credproc emulator``: serve the Salesforce emulator in the foreground until interrupted."""
+"""``sf-credproc emulator``: serve the Salesforce emulator in the foreground until interrupted.
+
+It prints a ``get`` command that runs as printed (its arguments shell-quoted), and how to stop it.
+A throwaway key it generated lives in a private temporary directory that is removed when it stops:
+Ctrl-C, SIGTERM or SIGHUP (the terminal closed).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
+import signal
 import ssl
 import tempfile
-from typing import TextIO
+from typing import Any, TextIO
 
 from .emulator import SalesforceEmulator
 from .errors import ConfigError, ExitStatus
 
 
-def _new_key_pair() -> tuple[str, bytes]:
-    """A throwaway RSA key in a private temporary file, and its public key PEM."""
+def _new_key_pair(directory: str) -> tuple[str, bytes]:
+    """A throwaway RSA key in a private file in ``directory``, and its public key PEM."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    directory = tempfile.mkdtemp(prefix="sf-credproc-emulator-")
     path = os.path.join(directory, "connected-app-key.pem")
     # O_EXCL and 0600 from the start: no moment where another user could read the key.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -46,8 +53,52 @@ def _read(path: str, what: str) -> bytes:
         ) from None
 
 
+def _instructions(url: str, args: argparse.Namespace, key_uri: str | None) -> str:
+    """What to paste: a ``get`` command that runs as printed, and how to stop the emulator."""
+    command = ["sf-credproc", "get", "--login-url", url, "--client-id", args.client_id]
+    command += ["--username", args.username]
+    if key_uri:
+        command += ["--key", key_uri]
+        key_line = f"key: {key_uri}\n"
+        stop = "stop: press Ctrl-C (or send SIGTERM); the throwaway key is then deleted\n"
+    else:
+        # The emulator never sees the private key of --cert: get takes it from the user's
+        # own settings (SF_CREDPROC_KEY, or key in the config profile).
+        key_line = (
+            f"key: the private key of {args.cert}: set SF_CREDPROC_KEY to its key URI, "
+            "or add --key URI to the command below\n"
+        )
+        stop = "stop: press Ctrl-C (or send SIGTERM)\n"
+    prefix = ""
+    if args.tls_cert:
+        # get verifies TLS always: trust the emulator's own certificate for this one command.
+        prefix = f"REQUESTS_CA_BUNDLE={shlex.quote(os.path.abspath(args.tls_cert))} "
+    return (
+        f"url: {url}\nclient_id: {args.client_id}\nusername: {args.username}\n{key_line}"
+        f"try: {prefix}{shlex.join(command)}\n{stop}"
+    )
+
+
+def _stop_on_hangup(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Serve until Ctrl-C; prints the URL, the client id, the user and how to call ``get``."""
+    """Serve until Ctrl-C, SIGTERM or SIGHUP; prints the URL, the client id, the user and a ``get``
+    command to paste. A throwaway key is deleted on the way out, however the emulator stops."""
+    key_directory = None
+    previous_sighup = signal.signal(signal.SIGHUP, _stop_on_hangup)
+    try:
+        if not args.cert:
+            key_directory = tempfile.mkdtemp(prefix="sf-credproc-emulator-")  # 0700
+        return _serve(args, out, err, key_directory)
+    finally:
+        signal.signal(signal.SIGHUP, previous_sighup)
+        if key_directory is not None:
+            shutil.rmtree(key_directory, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, key_directory: str | None) -> int:
     context = None
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together", hint="Pass both, or neither")
@@ -59,12 +110,12 @@ def run_emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise ConfigError(
                 f"cannot load --tls-cert/--tls-key ({error})", hint="Check both files"
             ) from None
-    key_hint = "your key"
-    if args.cert:
+    key_uri = None
+    if key_directory is None:
         certificate = _read(args.cert, "--cert")
     else:
-        key_path, certificate = _new_key_pair()
-        key_hint = f"file:{key_path}"
+        key_path, certificate = _new_key_pair(key_directory)
+        key_uri = f"file:{key_path}"
     try:
         emulator = SalesforceEmulator(host=args.host, port=args.port, ssl_context=context)
     except OSError as error:
@@ -79,12 +130,7 @@ def run_emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"--cert {args.cert}: {error}", hint="Give a PEM certificate of an RSA key"
         ) from None
     emulator.add_user(args.username, approve=[args.client_id])
-    out.write(
-        f"url: {emulator.url}\nclient_id: {args.client_id}\nusername: {args.username}\n"
-        f"key: {key_hint}\n"
-        f"try: sf-credproc get --login-url {emulator.url} --client-id {args.client_id} "
-        f"--username {args.username} --key {key_hint}\n"
-    )
+    out.write(_instructions(emulator.url, args, key_uri))
     out.flush()
     try:
         emulator.serve_forever()

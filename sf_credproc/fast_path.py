@@ -3,9 +3,10 @@
 Resolving settings needs argparse and the TOML parser; a cache hit must cost little more than the
 interpreter's own start. So every successful ``get`` records an *index* file keyed by its exact
 inputs: the arguments, the settings' environment variables and the config file's identity (device,
-inode, size, modification time), together with what it printed. The next identical invocation finds
-the index, checks that the entry it points to still holds the same token with more than ``--min-ttl``
-left, and prints the recorded output.
+inode, size, modification and change times), together with what it printed and the resolved
+``--min-ttl`` and ``--session-ttl``. The next identical invocation finds the index, checks that the
+entry it points to still holds the same token and that it is fresh by the one rule of
+``freshness.py``, and prints the recorded output.
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
@@ -20,6 +21,7 @@ import stat  # already loaded by os: free
 import time
 import zlib
 
+from .freshness import is_fresh
 from .paths import config_path, default_cache_dir
 
 # Typing-only imports: collections.abc and typing cost milliseconds on the cache-hit path.
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import BinaryIO
 
-INDEX_MAGIC = b"sf-credproc-index/2"
+INDEX_MAGIC = b"sf-credproc-index/3"
 ENTRY_MAGIC = b"sf-credproc-cache/1"
 INDEX_SUFFIX = ".idx"
 MAX_FILE_BYTES = 64 * 1024
@@ -68,7 +70,12 @@ def invocation_key(argv: Sequence[str], environ: Mapping[str, str]) -> bytes:
     path, _ = config_path(environ)
     try:
         info = os.stat(path)
-        config = f"{path}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+        # The change time too: an edit that restores size and modification time (``touch -r``,
+        # a copy with preserved times) still changes it, and the kernel alone sets it.
+        config = (
+            f"{path}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+            f":{info.st_ctime_ns}"
+        )
     except OSError:
         config = f"{path}:absent"
     parts.append(os.fsencode(config))
@@ -106,31 +113,44 @@ def read_private_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
         os.close(fd)
 
 
-def parse_index(data: bytes) -> tuple[int, str, bytes, bytes, bytes] | None:
-    """``(min_ttl, entry path, entry header, invocation key, output)`` of an index file."""
+def parse_index(data: bytes) -> tuple[int, int, str, bytes, bytes, bytes] | None:
+    """``(min_ttl, session_ttl, entry path, entry header, invocation key, output)`` of an index."""
     header, newline, body = data.partition(b"\n")
     fields = header.split(b"\t")
-    if not newline or len(fields) != 5 or fields[0] != INDEX_MAGIC:
+    if not newline or len(fields) != 6 or fields[0] != INDEX_MAGIC:
         return None
     try:
-        min_ttl, key_length = int(fields[1]), int(fields[4])
+        min_ttl, session_ttl, key_length = int(fields[1]), int(fields[2]), int(fields[5])
     except ValueError:
         return None
     if not 0 <= key_length <= len(body):
         return None
-    return min_ttl, os.fsdecode(fields[2]), fields[3], body[:key_length], body[key_length:]
+    entry_path = os.fsdecode(fields[3])
+    return min_ttl, session_ttl, entry_path, fields[4], body[:key_length], body[key_length:]
+
+
+def ca_bundle_missing(environ: Mapping[str, str]) -> bool:
+    """True when the CA bundle variable ``get`` would use names nothing: the full command then
+    fails with exit 2 (``settings._ca_bundle``), and the fast path must not answer 0 instead."""
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        path = environ.get(name)
+        if path:
+            return not os.path.exists(path)
+    return False
 
 
 def cached_output(argv: Sequence[str], environ: Mapping[str, str], now: float) -> bytes | None:
     """What to print for this exact invocation, or None to run the full command."""
     if not argv or argv[0] != "get":
         return None
+    if ca_bundle_missing(environ):
+        return None
     key = invocation_key(argv, environ)
     index = read_private_file(index_path(key, environ))
     parsed = parse_index(index) if index is not None else None
     if parsed is None:
         return None
-    min_ttl, entry_path, recorded_header, stored_key, output = parsed
+    min_ttl, session_ttl, entry_path, recorded_header, stored_key, output = parsed
     if stored_key != key or not output:
         return None
     entry = read_private_file(entry_path)
@@ -151,7 +171,7 @@ def cached_output(argv: Sequence[str], environ: Mapping[str, str], now: float) -
         expiration = int(entry_fields[1])
     except ValueError:
         return None
-    if expiration - now <= min_ttl:
+    if not is_fresh(expiration, now, min_ttl, session_ttl):
         return None
     return output
 
@@ -163,6 +183,7 @@ def record_invocation(
     entry_path: str,
     entry_header: bytes,
     min_ttl_seconds: int,
+    session_ttl_seconds: int,
     output: bytes,
 ) -> None:
     """Remember what this exact invocation printed, for the token in ``entry_path``.
@@ -178,7 +199,13 @@ def record_invocation(
         # The cache directory came from a flag or a profile, which the fast path cannot see
         # without resolving settings; and nothing is written outside the chosen directory.
         return
-    fields = [INDEX_MAGIC, b"%d" % min_ttl_seconds, os.fsencode(entry_path), entry_header]
+    fields = [
+        INDEX_MAGIC,
+        b"%d" % min_ttl_seconds,
+        b"%d" % session_ttl_seconds,
+        os.fsencode(entry_path),
+        entry_header,
+    ]
     header = b"\t".join([*fields, b"%d" % len(key)])
     if b"\n" in header:
         return

@@ -14,12 +14,31 @@ from typing import TYPE_CHECKING, Any
 from .aws import AWS_ERRORS, AwsClients, AwsTarget, translate_aws_error
 from .errors import KeySourceError
 from .key_uri import DEFAULT_SECRET_FIELD, KeyUri
-from .pem import MAX_KEY_MATERIAL_BYTES, load_rsa_private_key
+from .pem import MAX_KEY_MATERIAL_BYTES, PassphraseHints, load_rsa_private_key
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 PASSPHRASE_FIELD = "passphrase"
+
+#: ``SF_CREDPROC_KEY_PASSPHRASE`` unlocks ``file:`` and ``env:`` keys only; a secret carries its own.
+SECRET_PASSPHRASE = PassphraseHints(
+    missing=(
+        "SF_CREDPROC_KEY_PASSPHRASE does not apply to secretsmanager: keys. Store the secret as a "
+        'JSON object, {"private_key": "<the PEM>", "passphrase": "..."} (private_key, or the '
+        "#field named), or store the PEM unencrypted"
+    ),
+    wrong="Check the 'passphrase' field of the JSON secret",
+)
+#: An SSM parameter holds a bare PEM and nothing else: there is no place for a passphrase.
+PARAMETER_PASSPHRASE = PassphraseHints(
+    missing=(
+        "ssm: keys cannot be unlocked (SF_CREDPROC_KEY_PASSPHRASE does not apply to them): store "
+        "the PEM unencrypted in the SecureString, which KMS encrypts, or use secretsmanager: with "
+        "a 'passphrase' field"
+    ),
+    wrong="Store the PEM unencrypted in the SecureString",
+)
 
 
 def load_signing_key(
@@ -39,9 +58,16 @@ def load_signing_key(
         )
     if uri.scheme == "secretsmanager":
         material, secret_passphrase = _read_secret(uri, aws)
-        return load_rsa_private_key(material, where=where, passphrase=secret_passphrase)
+        return load_rsa_private_key(
+            material,
+            where=where,
+            passphrase=secret_passphrase,
+            passphrase_hints=SECRET_PASSPHRASE,
+        )
     if uri.scheme == "ssm":
-        return load_rsa_private_key(_read_parameter(uri, aws), where=where)
+        return load_rsa_private_key(
+            _read_parameter(uri, aws), where=where, passphrase_hints=PARAMETER_PASSPHRASE
+        )
     if uri.scheme == "env":
         value = environ.get(uri.target)
         if not value:

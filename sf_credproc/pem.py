@@ -6,6 +6,7 @@ RSA keys of 2048 bits or more. Error messages describe the material, never quote
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import KeySourceError
@@ -26,12 +27,39 @@ _NOT_PRIVATE_MARKERS = (
 )
 
 
+@dataclass(frozen=True)
+class PassphraseHints:
+    """What to do about an encrypted key, which depends on where a source takes its passphrase."""
+
+    missing: str
+    wrong: str
+
+
+#: ``file:`` and ``env:`` keys are unlocked by the environment variable.
+ENVIRONMENT_PASSPHRASE = PassphraseHints(
+    missing="Set SF_CREDPROC_KEY_PASSPHRASE to the key's passphrase",
+    wrong="Check SF_CREDPROC_KEY_PASSPHRASE",
+)
+
+#: The OpenSSH format is not PKCS#8, and ``openssl pkcs8`` cannot read it; ``ssh-keygen -p``
+#: rewrites the file in place, hence the copy.
+OPENSSH_HINT = (
+    "Convert a copy of it (ssh-keygen rewrites the file in place): "
+    "cp KEYFILE COPY && ssh-keygen -p -m PKCS8 -f COPY, then use COPY"
+)
+
+
 def load_rsa_private_key(
-    material: bytes, *, where: str, passphrase: bytes | None = None
+    material: bytes,
+    *,
+    where: str,
+    passphrase: bytes | None = None,
+    passphrase_hints: PassphraseHints = ENVIRONMENT_PASSPHRASE,
 ) -> RSAPrivateKey:
     """Load ``material`` (PEM or DER, optionally encrypted) as an RSA private key of >= 2048 bits.
 
-    ``where`` names the source in error messages (for example ``secretsmanager:sf/jwt-key``).
+    ``where`` names the source in error messages (for example ``secretsmanager:sf/jwt-key``);
+    ``passphrase_hints`` say where that source takes a passphrase from.
     """
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -56,8 +84,7 @@ def load_rsa_private_key(
             raise KeySourceError(f"{where} holds {what}, not a private key", hint=use)
     is_pem = stripped.startswith(b"-----BEGIN")
     if is_pem and b"OPENSSH PRIVATE KEY" in stripped:
-        hint = "Convert it: ssh-keygen -p -m PKCS8 -f KEYFILE (or openssl pkcs8 -topk8)"
-        raise KeySourceError(f"{where} holds an OpenSSH-format private key", hint=hint)
+        raise KeySourceError(f"{where} holds an OpenSSH-format private key", hint=OPENSSH_HINT)
     load = load_pem_private_key if is_pem else load_der_private_key
     # A PEM says whether it is encrypted; a DER does not, so it is tried with the passphrase first.
     encrypted = b"ENCRYPTED" in stripped if is_pem else passphrase is not None
@@ -73,7 +100,7 @@ def load_rsa_private_key(
     except TypeError:
         raise KeySourceError(
             f"{where} holds an encrypted private key and no passphrase was given",
-            hint="Set SF_CREDPROC_KEY_PASSPHRASE (or the secret's passphrase field)",
+            hint=passphrase_hints.missing,
         ) from None
     except ValueError:
         if encrypted and passphrase is not None and (is_pem or stripped[:1] == b"\x30"):
@@ -83,7 +110,7 @@ def load_rsa_private_key(
             )
             raise KeySourceError(
                 f"{where}: {problem} the encrypted private key",
-                hint="Check SF_CREDPROC_KEY_PASSPHRASE (or the secret's passphrase field)",
+                hint=passphrase_hints.wrong,
             ) from None
         raise KeySourceError(f"{where} does not hold a readable private key", hint=use) from None
     except UnsupportedAlgorithm:

@@ -7,13 +7,15 @@ login between them (kubelogin's get-token flow; botocore's JSONFileCache for the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .cache import CacheIdentity, FileTokenCache
+from .cache import CachedCredential, CacheIdentity, FileTokenCache
 from .clock import Clock
 from .deadline import Deadline
+from .freshness import outlives_session
 from .log import Log
 from .settings import Settings
 
@@ -64,8 +66,8 @@ def obtain_credential(
     identity = cache_identity(settings)
     if not settings.refresh:
         entry = cache.read(identity)
-        if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
-            log.info("cache", f"cache: hit {entry.path}")
+        if entry is not None and _servable(entry, settings, clock, log):
+            log_cache_hit(entry.expiration, clock, log, f"cache: hit {entry.path}")
             return Outcome(entry.credential_json, entry.path, True, entry.header)
     log.info(
         "cache", f"cache: {'refresh forced' if settings.refresh else 'miss'}; waiting for the lock"
@@ -73,8 +75,13 @@ def obtain_credential(
     with cache.lock(identity, deadline):
         if not settings.refresh:
             entry = cache.read(identity)
-            if entry is not None and entry.is_fresh(clock.time(), settings.min_ttl_seconds):
-                log.info("cache", "cache: another process just logged in; using its token")
+            if entry is not None and _servable(entry, settings, clock, log):
+                log_cache_hit(
+                    entry.expiration,
+                    clock,
+                    log,
+                    f"cache: another process just logged in; using its token in {entry.path}",
+                )
                 return Outcome(entry.credential_json, entry.path, True, entry.header)
         if settings.shared_table:
             from .shared_flow import through_shared_cache
@@ -89,6 +96,38 @@ def obtain_credential(
         saved = cache.write(identity, credential_json, credential.expiration, credential.issued_at)
     log.info("cache", f"cache: saved {saved.path}")
     return Outcome(credential_json, saved.path, False, saved.header)
+
+
+def _servable(entry: CachedCredential, settings: Settings, clock: Clock, log: Log) -> bool:
+    """The freshness rule (``freshness.is_fresh``), saying why a token on file is not served."""
+    now = clock.time()
+    if entry.is_fresh(now, settings.min_ttl_seconds, settings.session_ttl_seconds):
+        return True
+    if outlives_session(entry.expiration, now, settings.session_ttl_seconds):
+        log.info(
+            "cache",
+            f"cache: the cached token expires {_utc(entry.expiration)}, later than --session-ttl "
+            f"{settings.session_ttl_seconds} allows (it was obtained under a longer one); not served",
+        )
+    return False
+
+
+def log_cache_hit(expiration: int, clock: Clock, log: Log, what: str) -> None:
+    """Say that the answer comes from a cache, and until when.
+
+    A hit never touches the key: without this line a broken key setup hides behind a cached token.
+    """
+    left = int(expiration - clock.time())
+    log.info(
+        "cache",
+        f"{what}: the answer comes from the cache, expiring {_utc(expiration)} (in {left} s); "
+        "the key was not used (doctor or --refresh checks it)",
+        expiration=_utc(expiration),
+    )
+
+
+def _utc(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def log_in_lazily(

@@ -14,9 +14,11 @@ from typing import Any
 from .config_file import ConfigFile, load_config_file
 from .errors import ConfigError
 from .formats import FORMATS
+from .freshness import DEFAULT_MIN_TTL_SECONDS, default_min_ttl
 from .key_uri import KeyUri, parse_key_uri
 from .log import LOG_FORMATS
 from .login_url import LoginUrl, derive_audience, parse_login_url
+from .options import GET_OPTIONS, OPTIONS_BY_NAME, PROFILE_KEYS, Option
 from .paths import default_cache_dir
 
 PROFILE_ENV = "SF_CREDPROC_PROFILE"
@@ -25,155 +27,6 @@ DEFAULT_PROFILE = "default"
 #: Salesforce session timeouts range from 15 minutes to 24 hours; a shorter TTL is always safe.
 MAX_SESSION_TTL_SECONDS = 24 * 3600
 MAX_TIMEOUT_SECONDS = 3600.0
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting of ``get``: its flag, environment variable, profile key and default."""
-
-    name: str
-    flag: str
-    env: str
-    help: str
-    default: str | None = None
-    required: bool = False
-    metavar: str = "VALUE"
-
-    @property
-    def env_help(self) -> str:
-        default = f"; default: {self.default}" if self.default else ""
-        return f"{self.help} [env {self.env}{default}]"
-
-
-GET_OPTIONS: tuple[Option, ...] = (
-    Option(
-        "client_id",
-        "--client-id",
-        "SF_CREDPROC_CLIENT_ID",
-        "consumer key of the connected app or External Client App (JWT iss)",
-        required=True,
-        metavar="KEY",
-    ),
-    Option(
-        "username",
-        "--username",
-        "SF_CREDPROC_USERNAME",
-        "Salesforce username (JWT sub)",
-        required=True,
-        metavar="USER",
-    ),
-    Option(
-        "login_url",
-        "--login-url",
-        "SF_CREDPROC_LOGIN_URL",
-        "host whose /services/oauth2/token is called",
-        "https://login.salesforce.com",
-        metavar="URL",
-    ),
-    Option(
-        "audience",
-        "--audience",
-        "SF_CREDPROC_AUDIENCE",
-        "JWT aud",
-        "derived from --login-url",
-        metavar="URL",
-    ),
-    Option(
-        "key",
-        "--key",
-        "SF_CREDPROC_KEY",
-        "key source: kms:, secretsmanager:, ssm:, file: or env:",
-        required=True,
-        metavar="URI",
-    ),
-    Option(
-        "region",
-        "--region",
-        "SF_CREDPROC_REGION",
-        "AWS region",
-        "boto3's own resolution",
-        metavar="REGION",
-    ),
-    Option(
-        "aws_profile",
-        "--aws-profile",
-        "SF_CREDPROC_AWS_PROFILE",
-        "AWS named profile",
-        "boto3's own resolution",
-        metavar="NAME",
-    ),
-    Option(
-        "session_ttl",
-        "--session-ttl",
-        "SF_CREDPROC_SESSION_TTL",
-        "seconds the Salesforce session lives (the org/app session timeout)",
-        "7200",
-        metavar="SECONDS",
-    ),
-    Option(
-        "timeout",
-        "--timeout",
-        "SF_CREDPROC_TIMEOUT",
-        "overall deadline in seconds for the whole command",
-        "30",
-        metavar="SECONDS",
-    ),
-    Option(
-        "cache_dir",
-        "--cache-dir",
-        "SF_CREDPROC_CACHE_DIR",
-        "token cache directory",
-        "$XDG_CACHE_HOME/sf-credproc",
-        metavar="DIR",
-    ),
-    Option(
-        "min_ttl",
-        "--min-ttl",
-        "SF_CREDPROC_MIN_TTL",
-        "serve a cached token only while more than this many seconds remain",
-        "900",
-        metavar="SECONDS",
-    ),
-    Option(
-        "shared_cache",
-        "--shared-cache",
-        "SF_CREDPROC_SHARED_CACHE",
-        "fleet-wide token cache: dynamodb://TABLE",
-        metavar="URI",
-    ),
-    Option(
-        "shared_cache_key",
-        "--shared-cache-key",
-        "SF_CREDPROC_SHARED_CACHE_KEY",
-        "symmetric KMS key that encrypts tokens in the shared cache",
-        metavar="KEY",
-    ),
-    Option(
-        "format",
-        "--format",
-        "SF_CREDPROC_FORMAT",
-        "output: json, env, token, header, github or sf",
-        "json",
-        metavar="FORMAT",
-    ),
-    Option(
-        "log_format",
-        "--log-format",
-        "SF_CREDPROC_LOG_FORMAT",
-        "what stderr carries: text lines, or one JSON object per event",
-        "text",
-        metavar="FORMAT",
-    ),
-    Option(
-        "trusted_hosts",
-        "--trusted-host",
-        "SF_CREDPROC_TRUSTED_HOSTS",
-        "extra login host to trust (repeatable; env: comma-separated)",
-        metavar="HOST",
-    ),
-)
-OPTIONS_BY_NAME = {option.name: option for option in GET_OPTIONS}
-PROFILE_KEYS = frozenset(OPTIONS_BY_NAME)
 
 
 @dataclass(frozen=True)
@@ -198,7 +51,8 @@ class Settings:
     config_path: str
     ca_bundle: str | None
     cache_dir: str = ""
-    min_ttl_seconds: int = 900
+    #: Already resolved by the one rule (``freshness.default_min_ttl`` when not set).
+    min_ttl_seconds: int = DEFAULT_MIN_TTL_SECONDS
     refresh: bool = False
     no_cache: bool = False
     #: The shared cache's DynamoDB table and KMS key (None: no shared tier).
@@ -227,6 +81,8 @@ class Settings:
 class _Raw:
     value: Any
     origin: str
+    #: From the TOML config file, where values carry their own types ("7200" is a string).
+    typed: bool = False
 
 
 def resolve_settings(
@@ -275,6 +131,7 @@ def resolve_settings(
             hint="Drop --region (the ARN names the region), or make them agree",
         )
     shared_table, shared_key = _shared_cache(raw.get("shared_cache"), raw.get("shared_cache_key"))
+    session_ttl = _session_ttl(raw.get("session_ttl"))
     return Settings(
         client_id=text("client_id") or "",
         username=text("username") or "",
@@ -284,9 +141,7 @@ def resolve_settings(
         region=region,
         fallback_region=environ.get("AWS_REGION") or None,
         aws_profile=text("aws_profile"),
-        session_ttl_seconds=_number(
-            raw.get("session_ttl"), "session_ttl", 7200, 1, MAX_SESSION_TTL_SECONDS, int
-        ),
+        session_ttl_seconds=session_ttl,
         timeout_seconds=_number(
             raw.get("timeout"), "timeout", 30.0, 0.001, MAX_TIMEOUT_SECONDS, float
         ),
@@ -295,9 +150,7 @@ def resolve_settings(
         config_path=config.path,
         ca_bundle=_ca_bundle(environ),
         cache_dir=_cache_dir(raw.get("cache_dir"), environ),
-        min_ttl_seconds=_number(
-            raw.get("min_ttl"), "min_ttl", 900, 0, MAX_SESSION_TTL_SECONDS, int
-        ),
+        min_ttl_seconds=_min_ttl(raw.get("min_ttl"), raw.get("session_ttl"), session_ttl),
         refresh=bool(flags.get("refresh")),
         no_cache=bool(flags.get("no_cache")),
         shared_table=shared_table,
@@ -316,8 +169,11 @@ def resolve_cache_dir(flags: Mapping[str, Any], environ: Mapping[str, str]) -> s
     return resolve_cache_view(flags, environ)[0]
 
 
-def resolve_cache_view(flags: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[str, int]:
-    """The cache directory and ``--min-ttl``, resolved like ``get``'s (for ``cache list``)."""
+def resolve_cache_view(
+    flags: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[str, int, int]:
+    """The cache directory, ``--min-ttl`` and ``--session-ttl``, resolved like ``get``'s (for
+    ``cache list``, whose state column applies ``get``'s freshness rule)."""
     config = load_config_file(environ, PROFILE_KEYS)
     profile_name, profile = _select_profile(flags.get("profile"), environ, config)
 
@@ -325,8 +181,34 @@ def resolve_cache_view(flags: Mapping[str, Any], environ: Mapping[str, str]) -> 
         option = OPTIONS_BY_NAME[name]
         return _lookup(option, flags, environ, profile, profile_name, config.path)
 
-    min_ttl = _number(find("min_ttl"), "min_ttl", 900, 0, MAX_SESSION_TTL_SECONDS, int)
-    return _cache_dir(find("cache_dir"), environ), min_ttl
+    session_raw = find("session_ttl")
+    session_ttl = _session_ttl(session_raw)
+    min_ttl = _min_ttl(find("min_ttl"), session_raw, session_ttl)
+    return _cache_dir(find("cache_dir"), environ), min_ttl, session_ttl
+
+
+def _session_ttl(raw: _Raw | None) -> int:
+    value: int = _number(raw, "session_ttl", 7200, 1, MAX_SESSION_TTL_SECONDS, int)
+    return value
+
+
+def _min_ttl(raw: _Raw | None, session_raw: _Raw | None, session_ttl: int) -> int:
+    """``--min-ttl`` as set, or scaled to the session when not set (``freshness``).
+
+    A minimum TTL at or above the session's own would make every cached token due for refresh the
+    moment it is saved: the cache would silently never serve, and every call would log in.
+    """
+    if raw is None:
+        return default_min_ttl(session_ttl)
+    min_ttl: int = _number(raw, "min_ttl", 0, 0, MAX_SESSION_TTL_SECONDS, int)
+    if min_ttl >= session_ttl:
+        session_origin = session_raw.origin if session_raw else "the default"
+        raise ConfigError(
+            f"--min-ttl {min_ttl} (from {raw.origin}) is not below --session-ttl {session_ttl} "
+            f"(from {session_origin}): no cached token would ever be served",
+            hint="Lower --min-ttl, or unset it: it then defaults to min(900, session TTL / 4)",
+        )
+    return min_ttl
 
 
 def _cache_dir(raw: _Raw | None, environ: Mapping[str, str]) -> str:
@@ -373,7 +255,7 @@ def _lookup(
             return _Raw([h.strip() for h in env_value.split(",") if h.strip()], option.env)
         return _Raw(env_value, option.env)
     if option.name in profile:
-        return _Raw(profile[option.name], f"profile {profile_name!r} in {config_path}")
+        return _Raw(profile[option.name], f"profile {profile_name!r} in {config_path}", typed=True)
     return None
 
 
@@ -428,6 +310,16 @@ def _number(
     option = OPTIONS_BY_NAME[name]
     what = "a whole number of seconds" if kind is int else "a number of seconds"
     value = raw.value
+    if raw.typed and isinstance(value, str):
+        # TOML has numbers: a quoted one is a mistake the README promises to report, not to guess.
+        unquoted = raw.value.strip()
+        hint = f"Write it without quotes: {name} = {unquoted}"
+        if not unquoted.replace(".", "", 1).isdigit():
+            hint = f"Set it to {what} between {low:g} and {high:g}, without quotes"
+        raise ConfigError(
+            f"{option.flag} {raw.value!r} (from {raw.origin}) is a string, not {what}",
+            hint=hint,
+        )
     if isinstance(value, str):
         try:
             value = kind(value.strip())

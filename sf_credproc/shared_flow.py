@@ -20,8 +20,9 @@ from .cache import CacheIdentity, FileTokenCache
 from .clock import Clock
 from .deadline import Deadline
 from .deadline_share import DeadlineShare
+from .freshness import is_fresh, outlives_session
 from .log import Log
-from .service import Outcome, log_in_lazily
+from .service import Outcome, log_cache_hit, log_in_lazily
 from .settings import Settings
 from .shared_cache import DynamoDbSharedCache, SharedRead, new_holder_id
 from .shared_item import LeaseState, SharedCacheUnavailable, StoredVersion
@@ -58,12 +59,20 @@ def through_shared_cache(
         pause = FIRST_POLL_SECONDS
         holder_now = "another process"
         refusal_said = False
+        outlived = False
         while True:
             if not skip_read:
                 found = _read_checked(shared, item_id, watermark)
                 holder_now = found.lease.holder or holder_now
                 entry = found.entry
-                if entry is not None and entry.expiration - clock.time() > settings.min_ttl_seconds:
+                expiration = entry.expiration if entry is not None else 0
+                now = clock.time()
+                # An item obtained under a longer --session-ttl is replaced, like a local entry.
+                outlived = outlives_session(expiration, now, settings.session_ttl_seconds)
+                fresh = is_fresh(
+                    expiration, now, settings.min_ttl_seconds, settings.session_ttl_seconds
+                )
+                if entry is not None and fresh:
                     watermark.raise_to(entry.issued_at)
                     saved = cache.write(
                         identity, entry.credential_json, entry.expiration, entry.issued_at
@@ -73,6 +82,7 @@ def through_shared_cache(
                         f"shared cache: hit in {shared.table}; copied to {saved.path}",
                         calls=shared.calls,
                     )
+                    log_cache_hit(entry.expiration, clock, log, "shared cache: hit")
                     return Outcome(entry.credential_json, saved.path, True, saved.header)
                 if found.refused and not refusal_said:
                     refusal_said = True
@@ -82,7 +92,10 @@ def through_shared_cache(
                         f"refused: {found.refused}; logging in to replace it",
                     )
             skip_read = False
-            fresh_for = None if settings.refresh and first_round else settings.min_ttl_seconds
+            # fresh_for=None takes the lease whatever the item holds: a forced refresh, or an item
+            # that outlives the current session TTL (the condition would call it fresh).
+            forced = (settings.refresh and first_round) or outlived
+            fresh_for = None if forced else settings.min_ttl_seconds
             first_round = False
             # A write whose answer is lost may still have taken the lease: from here on, every
             # way out gives it back.

@@ -78,6 +78,24 @@ class Run:
             assert needle in self.stderr, f"{needle!r} not in {self.stderr!r}"
 
 
+#: Runs argv[1:] with SIGINT back at its default. A process started with SIGINT ignored (pytest run
+#: from a background job, nohup, some CI runners) passes SIG_IGN on through fork and exec, and
+#: Python then installs no KeyboardInterrupt handler: a test that interrupts the command must not
+#: depend on how the test runner itself was started. (subprocess's restore_signals covers only
+#: SIGPIPE, SIGXFZ and SIGXFSZ.)
+DEFAULT_SIGINT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
+def with_default_sigint(command: Sequence[str]) -> list[str]:
+    """``command`` (its first word a path) started with SIGINT at its default disposition."""
+    return [*DEFAULT_SIGINT, *command]
+
+
 def run_cli(
     args: Sequence[str], env: Mapping[str, str], *, timeout: float = 60, module: bool = False
 ) -> Run:

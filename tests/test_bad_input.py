@@ -33,7 +33,35 @@ def get(*args: str) -> list[str]:
 
 # (id, argv, extra environment, exit code, needles)
 ROWS: list[tuple[str, list[str], dict[str, str], int, tuple[str, ...]]] = [
-    ("unknown flag", get("--key", "env:K", "--bogus"), {}, 2, ("--bogus",)),
+    ("unknown flag", get("--key", "env:K", "--bogus"), {}, 2, ("--bogus", "get --help")),
+    (
+        "misspelt flag: did you mean",
+        get("--key", "env:K", "--sesion-ttl", "900"),
+        {},
+        2,
+        ("--sesion-ttl", "Did you mean --session-ttl?"),
+    ),
+    (
+        "misspelt flag of cache list",
+        ["cache", "list", "--min-tll", "60"],
+        {},
+        2,
+        ("Did you mean --min-ttl?", "cache list --help"),
+    ),
+    (
+        "misspelt flag of exec, before --",
+        ["exec", "--refrsh", "--", "true"],
+        {},
+        2,
+        ("Did you mean --refresh?",),
+    ),
+    (
+        "exec without --",
+        ["exec", "--profile", "p", "env", "-i"],
+        {},
+        2,
+        ("unrecognized arguments: env -i", "Put -- between", "exec [options] -- COMMAND"),
+    ),
     ("no command", [], {}, 2, ()),
     ("unknown command", ["fetch"], {}, 2, ("fetch",)),
     (
@@ -328,7 +356,7 @@ def _material_rows() -> list[tuple[str, bytes, str | None, tuple[str, ...]]]:
             "OpenSSH key",
             _pem(rsa2048, serialization.PrivateFormat.OpenSSH),
             None,
-            ("OpenSSH-format", "ssh-keygen"),
+            ("OpenSSH-format", "ssh-keygen -p -m PKCS8 -f COPY", "a copy"),
         ),
         ("garbage", b"this is not a key", None, ("does not hold a readable private key",)),
         ("empty", b"", None, ("is empty",)),
@@ -378,6 +406,31 @@ def test_bad_key_material(
         env["SF_CREDPROC_KEY_PASSPHRASE"] = passphrase
     run = invoke(get("--key", f"file:{path}"), env)
     run.assert_failed(3, f"file:{path}", *needles)
+
+
+def test_openssh_hint_is_one_command_that_works(tmp_path: Path) -> None:
+    """The hint names ssh-keygen only (openssl pkcs8 cannot read OpenSSH keys), run on a copy;
+    following it to the letter yields a key that loads."""
+    import shutil
+    import subprocess
+
+    from sf_credproc.pem import OPENSSH_HINT, load_rsa_private_key
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    original = tmp_path / "id_rsa"
+    original.write_bytes(_pem(key, serialization.PrivateFormat.OpenSSH))
+    original.chmod(0o600)
+    run = invoke(get("--key", f"file:{original}"), base_env(tmp_path))
+    run.assert_failed(3, OPENSSH_HINT)
+    assert "openssl" not in run.stderr
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed: the hint's command cannot be run here")
+    command = OPENSSH_HINT.split(": ", 1)[1].split(", then")[0]
+    command = command.replace("KEYFILE", str(original)).replace("COPY", str(tmp_path / "copy"))
+    subprocess.run(["sh", "-c", command + " -N '' -q"], check=True, capture_output=True)
+    loaded = load_rsa_private_key((tmp_path / "copy").read_bytes(), where="copy")
+    assert loaded.private_numbers() == key.private_numbers()
+    assert b"OPENSSH PRIVATE KEY" in original.read_bytes()  # the original is untouched
 
 
 def test_pasted_pem_in_key_flag_is_never_echoed(tmp_path: Path) -> None:
@@ -438,6 +491,61 @@ def test_malformed_secrets(
     aws.client("secretsmanager").create_secret(Name="sf/bad", **value)
     run = run_cli(["get", *GOOD, "--key", f"secretsmanager:sf/bad{fragment}"], env)
     run.assert_failed(3, "secretsmanager:sf/bad", *needles)
+
+
+# (id, where the encrypted key is stored, needles, words the hint must not offer)
+ENCRYPTED_KEY_ROWS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("file: takes the environment variable", "file", ("Set SF_CREDPROC_KEY_PASSPHRASE",)),
+    (
+        "secretsmanager: a bare encrypted PEM",
+        "secret",
+        ("does not apply to secretsmanager:", '"passphrase"', "JSON object"),
+    ),
+    (
+        "secretsmanager: a JSON secret with the wrong passphrase",
+        "secret-json",
+        ("passphrase does not unlock", "'passphrase' field of the JSON secret"),
+    ),
+    (
+        "ssm: a bare PEM only",
+        "parameter",
+        ("does not apply to them", "store the PEM unencrypted in the SecureString"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("stored", "needles"),
+    [row[1:] for row in ENCRYPTED_KEY_ROWS],
+    ids=[row[0] for row in ENCRYPTED_KEY_ROWS],
+)
+def test_encrypted_key_hint_names_where_the_source_takes_a_passphrase(
+    stored: str, needles: tuple[str, ...], aws: Aws, env: dict[str, str], tmp_path: Path
+) -> None:
+    """SF_CREDPROC_KEY_PASSPHRASE unlocks file: and env: keys only: the hint for a secret or a
+    parameter must point to what works there."""
+    import json
+
+    encrypted = pem_private(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048), b"the right passphrase"
+    ).decode()
+    if stored == "file":
+        (tmp_path / "key.pem").write_text(encrypted)
+        key = f"file:{tmp_path / 'key.pem'}"
+    elif stored == "parameter":
+        aws.client("ssm").put_parameter(Name="/sf/enc", Value=encrypted, Type="SecureString")
+        key = "ssm:/sf/enc"
+    else:
+        value = encrypted
+        if stored == "secret-json":
+            value = json.dumps({"private_key": encrypted, "passphrase": "not the passphrase"})
+        aws.client("secretsmanager").create_secret(Name="sf/enc", SecretString=value)
+        key = "secretsmanager:sf/enc"
+    run = run_cli(["get", *GOOD, "--key", key], env)
+    run.assert_failed(3, key, *needles)
+    if stored != "file":
+        assert "Set SF_CREDPROC_KEY_PASSPHRASE" not in run.stderr
+        assert "Check SF_CREDPROC_KEY_PASSPHRASE" not in run.stderr
 
 
 TOKEN_RESPONSE_ROWS: list[tuple[str, CannedResponse, int, tuple[str, ...]]] = [

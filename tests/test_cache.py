@@ -36,7 +36,12 @@ def key(key_file: Path) -> str:
 def test_lifecycle_miss_hit_expiry_refresh(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
-    args = get_args(org, key, "--session-ttl", "3", "--min-ttl", "1")
+    """Miss, hits (fast path and full command), a refresh once within --min-ttl, the new token.
+
+    Robust under load: a 30 s session leaves ample time for the hits, and the step "within
+    --min-ttl" waits for the entry's own Expiration to come that close, not for a guessed time.
+    """
+    args = get_args(org, key, "--session-ttl", "30", "--min-ttl", "1")
     first = run_cli(args, env).credential()
     assert org.token_request_count == 1
 
@@ -44,18 +49,56 @@ def test_lifecycle_miss_hit_expiry_refresh(
     org.canned_responses.extend([CannedResponse(503, b"<html>down</html>")] * 5)
     assert run_cli(args, env).credential() == first  # the fast path (same invocation)
     env["SF_CREDPROC_MIN_TTL"] = "1"  # a different invocation, same identity: the full command
-    assert run_cli(get_args(org, key, "--session-ttl", "3"), env).credential() == first
+    assert run_cli(get_args(org, key, "--session-ttl", "30"), env).credential() == first
     assert org.token_request_count == 1
     assert len(org.canned_responses) == 5
 
     # Within --min-ttl of the expiration the token is never served: a refresh is attempted.
-    time.sleep(max(0.0, first_expiry(first) - time.time() - 1) + 0.2)
-    run_cli(args, env).assert_failed(5, "HTML page")
+    due = get_args(org, key, "--session-ttl", "30", "--min-ttl", "28")
+    time.sleep(max(0.0, first_expiry(first) - 28 - time.time()) + 0.05)
+    run_cli(due, env).assert_failed(5, "HTML page")
     org.canned_responses.clear()
-    second = run_cli(args, env).credential()
+    second = run_cli(due, env).credential()
     assert second["AccessToken"] != first["AccessToken"]
     assert org.token_request_count == 1 + 4 + 1  # the failed refresh made 4 attempts
+    # The first invocation's index names the replaced token: the full command serves the new one,
+    # and records it for the fast path.
     assert run_cli(args, env).credential() == second
+    assert run_cli(args, env).credential() == second
+    assert org.token_request_count == 6
+
+
+def test_fast_path_applies_the_freshness_rule(tmp_path: Path) -> None:
+    """The fast path's own check, on a clock passed in: served while more than the recorded
+    --min-ttl remains and the entry does not outlive the recorded --session-ttl."""
+    from sf_credproc.cache import CacheIdentity, FileTokenCache
+    from sf_credproc.fast_path import cached_output, record_invocation
+
+    environ = {"HOME": str(tmp_path), "SF_CREDPROC_CACHE_DIR": str(tmp_path / "cache")}
+    identity = CacheIdentity("https://login.salesforce.com/services/oauth2/token", "a", "c", "u")
+    expiration = 2_000_000_000
+    cache = FileTokenCache(environ["SF_CREDPROC_CACHE_DIR"])
+    entry = cache.write(identity, '{"Version": 1}', expiration, expiration - 900)
+    argv = ["get", "--session-ttl", "900"]
+    record_invocation(
+        argv,
+        environ,
+        entry_path=entry.path,
+        entry_header=entry.header,
+        min_ttl_seconds=225,
+        session_ttl_seconds=900,
+        output=b"printed\n",
+    )
+    for seconds_left, served in [
+        (900, True),
+        (226, True),
+        (225, False),  # within --min-ttl
+        (0, False),
+        (900 + 60, True),  # clock skew allowed for
+        (900 + 61, False),  # outlives the session
+    ]:
+        output = cached_output(argv, environ, expiration - seconds_left)
+        assert (output == b"printed\n") is served, seconds_left
 
 
 def first_expiry(credential: dict[str, str]) -> float:
@@ -297,7 +340,9 @@ def test_cache_list_shows_entries_but_never_a_token(
     as_json = run_cli(["cache", "list", "--json"], env)
     (row,) = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert row["username"] == USERNAME and row["expiration"] == credential["Expiration"]
-    stale = run_cli(["cache", "list", "--json", "--min-ttl", "86400"], env)
+    stale = run_cli(
+        ["cache", "list", "--json", "--session-ttl", "86400", "--min-ttl", "86399"], env
+    )
     assert json.loads(stale.stdout)["state"] == "refresh due"  # 2 hours left, a day wanted
     for output in (listing.stdout + listing.stderr, as_json.stdout + as_json.stderr):
         assert credential["AccessToken"] not in output
@@ -394,3 +439,86 @@ def test_a_hit_touches_neither_aws_nor_salesforce(
     assert run_cli(get_args(org, f"kms:{key_id}"), env).credential() == first  # fast path
     assert run_cli(get_args(org, f"kms:{key_id}", "--timeout", "9"), env).credential() == first
     assert org.token_request_count == 1
+
+
+def test_a_fifteen_minute_session_is_cached_with_the_default_min_ttl(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """--session-ttl 900 (Salesforce's shortest timeout) with --min-ttl unset: served from the
+    cache (min(900, 900 / 4) = 225 s), by the fast path, the full command and cache list."""
+    args = get_args(org, key, "--session-ttl", "900")
+    first = run_cli(args, env).credential()
+    assert run_cli(args, env).credential() == first  # the fast path
+    assert run_cli([*args, "--timeout", "29"], env).credential() == first  # the full command
+    assert org.token_request_count == 1
+    listing = run_cli(["cache", "list", "--json", "--session-ttl", "900"], env)
+    assert json.loads(listing.stdout)["state"] == "fresh"
+
+
+def test_lowering_session_ttl_takes_effect_at_once(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """A token obtained under --session-ttl 7200 outlives a session of 900 started now: not
+    served once 900 is in force; the token obtained under 900 is."""
+    long_lived = run_cli(get_args(org, key), env).credential()
+    short = get_args(org, key, "--session-ttl", "900")
+    stale = run_cli(["cache", "list", "--json", "--session-ttl", "900"], env)
+    assert json.loads(stale.stdout)["state"] == "refresh due"
+    run = run_cli([*short, "-v"], env)
+    assert "later than --session-ttl 900 allows" in run.stderr
+    second = run.credential()
+    assert second["AccessToken"] != long_lived["AccessToken"]
+    assert first_expiry(second) - first_expiry(long_lived) < 0
+    assert run_cli(short, env).credential() == second
+    assert run_cli(short, env).credential() == second  # and by the fast path
+    assert org.token_request_count == 2
+
+
+def test_verbose_says_the_answer_came_from_the_cache(
+    org: SalesforceEmulator, env: dict[str, str], key_file: Path
+) -> None:
+    """A hit never reads the key: -v says so, with the expiration, and what checks the key."""
+    args = get_args(org, f"file:{key_file}")
+    credential = run_cli(args, env).credential()
+    key_file.unlink()  # a broken key setup, hidden by the cached token
+    run = run_cli([*args, "-v"], env)
+    assert run.credential() == credential
+    assert f"the answer comes from the cache, expiring {credential['Expiration']}" in run.stderr
+    assert "the key was not used (doctor or --refresh checks it)" in run.stderr
+    run_cli([*args, "--refresh"], env).assert_failed(3, "no such file")
+
+
+def test_fast_path_fails_like_the_full_command_on_a_missing_ca_bundle(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """REQUESTS_CA_BUNDLE naming nothing is exit 2 for the full command: the same on a hit."""
+    args = get_args(org, key)
+    run_cli(args, env).credential()
+    assert len(list(cache_dir(env).glob("*.idx"))) == 1
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        broken = {**env, name: "/nonexistent/ca.pem"}
+        if name == "SSL_CERT_FILE":
+            del broken["REQUESTS_CA_BUNDLE"]
+        run_cli(args, broken).assert_failed(2, f"{name} names /nonexistent/ca.pem")
+    assert org.token_request_count == 1
+
+
+def test_fast_path_sees_a_config_edit_that_keeps_size_and_mtime(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    """An edit with the modification time put back (touch -r, cp -p) still changes the ctime."""
+    config = Path(env["XDG_CONFIG_HOME"]) / "sf-credproc" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[profile.default]\ntimeout = 300\n")
+    args = get_args(org, key)
+    run_cli(args, env).credential()
+    before = config.stat()
+    config.write_text('[profile.default]\ntimeout = "3"\n')  # same size, now a quoted number
+    os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = config.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    run_cli(args, env).assert_failed(2, "--timeout '3'", "is a string")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
-from helpers import EXE, base_env, run_cli
+import pytest
+import trustme
+from cryptography.hazmat.primitives.asymmetric import rsa
+from helpers import EXE, Run, assert_no_leaks, base_env, run_cli, with_default_sigint
 
 from sf_credproc import __version__
 from sf_credproc.credential import load_schema
-from sf_credproc.settings import GET_OPTIONS
+from sf_credproc.options import GET_OPTIONS
 
 
 def test_version(tmp_path: Path) -> None:
@@ -43,11 +48,28 @@ def test_demo_prints_a_credential(tmp_path: Path) -> None:
     assert "emulated Salesforce" in run.stderr
 
 
-def test_emulator_command_serves_get(tmp_path: Path) -> None:
-    """``sf-credproc emulator`` prints how to call it; ``get`` with that key then succeeds."""
+def read_instructions(server: subprocess.Popen[str]) -> dict[str, str]:
+    """The emulator's six ``name: value`` lines; a server that prints fewer is killed at 30 s."""
+    import threading
+
+    assert server.stdout is not None
+    watchdog = threading.Timer(30, server.kill)
+    watchdog.start()
+    try:
+        return dict(server.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(6))
+    finally:
+        watchdog.cancel()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_emulator_command_prints_a_get_that_runs_as_printed(
+    stop: signal.Signals, tmp_path: Path
+) -> None:
+    """``sf-credproc emulator`` prints a command that runs pasted into a shell, says how to stop,
+    and deletes its throwaway key however it is stopped."""
     env = base_env(tmp_path)
     server = subprocess.Popen(
-        [str(EXE), "emulator"],
+        with_default_sigint([str(EXE), "emulator"]),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -55,13 +77,69 @@ def test_emulator_command_serves_get(tmp_path: Path) -> None:
     )
     try:
         assert server.stdout is not None
-        lines = dict(server.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(4))
-        args = ["get", "--login-url", lines["url"], "--client-id", lines["client_id"]]
-        run = run_cli([*args, "--username", lines["username"], "--key", lines["key"]], env)
-        credential = run.credential()
-        assert credential["Username"] == lines["username"]
+        lines = read_instructions(server)
         key_path = Path(lines["key"].removeprefix("file:"))
         assert key_path.stat().st_mode & 0o077 == 0  # the throwaway key is private
+        assert "Ctrl-C" in lines["stop"] and "deleted" in lines["stop"]
+        pasted = subprocess.run(
+            ["sh", "-c", lines["try"]],
+            env={**env, "PATH": f"{EXE.parent}:{env['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        run = Run(pasted.returncode, pasted.stdout, pasted.stderr)
+        assert_no_leaks(run)
+        assert run.credential()["Username"] == lines["username"]
+    finally:
+        server.send_signal(stop)
+        server.wait(timeout=10)
+    assert not key_path.exists() and not key_path.parent.exists()
+
+
+def test_emulator_with_cert_and_tls_prints_a_get_that_runs_with_the_users_key(
+    tmp_path: Path, app_key: rsa.RSAPrivateKey, key_file: Path, ca: trustme.CA
+) -> None:
+    """With --cert the key is the user's own (SF_CREDPROC_KEY); with --tls-cert the command
+    trusts that certificate. Nothing reads 'your key'."""
+    import time
+
+    from sf_credproc.certificates import make_certificate, parse_subject
+
+    certificate = tmp_path / "app-cert.pem"
+    issued = make_certificate(app_key, parse_subject("CN=test"), days=1, now=time.time())
+    certificate.write_bytes(issued.pem)
+    server_cert = ca.issue_cert("127.0.0.1")
+    tls_cert, tls_key = tmp_path / "tls-cert.pem", tmp_path / "tls-key.pem"
+    # The whole chain, the CA last: the bundle the printed command trusts ends in a root.
+    tls_cert.write_bytes(
+        b"".join(blob.bytes() for blob in server_cert.cert_chain_pems) + ca.cert_pem.bytes()
+    )
+    server_cert.private_key_pem.write_to_path(str(tls_key))
+    env = {**base_env(tmp_path), "SF_CREDPROC_KEY": f"file:{key_file}"}
+    argv = ["emulator", "--cert", str(certificate), "--tls-cert", str(tls_cert)]
+    server = subprocess.Popen(
+        [str(EXE), *argv, "--tls-key", str(tls_key)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = read_instructions(server)
+        assert "SF_CREDPROC_KEY" in lines["key"] and "your key" not in lines["try"]
+        pasted = subprocess.run(
+            ["sh", "-c", lines["try"]],
+            env={**env, "PATH": f"{EXE.parent}:{env['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert pasted.returncode == 0, pasted.stderr
+        assert json.loads(pasted.stdout)["InstanceUrl"].startswith("https://127.0.0.1:")
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -17,7 +17,7 @@ import pytest
 from aws_fault_proxy import AwsFaultProxy
 from conftest import Aws
 from cryptography.hazmat.primitives import serialization
-from helpers import CLIENT_ID, EXE, USERNAME, Run, get_args, run_cli
+from helpers import CLIENT_ID, EXE, USERNAME, Run, get_args, run_cli, with_default_sigint
 from tcp_fault_proxy import TcpFaultProxy
 
 from sf_credproc.emulator import PASS, CannedResponse, SalesforceEmulator
@@ -317,7 +317,7 @@ def test_signals_leave_nothing_behind(
     before = cache_snapshot(env)
     org.canned_responses.append(CannedResponse(0, b"", delay_seconds=5))  # the login hangs
     process = subprocess.Popen(
-        [str(EXE), *get_args(org, key, "--refresh")],
+        with_default_sigint([str(EXE), *get_args(org, key, "--refresh")]),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -18,8 +18,8 @@ from sf_credproc.exchange import ExchangeContext, TokenResponse, parse_token_res
 from sf_credproc.fast_path import parse_index
 from sf_credproc.key_uri import KeyUri, parse_key_uri
 from sf_credproc.login_url import LoginUrl, parse_login_url
+from sf_credproc.options import PROFILE_KEYS
 from sf_credproc.pem import load_rsa_private_key
-from sf_credproc.settings import PROFILE_KEYS
 
 QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CONTEXT = ExchangeContext("https://login.salesforce.com/services/oauth2/token", "u", "c", "aud")

@@ -9,7 +9,8 @@ import pytest
 from helpers import base_env, invoke
 
 from sf_credproc.errors import ConfigError
-from sf_credproc.settings import GET_OPTIONS, resolve_settings
+from sf_credproc.options import GET_OPTIONS
+from sf_credproc.settings import resolve_settings
 
 FLAGS_NONE: dict[str, Any] = {option.name: None for option in GET_OPTIONS}
 
@@ -163,6 +164,26 @@ CONFIG_ERRORS = [
     ),
     ("timeout as bool", '[profile.default]\nclient_id = "c"\ntimeout = true\n', ("--timeout",)),
     (
+        "quoted session ttl",
+        '[profile.default]\nclient_id = "c"\nsession_ttl = "7200"\n',
+        ("--session-ttl '7200'", "is a string", "without quotes: session_ttl = 7200"),
+    ),
+    (
+        "quoted timeout",
+        '[profile.default]\nclient_id = "c"\ntimeout = "12.5"\n',
+        ("--timeout '12.5'", "is a string", "timeout = 12.5"),
+    ),
+    (
+        "quoted min ttl",
+        '[profile.default]\nclient_id = "c"\nmin_ttl = "60"\n',
+        ("--min-ttl '60'", "is a string"),
+    ),
+    (
+        "min ttl not below the profile's session ttl",
+        '[profile.default]\nclient_id = "c"\nsession_ttl = 900\nmin_ttl = 900\n',
+        ("--min-ttl 900", "not below --session-ttl 900", "profile 'default'"),
+    ),
+    (
         "client id as number",
         "[profile.default]\nclient_id = 42\n",
         ("--client-id", "non-empty string"),
@@ -197,3 +218,53 @@ def test_config_file_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b'[profile.default]\nclient_id = "\xff"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
         resolve_settings(flags(), base_env(tmp_path))
+
+
+# (id, session TTL as set or None, min TTL as set or None, the min TTL in force)
+MIN_TTL_ROWS: list[tuple[str, str | None, str | None, int]] = [
+    ("both defaults", None, None, 900),
+    ("the README's 15-minute session", "900", None, 225),
+    ("a 1-hour session keeps botocore's 15 minutes", "3600", None, 900),
+    ("a 1-second session", "1", None, 0),
+    ("explicit min ttl is kept", "900", "600", 600),
+    ("explicit zero", "60", "0", 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("session_ttl", "min_ttl", "in_force"),
+    [row[1:] for row in MIN_TTL_ROWS],
+    ids=[row[0] for row in MIN_TTL_ROWS],
+)
+def test_min_ttl_scales_with_the_session_unless_set(
+    session_ttl: str | None, min_ttl: str | None, in_force: int, tmp_path: Path
+) -> None:
+    """min(900, session_ttl / 4) when --min-ttl is not set: a 15-minute session is cacheable."""
+    settings = resolve_settings(
+        flags(client_id="c", username="u", key="env:K", session_ttl=session_ttl, min_ttl=min_ttl),
+        base_env(tmp_path),
+    )
+    assert settings.min_ttl_seconds == in_force
+    assert settings.min_ttl_seconds < settings.session_ttl_seconds or in_force == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "needles"),
+    [
+        (["--session-ttl", "900", "--min-ttl", "900"], {}, ("--min-ttl 900 (from --min-ttl)",)),
+        (["--min-ttl", "7200"], {}, ("not below --session-ttl 7200 (from the default)",)),
+        (
+            ["--session-ttl", "600"],
+            {"SF_CREDPROC_MIN_TTL": "900"},
+            ("--min-ttl 900 (from SF_CREDPROC_MIN_TTL)", "--session-ttl 600 (from --session-ttl)"),
+        ),
+    ],
+    ids=["flags", "default session", "environment"],
+)
+def test_explicit_min_ttl_not_below_the_session_is_refused(
+    argv: list[str], env: dict[str, str], needles: tuple[str, ...], tmp_path: Path
+) -> None:
+    base = ["--client-id", "c", "--username", "u", "--key", "env:K"]
+    for command in (["get", *base, *argv], ["cache", "list", *argv]):
+        run = invoke(command, {**base_env(tmp_path), **env})
+        run.assert_failed(2, *needles, "no cached token would ever be served", "Lower --min-ttl")
