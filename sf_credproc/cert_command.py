@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -50,14 +49,12 @@ def run_cert(
 
 
 def _write_public_file(path: str, data: bytes) -> None:
-    """Write a certificate (public material): atomically, readable by others."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.part")
+    """Write a certificate (public material): atomically, readable by others, never through a
+    symbolic link planted at a predictable temporary name."""
+    from .local_files import replace_public_file
+
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        replace_public_file(path, data)
     except OSError as error:
         raise ConfigError(
             f"cannot write --out {path} ({error.strerror})", hint="Choose a writable path"
