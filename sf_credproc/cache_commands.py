@@ -11,6 +11,7 @@ from .cache import FileTokenCache, describe_entry
 from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, ExitStatus
+from .log import one_line
 
 IDENTITY = frozenset({"client_id", "username"})
 
@@ -52,14 +53,19 @@ def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO) -> in
     if flags.get("all"):
         directory = resolve_cache_dir(flags, environ)
         removed = FileTokenCache(directory).clear()
-        err.write(f"sf-credproc: removed {removed} cached token(s) from {directory}\n")
+        _say(err, f"removed {removed} cached token(s) from {directory}")
         return ExitStatus.OK
     settings = resolve_settings(flags, environ, needs=IDENTITY)
     cache = FileTokenCache(settings.cache_dir)
     removed = cache.delete(cache_identity(settings))
     what = "removed the cached token" if removed else "no cached token"
-    err.write(f"sf-credproc: {what} for {settings.username} at {settings.login_url.base}\n")
+    _say(err, f"{what} for {settings.username} at {settings.login_url.base}")
     return ExitStatus.OK
+
+
+def _say(err: TextIO, message: str) -> None:
+    """One line on stderr, even when a setting quoted in it holds a line break."""
+    err.write(f"sf-credproc: {one_line(message)}\n")
 
 
 def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock) -> int:
@@ -74,7 +80,7 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
     entry = cache.read(identity)
     if entry is None:
         cache.delete(identity)
-        err.write(f"sf-credproc: no cached token for {settings.username}; nothing to revoke\n")
+        _say(err, f"no cached token for {settings.username}; nothing to revoke")
         return ExitStatus.OK
     token = json.loads(entry.credential_json)["AccessToken"]
     revoked = revoke_token(
@@ -85,5 +91,5 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
     )
     cache.delete(identity)
     state = "revoked" if revoked else "was already invalid at Salesforce"
-    err.write(f"sf-credproc: the session of {settings.username} {state}; cache entry deleted\n")
+    _say(err, f"the session of {settings.username} {state}; cache entry deleted")
     return ExitStatus.OK

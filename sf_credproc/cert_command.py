@@ -12,6 +12,7 @@ from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, ExitStatus
 from .key_sources import load_signing_key
+from .log import one_line
 from .settings import resolve_settings
 
 KEY_ONLY = frozenset({"key"})
@@ -41,10 +42,11 @@ def run_cert(
         out.write(document.pem.decode("ascii"))
         out.flush()
     until = f", valid until {document.not_after:%Y-%m-%dT%H:%M:%SZ}" if document.not_after else ""
-    err.write(
-        f"sf-credproc: {what} for {settings.key} ({subject.rfc4514_string()}{until}); "
-        f"SHA-256 fingerprint {document.fingerprint}\n"
+    said = (
+        f"{what} for {settings.key} ({subject.rfc4514_string()}{until}); "
+        f"SHA-256 fingerprint {document.fingerprint}"
     )
+    err.write(f"sf-credproc: {one_line(said)}\n")
     return ExitStatus.OK
 
 

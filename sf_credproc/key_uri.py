@@ -35,11 +35,35 @@ class KeyUri:
         return f"{text}#{self.field}" if self.field else text
 
 
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+#: A PEM line is 64 base64 characters; names and paths break far sooner on "-", "_" or ".".
+_BASE64_RUN = 40
+HIDDEN = "(a value that looks like key material or a passphrase, not shown)"
+
+
 def shown(text: str) -> str:
-    """``text`` quoted for an error message, unless it looks like key material pasted by mistake."""
-    if "BEGIN" in text or "\n" in text or len(text) > 256:
-        return "(a value that looks like key material, not shown)"
+    """``text`` quoted for an error message, unless it may be a secret pasted by mistake.
+
+    A key source URI is not secret, but what lands in ``--key`` by mistake may be: a PEM (or one
+    of its lines), a base64 blob, a passphrase. Only a value that starts with a known scheme, or
+    is a bare KMS ARN, is repeated, and not even then when its body looks like key material.
+    """
+    scheme, colon, body = text.partition(":")
+    if not (colon and (scheme in SCHEMES or text.startswith("arn:"))):
+        return HIDDEN
+    if "BEGIN" in text or not text.isprintable() or len(text) > 256:
+        return HIDDEN
+    if _longest_base64_run(body) >= _BASE64_RUN:
+        return HIDDEN
     return repr(text)
+
+
+def _longest_base64_run(text: str) -> int:
+    longest = current = 0
+    for char in text:
+        current = current + 1 if char in _BASE64_CHARS else 0
+        longest = max(longest, current)
+    return longest
 
 
 def _bad(text: str, source: str, why: str, hint: str) -> ConfigError:
