@@ -6,6 +6,7 @@ Found at ``$SF_CREDPROC_CONFIG``, else ``$XDG_CONFIG_HOME/sf-credproc/config.tom
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ class ConfigFile:
 def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) -> ConfigFile:
     """Read and check the config file; a missing default file is an empty one."""
     path, explicit = config_path(environ)
+    if explicit and os.path.realpath(path) == os.devnull:
+        # SF_CREDPROC_CONFIG=/dev/null: the usual way to say "no config file" (the demo does).
+        return ConfigFile(path)
     try:
         raw = read_regular_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
