@@ -48,7 +48,7 @@ def load_signing_key(
         if not value:
             raise KeySourceError(
                 f"{where}: the environment variable is not set or empty",
-                hint=f"Export {uri.target} with the PEM private key",
+                hint=f"Export {uri.shown_target} with the PEM private key",
             )
         if "\n" not in value and "\\n" in value:
             # CI secret stores often hold a PEM on one line with literal "\n" escapes.

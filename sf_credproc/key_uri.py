@@ -30,15 +30,39 @@ class KeyUri:
     field: str | None = None
     region: str | None = None
 
+    @property
+    def shown_target(self) -> str:
+        """The target for messages: never one that looks like key material pasted by mistake."""
+        if looks_like_key_material(self.target):
+            return "(not shown: looks like key material)"
+        return self.target
+
     def __str__(self) -> str:
-        text = f"{self.scheme}:{self.target}"
+        text = f"{self.scheme}:{self.shown_target}"
         return f"{text}#{self.field}" if self.field else text
 
 
-_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-#: A PEM line is 64 base64 characters; names and paths break far sooner on "-", "_" or ".".
-_BASE64_RUN = 40
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=")
+#: A PEM line is 64 base64 characters with about one "/" in it; names and paths break far sooner
+#: on "/", "-", "_" or ".", and rarely mix cases and digits over this many characters.
+_BASE64_RUN = 32
 HIDDEN = "(a value that looks like key material or a passphrase, not shown)"
+
+
+def looks_like_key_material(text: str) -> bool:
+    """True for PEM armour, line breaks, or a long mixed-case-and-digit base64 run."""
+    if "BEGIN" in text or not text.isprintable() or len(text) > 256:
+        return True
+    run = ""
+    for char in text + " ":
+        if char in _BASE64_CHARS:
+            run += char
+            continue
+        mixed = any(c.isupper() for c in run) and any(c.islower() for c in run)
+        if len(run) >= _BASE64_RUN and mixed and any(c.isdigit() for c in run):
+            return True
+        run = ""
+    return False
 
 
 def shown(text: str) -> str:
@@ -46,24 +70,12 @@ def shown(text: str) -> str:
 
     A key source URI is not secret, but what lands in ``--key`` by mistake may be: a PEM (or one
     of its lines), a base64 blob, a passphrase. Only a value that starts with a known scheme, or
-    is a bare KMS ARN, is repeated, and not even then when its body looks like key material.
+    is a bare KMS ARN, is repeated, and not even then when it looks like key material.
     """
-    scheme, colon, body = text.partition(":")
+    scheme, colon, _ = text.partition(":")
     if not (colon and (scheme in SCHEMES or text.startswith("arn:"))):
         return HIDDEN
-    if "BEGIN" in text or not text.isprintable() or len(text) > 256:
-        return HIDDEN
-    if _longest_base64_run(body) >= _BASE64_RUN:
-        return HIDDEN
-    return repr(text)
-
-
-def _longest_base64_run(text: str) -> int:
-    longest = current = 0
-    for char in text:
-        current = current + 1 if char in _BASE64_CHARS else 0
-        longest = max(longest, current)
-    return longest
+    return HIDDEN if looks_like_key_material(text) else repr(text)
 
 
 def _bad(text: str, source: str, why: str, hint: str) -> ConfigError:
