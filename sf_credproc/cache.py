@@ -247,11 +247,14 @@ class FileTokenCache:
         self._delete_indexes_of(self.entry_path(identity))
         removed = False
         for suffix in (ENTRY_SUFFIX, LOCK_SUFFIX):
+            path = os.path.join(self.directory, identity.file_stem + suffix)
             try:
-                os.unlink(os.path.join(self.directory, identity.file_stem + suffix))
+                os.unlink(path)
                 removed = removed or suffix == ENTRY_SUFFIX
             except FileNotFoundError:
                 pass
+            except IsADirectoryError:
+                raise _odd_cache_file(path, "a directory") from None
         return removed
 
     def _delete_indexes_of(self, entry_path: str) -> None:
@@ -264,7 +267,8 @@ class FileTokenCache:
             data = read_private_file(path)
             parsed = parse_index(data) if data is not None else None
             if parsed is None or parsed[1] == entry_path:
-                with contextlib.suppress(FileNotFoundError):
+                # Best effort: an index that cannot be removed (a directory) is never served.
+                with contextlib.suppress(OSError):
                     os.unlink(path)
 
     def entries(self) -> list[CachedCredential]:

@@ -384,7 +384,7 @@ def write_output(out: TextIO, text: str, *, cached: bool) -> None:
     try:
         out.write(text)
         out.flush()
-    except (OSError, ValueError) as error:  # ValueError: "I/O operation on closed file"
+    except (OSError, ValueError, OutputClosedError) as error:  # ValueError: a closed file
         what = (
             "its reader has gone (broken pipe)"
             if isinstance(error, BrokenPipeError)
@@ -407,7 +407,10 @@ class _ClosedStream:
     def write(self, text: str) -> int:
         if self._quiet:
             return len(text)  # no stderr to speak on: the exit code says it
-        raise OSError(9, "Bad file descriptor")
+        raise OutputClosedError(
+            "the output could not be written to stdout: it is closed",
+            hint="Run the command again with stdout open",
+        )
 
     def flush(self) -> None:
         pass

@@ -135,6 +135,8 @@ def test_hostile_cache_files_are_misses_or_a_clear_exit_2(
         assert stat.S_ISREG(os.lstat(path).st_mode)  # replaced by a real entry or index
         assert run_cli(args, env).credential() == credential  # and served from it
         assert org.token_request_count == 1 + logged_in_again
+    # Saving a new entry sweeps the indexes of the old one, whatever stands among them.
+    assert run_cli([*args, "--refresh"], env).code == 0
 
 
 @pytest.mark.parametrize("kind", ["under a regular file", "a regular file", "a FIFO"])
