@@ -22,7 +22,7 @@ from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.fast_path import MAX_FILE_BYTES
 from sf_credproc.pem import MAX_KEY_MATERIAL_BYTES
 
-TIMEOUT_SECONDS = 2
+TIMEOUT_SECONDS = 5  # short, yet room for a login on a loaded machine
 KINDS = ["fifo", "device", "directory", "symlink", "oversize"]
 
 
@@ -149,7 +149,9 @@ def test_unusable_cache_directory_is_exit_2(
     else:
         blocker.write_bytes(b"not a directory")
     directory = blocker / "cache" if kind == "under a regular file" else blocker
-    args = get_args(org, f"file:{key_file}", "--cache-dir", str(directory), "--timeout", "2")
+    args = get_args(
+        org, f"file:{key_file}", "--cache-dir", str(directory), "--timeout", str(TIMEOUT_SECONDS)
+    )
     run, elapsed = run_timed(args, env)
     run.assert_failed(2, f"cache directory {directory}")
     assert_within_deadline(elapsed)

@@ -31,13 +31,15 @@ from sf_credproc.fast_path import MAX_FILE_BYTES
 BIG_TOKEN_SUFFIX = "T" * (64 * 1024)
 
 
-def spawn(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """The installed command with pipes for stdout and stderr, not waited for."""
     return subprocess.Popen(
         [str(EXE), *args],
         env=env,
         text=True,
         stdin=subprocess.DEVNULL,
-        **kwargs,  # type: ignore[call-overload]
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -48,7 +50,7 @@ def test_broken_pipe_is_one_line_and_exit_5_and_the_token_is_cached(
     args = get_args(org, f"file:{key_file}")
     if warm:
         run_cli(args, env).credential()  # the entry and the fast path's index
-    process = spawn(args, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = spawn(args, env)
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()  # the reader goes away, as `sf-credproc get | head -c0` does
     stderr = process.stderr.read()
@@ -110,7 +112,7 @@ def test_ctrl_c_during_the_fast_path_is_one_line_and_exit_130(
     env["SF_CREDPROC_LOG_FORMAT"] = log_format
     args = get_args(org, f"file:{key_file}")
     printed = run_cli(args, env).stdout
-    process = spawn(args, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = spawn(args, env)
     assert process.stdout is not None and process.stderr is not None
     deadline = time.monotonic() + 20
     wchan = Path(f"/proc/{process.pid}/wchan")
