@@ -31,8 +31,8 @@ class ConfigFile:
 def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) -> ConfigFile:
     """Read and check the config file; a missing default file is an empty one."""
     path, explicit = config_path(environ)
-    if explicit and os.path.realpath(path) == os.devnull:
-        # SF_CREDPROC_CONFIG=/dev/null: the usual way to say "no config file" (the demo does).
+    if os.path.realpath(path) == os.devnull:
+        # SF_CREDPROC_CONFIG=/dev/null (or a link to it): the usual way to say "no config file".
         return ConfigFile(path)
     try:
         raw = read_regular_file(path, MAX_CONFIG_BYTES)
