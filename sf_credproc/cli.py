@@ -435,7 +435,9 @@ def _append_github_env(path: str | None, lines: str) -> None:
             hint="Use it inside a GitHub Actions step, or choose --format env",
         )
     try:
-        with open(path, "a", encoding="utf-8") as handle:
+        # O_NONBLOCK: a FIFO at that path with no reader fails at once instead of waiting forever.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
+        with open(os.open(path, flags, 0o644), "a", encoding="utf-8") as handle:
             handle.write(lines)
     except OSError as error:
         raise ConfigError(

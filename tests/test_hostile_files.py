@@ -229,3 +229,17 @@ def test_cert_out_never_writes_through_a_planted_symlink(
     assert not [
         p for p in tmp_path.iterdir() if p.name.startswith(".app.pem.") and not p.is_symlink()
     ]
+
+
+def test_github_env_that_is_a_fifo_without_reader_is_exit_2(
+    org: SalesforceEmulator, env: dict[str, str], key_file: Path, tmp_path: Path
+) -> None:
+    github_env = tmp_path / "github-env"
+    os.mkfifo(github_env, 0o600)
+    env["GITHUB_ENV"] = str(github_env)
+    args = get_args(
+        org, f"file:{key_file}", "--format", "github", "--timeout", str(TIMEOUT_SECONDS)
+    )
+    run, elapsed = run_timed(args, env)
+    run.assert_failed(2, "$GITHUB_ENV")
+    assert_within_deadline(elapsed)
