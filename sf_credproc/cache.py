@@ -113,7 +113,8 @@ def decode_entry(data: bytes, path: str) -> CachedCredential | None:
     header, credential_line, identity_line = split
     expiration, issued_at = int(header[1]), int(header[2])
     try:
-        credential = json.loads(credential_line)
+        credential_json = credential_line.decode("utf-8")  # what is printed: UTF-8, nothing else
+        credential = json.loads(credential_json)
         identity_fields = json.loads(identity_line)
         identity = CacheIdentity(**identity_fields)
     except (ValueError, TypeError):
@@ -123,7 +124,7 @@ def decode_entry(data: bytes, path: str) -> CachedCredential | None:
     if not is_cached_credential(credential, expiration, issued_at, identity):
         return None
     return CachedCredential(
-        credential_line.decode("utf-8"),
+        credential_json,
         expiration,
         issued_at,
         identity,

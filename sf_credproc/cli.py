@@ -385,11 +385,8 @@ def write_output(out: TextIO, text: str, *, cached: bool) -> None:
         out.write(text)
         out.flush()
     except (OSError, ValueError, OutputClosedError) as error:  # ValueError: a closed file
-        what = (
-            "its reader has gone (broken pipe)"
-            if isinstance(error, BrokenPipeError)
-            else ("it is closed")
-        )
+        gone = isinstance(error, BrokenPipeError)
+        what = "its reader has gone (broken pipe)" if gone else "it is closed"
         raise OutputClosedError(
             f"the credential could not be written to stdout: {what}",
             hint="The token is cached: run the command again with its output read"

@@ -103,8 +103,9 @@ def read_private_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
             or info.st_size > limit
         ):
             return None
-        data = os.read(fd, limit + 1)
-        return data if len(data) <= limit else None
+        # One byte more than fstat saw: a file that grew meanwhile reads as a miss, not a cut.
+        data = os.read(fd, info.st_size + 1)
+        return data if len(data) == info.st_size else None
     except OSError:
         return None
     finally:
