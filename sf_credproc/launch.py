@@ -19,9 +19,10 @@ def main() -> int:
         return _interrupted(sys.argv[1:])
     try:
         from .cli import main as full_main
+
+        return int(full_main())  # handles Ctrl-C itself once its imports are done
     except KeyboardInterrupt:
         return _interrupted(sys.argv[1:])
-    return int(full_main())
 
 
 def _interrupted(argv: list[str]) -> int:
