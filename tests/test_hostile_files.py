@@ -95,6 +95,7 @@ def test_dev_null_is_still_an_empty_config_file(
     assert run_cli(get_args(org, f"file:{key_file}"), env).credential()["AccessToken"]
 
 
+SUFFIXES = {"entry": ".cred", "index": ".idx", "lock": ".lock"}
 #: (cache file, kind) -> the exit code. A cache file that can be replaced by a rename is a miss
 #: (exit 0, a new login where the entry was hostile); a directory where the entry belongs and a
 #: lock that is not a regular file cannot be replaced safely: exit 2, naming it, before any login.
@@ -114,7 +115,7 @@ def test_hostile_cache_files_are_misses_or_a_clear_exit_2(
     args = get_args(org, f"file:{key_file}", "--timeout", str(TIMEOUT_SECONDS))
     first = run_cli(args, env).credential()  # makes the entry, the lock and the index
     directory = cache_dir(env)
-    (path,) = directory.glob(f"*.{ {'entry': 'cred', 'index': 'idx', 'lock': 'lock'}[target] }")
+    (path,) = directory.glob("*" + SUFFIXES[target])
     path.unlink()
     if target == "lock":
         (directory / path.name.replace(".lock", ".cred")).unlink()  # a miss: the lock is taken
