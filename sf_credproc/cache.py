@@ -8,8 +8,11 @@ until less than ``--min-ttl`` seconds remain. Layout of the cache directory (070
 * ``<sha256 of identity>.lock``: ``flock``-ed by the one process refreshing that identity; the kernel
   releases it if the process dies, so a crash never wedges the others.
 
-Anything unexpected in an entry (corrupt, truncated, unknown version, not owned by this user,
-readable or writable by others, a symbolic link) makes it a miss, and the next write replaces it.
+Anything unexpected in an entry (corrupt, truncated, unknown version, a credential that does not
+match the output contract, not owned by this user, readable or writable by others, a symbolic link,
+a FIFO, a device, too large) makes it a miss, and the next write replaces it. What cannot be replaced
+safely (a directory where the entry belongs; a lock that is not a regular file) is a configuration
+error that names the file, before any login.
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .cache_schema import is_cached_credential
 from .deadline import Deadline
 from .errors import ConfigError, TransientError
-from .fast_path import ENTRY_MAGIC, INDEX_SUFFIX, parse_index, read_private_file
+from .fast_path import ENTRY_MAGIC, INDEX_SUFFIX, parse_index, read_private_file, split_entry
 from .freshness import freshness_state, is_fresh
+from .local_files import describe_file_type
 
 ENTRY_SUFFIX = ".cred"
 LOCK_SUFFIX = ".lock"
+TEMPORARY_SUFFIX = ".part"
+#: A temporary file younger than this belongs to a write in progress: ``cache clear`` leaves it.
+TEMPORARY_GRACE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -100,42 +108,53 @@ def encode_entry(credential_json: str, header: bytes, identity: CacheIdentity) -
 
 def decode_entry(data: bytes, path: str) -> CachedCredential | None:
     """The entry in ``data``, or None when it is not a well-formed entry of this version."""
-    parts = data.split(b"\n")
-    if len(parts) != 4 or parts[3] != b"":
+    split = split_entry(data)
+    if split is None:
         return None
-    header = parts[0].split(b" ")
-    if len(header) != 4 or header[0] != ENTRY_MAGIC:
-        return None
+    header, credential_line, identity_line = split
+    expiration, issued_at = int(header[1]), int(header[2])
     try:
-        expiration, issued_at = int(header[1]), int(header[2])
-        credential = json.loads(parts[1])
-        identity_fields = json.loads(parts[2])
+        credential_json = credential_line.decode("utf-8")  # what is printed: UTF-8, nothing else
+        credential = json.loads(credential_json)
+        identity_fields = json.loads(identity_line)
         identity = CacheIdentity(**identity_fields)
     except (ValueError, TypeError):
         return None
-    if not isinstance(credential, dict) or credential.get("Version") != 1:
-        return None
     if not all(isinstance(v, str) for v in identity.as_dict().values()):
         return None
+    if not is_cached_credential(credential, expiration, issued_at, identity):
+        return None
     return CachedCredential(
-        parts[1].decode("utf-8"), expiration, issued_at, identity, path, header=parts[0]
+        credential_json,
+        expiration,
+        issued_at,
+        identity,
+        path,
+        header=b" ".join(header),
     )
 
 
 def write_private_file(directory: str, name: str, data: bytes) -> str:
     """Atomically replace ``directory/name`` with ``data``: a 0600 temporary file, fsync, rename."""
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")  # 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        final = os.path.join(directory, name)
-        os.replace(temporary, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    for attempt in (1, 2):
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=TEMPORARY_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as handle:  # mkstemp: 0600, O_EXCL
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            final = os.path.join(directory, name)
+            os.replace(temporary, final)
+            break
+        except FileNotFoundError:
+            # ``cache clear --all`` in another process removed the temporary file (or the
+            # directory) mid-write: write once more, then let the error speak.
+            if attempt == 2:
+                raise
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
     # Make the rename itself durable.
     with contextlib.suppress(OSError):
         directory_fd = os.open(directory, os.O_RDONLY)
@@ -152,22 +171,37 @@ def ensure_private_directory(path: str) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         os.mkdir(path, 0o700)  # the umask can only remove bits: never readable by others
     except FileExistsError:
-        pass
+        pass  # the path exists, or a parent is not a directory: the stat below says which
     except OSError as error:
-        raise ConfigError(
-            f"cache directory {path} cannot be created ({error.strerror})",
-            hint="Choose a writable --cache-dir (SF_CREDPROC_CACHE_DIR), or pass --no-cache",
-        ) from None
-    info = os.stat(path)
+        raise _unusable_directory(path, error.strerror) from None
+    try:
+        info = os.stat(path)
+    except OSError as error:  # e.g. a parent is a regular file (ENOTDIR)
+        raise _unusable_directory(path, error.strerror) from None
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigError(
-            f"cache directory {path} is not a directory", hint="Choose another --cache-dir"
+            f"cache directory {path} is {describe_file_type(info.st_mode)}, not a directory",
+            hint="Choose another --cache-dir",
         )
     if info.st_uid != os.getuid() or info.st_mode & 0o022:
         raise ConfigError(
             f"cache directory {path} is not owned by this user or is writable by others",
             hint=f"Run chmod 700 {path}, or choose another --cache-dir",
         )
+
+
+def _unusable_directory(path: str, reason: str | None) -> ConfigError:
+    return ConfigError(
+        f"cache directory {path} cannot be created ({reason})",
+        hint="Choose a writable --cache-dir (SF_CREDPROC_CACHE_DIR), or pass --no-cache",
+    )
+
+
+def _odd_cache_file(path: str, what: str) -> ConfigError:
+    return ConfigError(
+        f"cache {path} is {what}, where sf-credproc keeps a regular file",
+        hint=f"Remove it (rm -r {path}), or choose another --cache-dir",
+    )
 
 
 class FileTokenCache:
@@ -195,7 +229,16 @@ class FileTokenCache:
         ensure_private_directory(self.directory)
         header = entry_header(expiration, issued_at)
         data = encode_entry(credential_json, header, identity)
-        path = write_private_file(self.directory, identity.file_stem + ENTRY_SUFFIX, data)
+        name = identity.file_stem + ENTRY_SUFFIX
+        try:
+            path = write_private_file(self.directory, name, data)
+        except IsADirectoryError:
+            raise _odd_cache_file(os.path.join(self.directory, name), "a directory") from None
+        except OSError as error:
+            raise ConfigError(
+                f"cannot write the cache entry in {self.directory} ({error.strerror})",
+                hint="Free some space or choose another --cache-dir, or pass --no-cache",
+            ) from None
         # Indexes made from the token just replaced would never be served again (their header no
         # longer matches): remove them rather than leave old tokens lying about.
         self._delete_indexes_of(path)
@@ -206,11 +249,14 @@ class FileTokenCache:
         self._delete_indexes_of(self.entry_path(identity))
         removed = False
         for suffix in (ENTRY_SUFFIX, LOCK_SUFFIX):
+            path = os.path.join(self.directory, identity.file_stem + suffix)
             try:
-                os.unlink(os.path.join(self.directory, identity.file_stem + suffix))
+                os.unlink(path)
                 removed = removed or suffix == ENTRY_SUFFIX
             except FileNotFoundError:
                 pass
+            except IsADirectoryError:
+                raise _odd_cache_file(path, "a directory") from None
         return removed
 
     def _delete_indexes_of(self, entry_path: str) -> None:
@@ -223,7 +269,8 @@ class FileTokenCache:
             data = read_private_file(path)
             parsed = parse_index(data) if data is not None else None
             if parsed is None or parsed[2] == entry_path:
-                with contextlib.suppress(FileNotFoundError):
+                # Best effort: an index that cannot be removed (a directory) is never served.
+                with contextlib.suppress(OSError):
                     os.unlink(path)
 
     def entries(self) -> list[CachedCredential]:
@@ -243,26 +290,65 @@ class FileTokenCache:
         return sorted(found, key=lambda entry: entry.expiration)
 
     def clear(self) -> int:
-        """Remove every entry, lock and index file; returns the number of entries removed."""
+        """Remove every entry, lock and index file; returns the number of entries removed.
+
+        Another process may be writing meanwhile: a file that is already gone is no error, and a
+        recent temporary file is that writer's and is left alone (older ones are crash debris).
+        """
         removed = 0
         try:
             names = os.listdir(self.directory)
         except OSError:
             return 0
         for name in names:
-            if name.endswith((ENTRY_SUFFIX, LOCK_SUFFIX, INDEX_SUFFIX, ".part")):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(self.directory, name))
-                    removed += name.endswith(ENTRY_SUFFIX)
+            if not name.endswith((ENTRY_SUFFIX, LOCK_SUFFIX, INDEX_SUFFIX, TEMPORARY_SUFFIX)):
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                if name.endswith(TEMPORARY_SUFFIX):
+                    age = time.time() - os.lstat(path).st_mtime
+                    if age < TEMPORARY_GRACE_SECONDS:
+                        continue
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except IsADirectoryError:
+                raise _odd_cache_file(path, "a directory") from None
+            except OSError as error:
+                raise ConfigError(
+                    f"cannot remove {path} ({error.strerror})",
+                    hint="Check the cache directory's permissions",
+                ) from None
+            removed += name.endswith(ENTRY_SUFFIX)
         return removed
 
     @contextlib.contextmanager
     def lock(self, identity: CacheIdentity, deadline: Deadline) -> Iterator[None]:
-        """Hold the identity's lock: the one process allowed to log in for it right now."""
+        """Hold the identity's lock: the one process allowed to log in for it right now.
+
+        Checked before any login: a directory where the entry belongs could never be replaced, and
+        a lock that is not a regular file (a symbolic link, a FIFO, a device) could not exclude
+        anyone; both are configuration errors naming the file.
+        """
         ensure_private_directory(self.directory)
+        entry = self.entry_path(identity)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISDIR(os.lstat(entry).st_mode):
+                raise _odd_cache_file(entry, "a directory")
         path = os.path.join(self.directory, identity.file_stem + LOCK_SUFFIX)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
+            fd = os.open(path, flags, 0o600)
+        except OSError as error:
+            try:
+                kind = describe_file_type(os.lstat(path).st_mode)
+            except OSError:
+                kind = f"unusable ({error.strerror})"
+            raise _odd_cache_file(path, kind) from None
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise _odd_cache_file(path, describe_file_type(mode))
             _wait_for_lock(fd, deadline)
             yield
         finally:

@@ -12,6 +12,7 @@ from .cache import FileTokenCache, describe_entry
 from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, ExitStatus
+from .log import one_line
 
 IDENTITY = frozenset({"client_id", "username"})
 
@@ -58,7 +59,7 @@ def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock
         # Every local entry; shared items are per identity (use clear without --all for those).
         directory = resolve_cache_dir(flags, environ)
         removed = FileTokenCache(directory).clear()
-        err.write(f"sf-credproc: removed {removed} cached token(s) from {directory}\n")
+        _say(err, f"removed {removed} cached token(s) from {directory}")
         return ExitStatus.OK
     settings = resolve_settings(flags, environ, needs=IDENTITY)
     cache = FileTokenCache(settings.cache_dir)
@@ -74,8 +75,13 @@ def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock
         also = SharedItemOfIdentity(settings, identity, deadline, clock).delete_or_warn(
             err, settings.username
         )
-    err.write(f"sf-credproc: {what} for {settings.username} at {settings.login_url.base}{also}\n")
+    _say(err, f"{what} for {settings.username} at {settings.login_url.base}{also}")
     return ExitStatus.OK
+
+
+def _say(err: TextIO, message: str) -> None:
+    """One line on stderr, even when a setting quoted in it holds a line break."""
+    err.write(f"sf-credproc: {one_line(message)}\n")
 
 
 def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock) -> int:
@@ -113,16 +119,11 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
     cache.delete(identity)
     also = shared.delete_or_warn(err, settings.username) if shared is not None else ""
     if not tokens:
-        err.write(
-            f"sf-credproc: no cached token for {settings.username}; nothing to revoke{also}\n"
-        )
+        _say(err, f"no cached token for {settings.username}; nothing to revoke{also}")
         return ExitStatus.OK
     state = "revoked" if any(revoked) else "was already invalid at Salesforce"
     count = (
         f" ({len(tokens)} tokens: this machine's and the shared cache's)" if len(tokens) > 1 else ""
     )
-    err.write(
-        f"sf-credproc: the session of {settings.username} {state}{count}; cache entry deleted"
-        f"{also}\n"
-    )
+    _say(err, f"the session of {settings.username} {state}{count}; cache entry deleted{also}")
     return ExitStatus.OK

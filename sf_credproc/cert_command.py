@@ -5,7 +5,6 @@ The app is a connected app or an External Client App; stderr says where the cert
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -23,6 +22,7 @@ from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, ExitStatus
 from .key_sources import load_signing_key
+from .log import one_line
 from .settings import resolve_settings
 
 KEY_ONLY = frozenset({"key"})
@@ -54,23 +54,21 @@ def run_cert(
         out.write(document.pem.decode("ascii"))
         out.flush()
     until = f", valid until {document.not_after:%Y-%m-%dT%H:%M:%SZ}" if document.not_after else ""
-    err.write(
-        f"sf-credproc: {what} for {settings.key} ({subject.rfc4514_string()}{until}); "
-        f"SHA-256 fingerprint {document.fingerprint}\n"
-        f"sf-credproc: next, {next_steps}\n"
+    said = (
+        f"{what} for {settings.key} ({subject.rfc4514_string()}{until}); "
+        f"SHA-256 fingerprint {document.fingerprint}"
     )
+    err.write(f"sf-credproc: {one_line(said)}\nsf-credproc: next, {next_steps}\n")
     return ExitStatus.OK
 
 
 def _write_public_file(path: str, data: bytes) -> None:
-    """Write a certificate (public material): atomically, readable by others."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.part")
+    """Write a certificate (public material): atomically, readable by others, never through a
+    symbolic link planted at a predictable temporary name."""
+    from .local_files import replace_public_file
+
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        replace_public_file(path, data)
     except OSError as error:
         raise ConfigError(
             f"cannot write --out {path} ({error.strerror})", hint="Choose a writable path"

@@ -10,11 +10,11 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from . import __version__, watchdog
 from .clock import Clock, SystemClock
-from .errors import ConfigError, CredProcError, ExitStatus, Terminated
+from .errors import ConfigError, CredProcError, ExitStatus, OutputClosedError, Terminated
 from .options import GET_OPTIONS
 from .settings import PROFILE_ENV
 
@@ -246,8 +246,10 @@ def main(
     args_list = list(sys.argv[1:] if argv is None else argv)
     whole_command_line = list(args_list)
     env = os.environ if environ is None else environ
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
+    # Python sets sys.stdout (sys.stderr) to None when the process starts with that descriptor
+    # closed (">&-"): writing the credential then fails like a broken pipe, one line and exit 5.
+    out = stdout or sys.stdout or cast(TextIO, _ClosedStream())
+    err = stderr or sys.stderr or cast(TextIO, _ClosedStream(quiet=True))
     verbose = "-v" in args_list or "--verbose" in args_list
     exec_command: list[str] = []
     if args_list[:1] == ["exec"] and "--" in args_list:
@@ -263,8 +265,15 @@ def main(
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else ExitStatus.OK
     except CredProcError as error:
+        if isinstance(error, OutputClosedError) and out is sys.stdout:
+            _discard_stdout()
         log.error(str(error), exit_code=int(error.exit_status), error=type(error).__name__)
         return error.exit_status
+    except BrokenPipeError:  # stdout's reader went away while another command was printing
+        if out is sys.stdout:
+            _discard_stdout()
+        log.error("stdout's reader has gone (broken pipe). Run the command again", exit_code=5)
+        return ExitStatus.TRANSIENT
     except KeyboardInterrupt:
         log.error("interrupted", exit_code=130)
         return 130
@@ -375,8 +384,7 @@ def _run_get(
     if settings.output_format == "github":
         _append_github_env(settings.github_env, github_env_lines(outcome.credential_json))
     # One write, after everything succeeded: a consumer never sees half a credential.
-    out.write(text)
-    out.flush()
+    write_output(out, text, cached=outcome.entry_path is not None)
     plain = not (settings.refresh or settings.verbose)
     if outcome.entry_path and plain and settings.output_format in PURE_FORMATS:
         from .fast_path import record_invocation
@@ -394,6 +402,51 @@ def _run_get(
     return ExitStatus.OK
 
 
+def write_output(out: TextIO, text: str, *, cached: bool) -> None:
+    """Write and flush ``text``; a closed stdout or a reader that has gone is exit 5, not a bug."""
+    try:
+        out.write(text)
+        out.flush()
+    except (OSError, ValueError, OutputClosedError) as error:  # ValueError: a closed file
+        gone = isinstance(error, BrokenPipeError)
+        what = "its reader has gone (broken pipe)" if gone else "it is closed"
+        raise OutputClosedError(
+            f"the credential could not be written to stdout: {what}",
+            hint="The token is cached: run the command again with its output read"
+            if cached
+            else "Run the command again with its output read",
+        ) from None
+
+
+class _ClosedStream:
+    """Stands in for a standard stream the process was started without."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self._quiet = quiet
+
+    def write(self, text: str) -> int:
+        if self._quiet:
+            return len(text)  # no stderr to speak on: the exit code says it
+        raise OutputClosedError(
+            "the output could not be written to stdout: it is closed",
+            hint="Run the command again with stdout open",
+        )
+
+    def flush(self) -> None:
+        pass
+
+
+def _discard_stdout() -> None:
+    """Point descriptor 1 at /dev/null, so that the interpreter's final flush of what could not
+    be written raises nothing (Python's own advice for SIGPIPE, in the signal module's docs)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def _append_github_env(path: str | None, lines: str) -> None:
     """Append to GitHub Actions' environment file, which later steps of the job read."""
     if not path:
@@ -402,13 +455,26 @@ def _append_github_env(path: str | None, lines: str) -> None:
             hint="Use it inside a GitHub Actions step, or choose --format env",
         )
     try:
-        with open(path, "a", encoding="utf-8") as handle:
+        # O_NONBLOCK: a FIFO at that path with no reader fails at once instead of waiting forever.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
+        with open(os.open(path, flags, 0o644), "a", encoding="utf-8") as handle:
             handle.write(lines)
     except OSError as error:
         raise ConfigError(
             f"cannot append to $GITHUB_ENV {path} ({error.strerror})",
             hint="Run inside a GitHub Actions step",
         ) from None
+
+
+def scrubbed_environment(environ: Mapping[str, str], settings: Settings) -> dict[str, str]:
+    """``environ`` without the secrets that unlocked the key: the command gets the token it
+    needs, never the passphrase or the PEM of an ``env:`` key source."""
+    from .settings import PASSPHRASE_ENV
+
+    secret_names = {PASSPHRASE_ENV}
+    if settings.key is not None and settings.key.scheme == "env":
+        secret_names.add(settings.key.target)
+    return {name: value for name, value in environ.items() if name not in secret_names}
 
 
 def _run_exec(
@@ -436,9 +502,9 @@ def _run_exec(
             f"exec: command {command[0]!r} not found",
             hint="Check the name, or give its full path",
         )
-    _, outcome = _credential(flags, environ, err, clock)
+    settings, outcome = _credential(flags, environ, err, clock)
     variables = environment_variables(json.loads(outcome.credential_json))
-    child_environment = {**environ, **variables}
+    child_environment = {**scrubbed_environment(environ, settings), **variables}
     err.flush()
     watchdog.disarm()  # an interval timer would survive execve and kill the command
     try:

@@ -6,13 +6,18 @@ Found at ``$SF_CREDPROC_CONFIG``, else ``$XDG_CONFIG_HOME/sf-credproc/config.tom
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .local_files import FileTooLargeError, NotRegularFileError, read_regular_file
 from .paths import CONFIG_ENV, config_path
+
+#: A config file is a few profiles of a dozen short settings; a megabyte is not a config file.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -26,9 +31,11 @@ class ConfigFile:
 def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) -> ConfigFile:
     """Read and check the config file; a missing default file is an empty one."""
     path, explicit = config_path(environ)
+    if os.path.realpath(path) == os.devnull:
+        # SF_CREDPROC_CONFIG=/dev/null (or a link to it): the usual way to say "no config file".
+        return ConfigFile(path)
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        raw = read_regular_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         if explicit:
             raise ConfigError(
@@ -36,6 +43,11 @@ def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) 
                 hint=f"Create it, or unset {CONFIG_ENV}",
             ) from None
         return ConfigFile(path)
+    except (NotRegularFileError, FileTooLargeError) as error:
+        raise ConfigError(
+            f"config file {path} {error}",
+            hint="Point SF_CREDPROC_CONFIG at a TOML file",
+        ) from None
     except OSError as error:
         raise ConfigError(
             f"config file {path} cannot be read ({error.strerror})",

@@ -148,13 +148,14 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
         )
     if key is None:
         return Check("certificate", "skipped", "the key could not be used")
+    from .local_files import read_regular_file
+
     try:
-        with open(path, "rb") as handle:
-            certificate = load_certificate(handle.read(), f"--cert {path}")
+        # A FIFO or a device named by mistake fails at once (a certificate is a few KiB).
+        certificate = load_certificate(read_regular_file(path, 1024 * 1024), f"--cert {path}")
     except OSError as error:
-        return Check(
-            "certificate", "FAILED", f"--cert {path}: {error.strerror}", "Check the path", 2
-        )
+        reason = error.strerror or str(error)
+        return Check("certificate", "FAILED", f"--cert {path}: {reason}", "Check the path", 2)
     except ConfigError as error:
         return _failed("certificate", error)
     public = certificate.public_key()

@@ -74,6 +74,11 @@ class TransientError(CredProcError):
         self.retry_now = retry_now
 
 
+class OutputClosedError(TransientError):
+    """Raised when stdout is closed, or its reader has gone (a broken pipe), before the credential
+    could be written. The token is cached by then, so running the command again succeeds."""
+
+
 class SessionInvalidError(CredProcError):
     """Raised when Salesforce rejects a freshly obtained session too (401 ``INVALID_SESSION_ID``)."""
 

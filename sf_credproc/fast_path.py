@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 INDEX_MAGIC = b"sf-credproc-index/3"
 ENTRY_MAGIC = b"sf-credproc-cache/1"
 INDEX_SUFFIX = ".idx"
-MAX_FILE_BYTES = 64 * 1024
+#: Entries and indexes are read up to this size. The token endpoint's answer is cut at 256 KiB
+#: (exchange.MAX_RESPONSE_BYTES), so every token that can be obtained can also be cached, even in
+#: an index of ``--format env`` (which holds the token twice).
+MAX_FILE_BYTES = 1024 * 1024
 
 #: Environment variables that can change what ``get`` resolves to. Secrets (the key passphrase) are
 #: deliberately absent: they never decide *which* token, and the index must never hold them.
@@ -90,11 +93,12 @@ def index_path(key: bytes, environ: Mapping[str, str]) -> str:
 def read_private_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
     """Contents of ``path`` if it is a regular file of ours that no one else can read or write.
 
-    ``O_NOFOLLOW`` refuses symbolic links; the checks run on the opened descriptor, so the file
-    cannot be swapped between check and read. Shared with ``cache.py``.
+    ``O_NOFOLLOW`` refuses symbolic links and ``O_NONBLOCK`` opens a FIFO at once instead of waiting
+    for a writer; the checks run on the opened descriptor, so the file cannot be swapped between
+    check and read. Shared with ``cache.py``.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -106,27 +110,62 @@ def read_private_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
             or info.st_size > limit
         ):
             return None
-        return os.read(fd, limit + 1)
+        # One byte more than fstat saw: a file that grew meanwhile reads as a miss, not a cut.
+        data = os.read(fd, info.st_size + 1)
+        return data if len(data) == info.st_size else None
     except OSError:
         return None
     finally:
         os.close(fd)
 
 
-def parse_index(data: bytes) -> tuple[int, int, str, bytes, bytes, bytes] | None:
-    """``(min_ttl, session_ttl, entry path, entry header, invocation key, output)`` of an index."""
+def split_entry(data: bytes) -> tuple[list[bytes], bytes, bytes] | None:
+    """``(header fields, credential line, identity line)`` of a cache entry, or None.
+
+    The byte layout of an entry, owned here for both readers: ``cache.decode_entry`` checks the
+    JSON on top of it; the fast path serves only an entry byte-identical to one that check passed.
+    """
+    # Exactly three complete lines (header, credential, identity): anything else was cut short.
+    lines = data.split(b"\n")
+    if len(lines) != 4 or lines[3] != b"":
+        return None
+    fields = lines[0].split(b" ")
+    if len(fields) != 4 or fields[0] != ENTRY_MAGIC:
+        return None
+    if not (fields[1].isdigit() and fields[2].isdigit()):
+        return None
+    return fields, lines[1], lines[2]
+
+
+def entry_digest(data: bytes) -> bytes:
+    """Names an entry's exact bytes in an index: CRC-32 and length (corruption, not forgery: the
+    files are the user's own, 0600 in a 0700 directory)."""
+    return b"%08x-%d" % (zlib.crc32(data), len(data))
+
+
+def parse_index(data: bytes) -> tuple[int, int, str, bytes, bytes, bytes, bytes] | None:
+    """``(min_ttl, session_ttl, entry path, entry header, entry digest, invocation key, output)``
+    of an index."""
     header, newline, body = data.partition(b"\n")
     fields = header.split(b"\t")
-    if not newline or len(fields) != 6 or fields[0] != INDEX_MAGIC:
+    if not newline or len(fields) != 7 or fields[0] != INDEX_MAGIC:
         return None
     try:
-        min_ttl, session_ttl, key_length = int(fields[1]), int(fields[2]), int(fields[5])
+        min_ttl, session_ttl, key_length = int(fields[1]), int(fields[2]), int(fields[6])
     except ValueError:
         return None
     if not 0 <= key_length <= len(body):
         return None
     entry_path = os.fsdecode(fields[3])
-    return min_ttl, session_ttl, entry_path, fields[4], body[:key_length], body[key_length:]
+    return (
+        min_ttl,
+        session_ttl,
+        entry_path,
+        fields[4],
+        fields[5],
+        body[:key_length],
+        body[key_length:],
+    )
 
 
 def ca_bundle_missing(environ: Mapping[str, str]) -> bool:
@@ -150,27 +189,19 @@ def cached_output(argv: Sequence[str], environ: Mapping[str, str], now: float) -
     parsed = parse_index(index) if index is not None else None
     if parsed is None:
         return None
-    min_ttl, session_ttl, entry_path, recorded_header, stored_key, output = parsed
+    min_ttl, session_ttl, entry_path, recorded_header, recorded_digest, stored_key, output = parsed
     if stored_key != key or not output:
         return None
     entry = read_private_file(entry_path)
-    if entry is None:
+    if entry is None or entry_digest(entry) != recorded_digest:
+        # Changed since the full reader accepted it and this index was made: let it judge again.
         return None
-    # Exactly three complete lines (header, credential, identity): anything else was cut short.
-    lines = entry.split(b"\n")
-    if len(lines) != 4 or lines[3] != b"":
-        return None
+    split = split_entry(entry)
     # The output was rendered from this very token: an entry refreshed since then (by another
     # invocation) has another header, and the full command renders the new token.
-    if lines[0] != recorded_header:
+    if split is None or b" ".join(split[0]) != recorded_header:
         return None
-    entry_fields = lines[0].split(b" ")
-    if len(entry_fields) != 4 or entry_fields[0] != ENTRY_MAGIC:
-        return None
-    try:
-        expiration = int(entry_fields[1])
-    except ValueError:
-        return None
+    expiration = int(split[0][1])
     if not is_fresh(expiration, now, min_ttl, session_ttl):
         return None
     return output
@@ -190,7 +221,7 @@ def record_invocation(
 
     Best effort: the index only saves time, and the full command works without it.
     """
-    from .cache import ensure_private_directory, write_private_file
+    from .cache import decode_entry, ensure_private_directory, write_private_file
     from .errors import ConfigError
 
     key = invocation_key(argv, environ)
@@ -199,12 +230,19 @@ def record_invocation(
         # The cache directory came from a flag or a profile, which the fast path cannot see
         # without resolving settings; and nothing is written outside the chosen directory.
         return
+    # Record the entry exactly as the full reader accepts it now: the fast path serves nothing
+    # else, so the two readers cannot disagree.
+    entry = read_private_file(entry_path)
+    accepted = decode_entry(entry, entry_path) if entry is not None else None
+    if entry is None or accepted is None or accepted.header != entry_header:
+        return
     fields = [
         INDEX_MAGIC,
         b"%d" % min_ttl_seconds,
         b"%d" % session_ttl_seconds,
         os.fsencode(entry_path),
         entry_header,
+        entry_digest(entry),
     ]
     header = b"\t".join([*fields, b"%d" % len(key)])
     if b"\n" in header:

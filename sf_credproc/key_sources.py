@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .aws import AWS_ERRORS, AwsClients, AwsTarget, translate_aws_error
 from .errors import KeySourceError
 from .key_uri import DEFAULT_SECRET_FIELD, KeyUri
+from .local_files import FileTooLargeError, NotRegularFileError, read_regular_file
 from .pem import MAX_KEY_MATERIAL_BYTES, PassphraseHints, load_rsa_private_key
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def load_signing_key(
         if not value:
             raise KeySourceError(
                 f"{where}: the environment variable is not set or empty",
-                hint=f"Export {uri.target} with the PEM private key",
+                hint=f"Export {uri.shown_target} with the PEM private key",
             )
         if "\n" not in value and "\\n" in value:
             # CI secret stores often hold a PEM on one line with literal "\n" escapes.
@@ -88,12 +89,19 @@ def load_signing_key(
 def _read_file(path: str, where: str) -> bytes:
     full = os.path.expanduser(path)
     try:
-        with open(full, "rb") as handle:
-            return handle.read(MAX_KEY_MATERIAL_BYTES + 1)
+        # A FIFO or a device named by mistake must fail at once, not block or fill memory.
+        return read_regular_file(full, MAX_KEY_MATERIAL_BYTES)
     except FileNotFoundError:
         raise KeySourceError(f"{where}: no such file", hint="Check the path after file:") from None
-    except IsADirectoryError:
-        raise KeySourceError(f"{where} is a directory", hint="Name the key file itself") from None
+    except NotRegularFileError as error:
+        raise KeySourceError(
+            f"{where} is {error.kind}, not a key file", hint="Name the key file itself"
+        ) from None
+    except FileTooLargeError as error:
+        raise KeySourceError(
+            f"{where} holds {error.size} bytes, far too many for a key",
+            hint="Name the PEM or DER private key file itself",
+        ) from None
     except PermissionError:
         raise KeySourceError(
             f"{where}: permission denied", hint="Make the key file readable by this user"

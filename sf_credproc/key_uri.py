@@ -30,16 +30,52 @@ class KeyUri:
     field: str | None = None
     region: str | None = None
 
+    @property
+    def shown_target(self) -> str:
+        """The target for messages: never one that looks like key material pasted by mistake."""
+        if looks_like_key_material(self.target):
+            return "(not shown: looks like key material)"
+        return self.target
+
     def __str__(self) -> str:
-        text = f"{self.scheme}:{self.target}"
+        text = f"{self.scheme}:{self.shown_target}"
         return f"{text}#{self.field}" if self.field else text
 
 
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=")
+#: A PEM line is 64 base64 characters with about one "/" in it; names and paths break far sooner
+#: on "/", "-", "_" or ".", and rarely mix cases and digits over this many characters.
+_BASE64_RUN = 32
+HIDDEN = "(a value that looks like key material or a passphrase, not shown)"
+
+
+def looks_like_key_material(text: str) -> bool:
+    """True for PEM armour, line breaks, or a long mixed-case-and-digit base64 run."""
+    if "BEGIN" in text or not text.isprintable() or len(text) > 256:
+        return True
+    run = ""
+    for char in text + " ":
+        if char in _BASE64_CHARS:
+            run += char
+            continue
+        mixed = any(c.isupper() for c in run) and any(c.islower() for c in run)
+        if len(run) >= _BASE64_RUN and mixed and any(c.isdigit() for c in run):
+            return True
+        run = ""
+    return False
+
+
 def shown(text: str) -> str:
-    """``text`` quoted for an error message, unless it looks like key material pasted by mistake."""
-    if "BEGIN" in text or "\n" in text or len(text) > 256:
-        return "(a value that looks like key material, not shown)"
-    return repr(text)
+    """``text`` quoted for an error message, unless it may be a secret pasted by mistake.
+
+    A key source URI is not secret, but what lands in ``--key`` by mistake may be: a PEM (or one
+    of its lines), a base64 blob, a passphrase. Only a value that starts with a known scheme, or
+    is a bare KMS ARN, is repeated, and not even then when it looks like key material.
+    """
+    scheme, colon, _ = text.partition(":")
+    if not (colon and (scheme in SCHEMES or text.startswith("arn:"))):
+        return HIDDEN
+    return HIDDEN if looks_like_key_material(text) else repr(text)
 
 
 def _bad(text: str, source: str, why: str, hint: str) -> ConfigError:

@@ -2,7 +2,8 @@
 
 ``--log-format text`` (the default) writes ``sf-credproc: <message>`` lines; ``json`` writes one JSON
 object per event, for cloud log pipelines. Nothing secret is ever passed in: tokens appear only as
-``fingerprint()``s.
+``fingerprint()``s. Every event is exactly one line: a message quoting a setting (a username with a
+newline in it) is escaped, so it can neither split the line nor forge another one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ import time
 from typing import Any, TextIO
 
 LOG_FORMATS = ("text", "json")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\x1b``...)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def fingerprint(secret: str) -> str:
@@ -51,9 +59,9 @@ class Log:
                 + f".{int(now % 1 * 1000):03d}Z"
             )
             record = {"time": stamp, "level": level, "event": event, "message": message, **fields}
-            line = json.dumps(record, default=str)
+            line = json.dumps(record, default=str)  # escapes every control character
         else:
-            line = f"sf-credproc: {'warning: ' if level == 'warning' else ''}{message}"
+            line = f"sf-credproc: {'warning: ' if level == 'warning' else ''}{one_line(message)}"
         self._stream.write(line + "\n")
         self._stream.flush()
 

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from .errors import SalesforceRefusedError
-from .login_url import is_loopback_host
+from .host_names import is_loopback_host
 
 #: The fields without which there is no credential (RFC 6749 section 5.1 plus Salesforce's).
 REQUIRED_FIELDS = ("access_token", "instance_url", "id")

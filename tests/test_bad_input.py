@@ -437,7 +437,7 @@ def test_pasted_pem_in_key_flag_is_never_echoed(tmp_path: Path) -> None:
     """A private key pasted where the URI belongs is refused without repeating it."""
     pem = pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)).decode()
     run = invoke(get("--key", pem), base_env(tmp_path))
-    run.assert_failed(2, "looks like key material, not shown")
+    run.assert_failed(2, "looks like key material or a passphrase, not shown")
     body = pem.splitlines()[1]
     assert body not in run.stderr
 

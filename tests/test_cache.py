@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -149,11 +150,52 @@ def damage_entry(entry: Path, damage: str) -> None:
         target = entry.with_name("elsewhere")
         entry.rename(target)
         entry.symlink_to(target)
+    else:  # the header and the identity kept, the credential line not a whole credential
+        header, credential, identity, end = data.split(b"\n")
+        entry.write_bytes(
+            b"\n".join([header, CREDENTIAL_DAMAGE[damage](credential), identity, end])
+        )
+
+
+def _edited(**changes: object) -> Callable[[bytes], bytes]:
+    def edit(line: bytes) -> bytes:
+        document = json.loads(line)
+        for name, value in changes.items():
+            if value is None:
+                del document[name]
+            else:
+                document[name] = value
+        return json.dumps(document).encode()
+
+    return edit
+
+
+#: Credential lines the output contract (credential-v1.schema.json) rejects: each is a miss for the
+#: full reader and for the fast path alike, never printed.
+CREDENTIAL_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "only a version": lambda line: b'{"Version": 1}',
+    "no access token": _edited(AccessToken=None),
+    "empty access token": _edited(AccessToken=""),
+    "version true": _edited(Version=True),
+    "a number for a string": _edited(InstanceUrl=42),
+    "an extra field": _edited(Extra="x"),
+    "another user": _edited(Username="someone.else@acme.example"),
+    "expiration not the header's": _edited(Expiration="2099-01-01T00:00:00Z"),
+    "not an object": lambda line: b"[1]",
+}
 
 
 @pytest.mark.parametrize(
     "damage",
-    ["truncated", "garbage", "unknown version", "empty", "readable by group", "symlink"],
+    [
+        "truncated",
+        "garbage",
+        "unknown version",
+        "empty",
+        "readable by group",
+        "symlink",
+        *CREDENTIAL_DAMAGE,
+    ],
 )
 def test_untrustworthy_entry_is_a_miss_and_is_replaced(
     damage: str, org: SalesforceEmulator, env: dict[str, str], key: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -99,18 +100,43 @@ def test_cache_entry_parsing_never_raises(data: bytes) -> None:
     parse_index(data)
 
 
+def _rfc3339(epoch_seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
+
+
 @QUICK
 @given(
-    st.text(max_size=200),
+    st.text(min_size=1, max_size=200),
     st.integers(min_value=0, max_value=2**40),
     st.integers(min_value=0, max_value=2**40),
+    st.sampled_from(["", "AccessToken", "Scope", "Expiration"]),
 )
-def test_cache_entry_round_trip(token: str, expiration: int, issued_at: int) -> None:
+def test_cache_entry_round_trip(
+    token: str, expiration: int, issued_at: int, missing_field: str
+) -> None:
+    """A whole credential comes back as it went in; one missing any field never does."""
     identity = CacheIdentity("https://login.salesforce.com/services/oauth2/token", "aud", "c", "u")
-    credential = json.dumps({"Version": 1, "AccessToken": token})
+    document = {
+        "Version": 1,
+        "AccessToken": token,
+        "TokenType": "Bearer",
+        "InstanceUrl": "https://acme.my.salesforce.com",
+        "Id": "https://login.salesforce.com/id/00Dxx0000000001AAA/005xx0000000001AAA",
+        "OrgId": "00Dxx0000000001AAA",
+        "Username": "u",
+        "Scope": "api",
+        "IssuedAt": _rfc3339(issued_at),
+        "Expiration": _rfc3339(expiration),
+    }
+    if missing_field:
+        del document[missing_field]
+    credential = json.dumps(document)
     entry = decode_entry(
         encode_entry(credential, entry_header(expiration, issued_at), identity), "p"
     )
+    if missing_field:
+        assert entry is None
+        return
     assert entry is not None
     assert (entry.credential_json, entry.expiration, entry.issued_at) == (
         credential,
