@@ -49,7 +49,7 @@ def is_invalid_session(response: requests.Response) -> bool:
         return False
     try:
         document = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to be Salesforce's
         return False
     entries = document if isinstance(document, list) else [document]
     return any(isinstance(e, dict) and e.get("errorCode") == INVALID_SESSION_ID for e in entries)

@@ -18,6 +18,7 @@ from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, SalesforceRefusedError, TransientError
 from .oauth_errors import explain_oauth_error as explain_oauth_error  # re-exported
+from .oauth_errors import one_line
 from .token_response import BROKEN_CONTRACT_HINT, json_type_name, read_token_response
 from .token_response import TokenResponse as TokenResponse  # re-exported
 
@@ -212,9 +213,15 @@ def revoke_token(
         raise TransientError(f"{revoke_endpoint} answered HTTP {status}", hint="Retry later")
     raise SalesforceRefusedError(
         f"{revoke_endpoint} refused to revoke the token (HTTP {status}, "
-        f"{document.get('error', 'no OAuth error')})",
+        f"{_server_error_code(document)})",
         hint="Check --login-url",
     )
+
+
+def _server_error_code(document: dict[str, Any]) -> str:
+    """The OAuth ``error`` of an answer as one bounded, printable line (server-chosen text)."""
+    error = document.get("error")
+    return one_line(error, limit=80) if isinstance(error, str) and error else "no OAuth error"
 
 
 def _read_bounded(response: Any, too_late: Callable[[], bool]) -> bytes:

@@ -38,7 +38,8 @@ class ApiServer:
     """Plain http on 127.0.0.1; ``/to/<origin>/<path>`` redirects to ``http://<origin>/<path>``.
 
     ``/live`` answers 200 to a live session of ``org`` and 401 ``INVALID_SESSION_ID`` to anything
-    else; every other path answers 401 ``INVALID_SESSION_ID``.
+    else; ``/deep`` answers 401 with JSON nested too deeply to parse; every other path answers 401
+    ``INVALID_SESSION_ID``.
     """
 
     def __init__(self, org: SalesforceEmulator) -> None:
@@ -73,6 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
         token = (authorization or "").removeprefix("Bearer ")
         live = self.path == "/live" and api.org.session_for(token) is not None
         body = json.dumps({"ok": True} if live else INVALID_SESSION).encode()
+        if self.path == "/deep":  # a 401 nested past the interpreter's recursion limit
+            body = b"[" * 100_000 + b"]" * 100_000
         self.send_response(200 if live else 401)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -168,3 +171,14 @@ def test_no_token_over_plain_http_to_a_remote_host(
         tripwire.stop()
     assert tripwire.connections == 0
     assert org.token_request_count == 0  # refused before a token was even fetched
+
+
+def test_a_deeply_nested_401_is_handed_back_not_raised(
+    api: ApiServer, auth: SalesforceAuth, http: requests.Session, org: SalesforceEmulator
+) -> None:
+    """The 401 hook parses the body to look for INVALID_SESSION_ID: JSON nested too deeply to
+    parse (RecursionError) is not Salesforce's answer, so it is returned, not raised, and the
+    session is not replaced."""
+    answer = http.get(f"http://127.0.0.1:{api.port}/deep", auth=auth, timeout=10)
+    assert answer.status_code == 401
+    assert auth.refreshes == 0 and org.token_request_count == 1

@@ -5,7 +5,9 @@ fault injection over HTTPS; the command is the installed one, run as a subproces
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import CLIENT_ID, USERNAME, get_args, pem_public, run_cli
 
+from sf_credproc.clock import SystemClock
+from sf_credproc.deadline import Deadline
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
+from sf_credproc.errors import SalesforceRefusedError
+from sf_credproc.exchange import revoke_token
 
 JSON = "application/json;charset=UTF-8"
 ORG_ID = "00D5g000004ABCDEAY"
@@ -214,3 +220,36 @@ def test_loopback_http_emulator_instance_url_is_accepted(
     credential = run_cli(get_args(http_org, key), env).credential()
     assert credential["InstanceUrl"] == http_org.url
     assert credential["Id"].startswith(f"{http_org.url}/id/")
+
+
+class _RevokeRefuser(BaseHTTPRequestHandler):
+    """Answers every POST with 400 and an OAuth ``error`` that is long and holds line breaks."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = json.dumps({"error": "bad\r\nX-Forged: 1 " * 2000}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", JSON)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_hostile_revoke_error_is_one_bounded_printable_line() -> None:
+    """``logout``'s refusal names the server's ``error``, reduced to one short printable line."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RevokeRefuser)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/services/oauth2/revoke"
+        with pytest.raises(SalesforceRefusedError) as refused:
+            revoke_token(TOKEN, endpoint, deadline=Deadline(10, SystemClock()), ca_bundle=None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = refused.value.message
+    assert message.isprintable() and "X-Forged" in message
+    assert len(message) < len(endpoint) + 200
+    assert TOKEN not in message
