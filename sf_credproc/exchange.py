@@ -17,6 +17,7 @@ from . import __version__
 from .clock import Clock
 from .deadline import Deadline
 from .errors import ConfigError, SalesforceRefusedError, TransientError
+from .oauth_errors import ExchangeContext as ExchangeContext  # re-exported
 from .oauth_errors import explain_oauth_error as explain_oauth_error  # re-exported
 from .oauth_errors import one_line
 from .token_response import BROKEN_CONTRACT_HINT, json_type_name, read_token_response
@@ -27,16 +28,6 @@ USER_AGENT = f"sf-credproc/{__version__}"
 JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: A token response is well under a kilobyte; refuse to buffer a runaway body.
 MAX_RESPONSE_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True)
-class ExchangeContext:
-    """What error messages may name: the endpoint, the user, the app and the audience sent."""
-
-    token_endpoint: str
-    username: str
-    client_id: str
-    audience: str
 
 
 @dataclass(frozen=True)

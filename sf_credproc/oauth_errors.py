@@ -9,18 +9,25 @@ bounded line before it reaches a message.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import CredProcError, SalesforceRefusedError, TransientError
 from .login_url import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE, TOKEN_PATH
 
-if TYPE_CHECKING:
-    from .exchange import ExchangeContext
-
 #: The legacy login hosts that are also the default audiences of My Domain login URLs.
 LEGACY_AUDIENCES = (PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE)
 MY_DOMAIN_SUFFIX = ".my.salesforce.com"
+
+
+@dataclass(frozen=True)
+class ExchangeContext:
+    """What error messages may name: the endpoint, the user, the app and the audience sent."""
+
+    token_endpoint: str
+    username: str
+    client_id: str
+    audience: str
 
 
 def one_line(text: str, limit: int = 200) -> str:
