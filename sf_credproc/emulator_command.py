@@ -20,7 +20,7 @@ from .emulator import SalesforceEmulator
 from .errors import ConfigError, ExitStatus
 
 
-def _new_key_pair(directory: str) -> tuple[str, bytes]:
+def write_throwaway_key(directory: str) -> tuple[str, bytes]:
     """A throwaway RSA key in a private file in ``directory``, and its public key PEM."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -114,7 +114,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, key_directory: st
     if key_directory is None:
         certificate = _read(args.cert, "--cert")
     else:
-        key_path, certificate = _new_key_pair(key_directory)
+        key_path, certificate = write_throwaway_key(key_directory)
         key_uri = f"file:{key_path}"
     try:
         emulator = SalesforceEmulator(host=args.host, port=args.port, ssl_context=context)

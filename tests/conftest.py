@@ -15,6 +15,7 @@ import boto3
 import pytest
 import requests
 import trustme
+from aws_fault_proxy import AwsFaultProxy
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import CLIENT_ID, EMULATORS, REGION, USERNAME, base_env, pem_private, pem_public
 from moto.server import ThreadedMotoServer
@@ -116,6 +117,20 @@ def key_file(tmp_path: Path, app_key: rsa.RSAPrivateKey) -> Path:
     path.write_bytes(pem_private(app_key))
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture
+def key(key_file: Path) -> str:
+    """The app's key as a ``file:`` key source: the default of tests that are not about keys."""
+    return f"file:{key_file}"
+
+
+@pytest.fixture
+def aws_fault_proxy(aws: Aws) -> Iterator[AwsFaultProxy]:
+    """A proxy in front of moto that can reset or hang chosen AWS calls (aws_fault_proxy.py)."""
+    started = AwsFaultProxy(aws.endpoint).start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture

@@ -29,11 +29,6 @@ def entries(env: dict[str, str]) -> list[Path]:
     return sorted(cache_dir(env).glob("*.cred"))
 
 
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
 def test_lifecycle_miss_hit_expiry_refresh(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:

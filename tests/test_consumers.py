@@ -19,11 +19,6 @@ SF = ROOT / "tests" / "consumers" / "node_modules" / ".bin" / "sf"
 NASTY = "$(touch PWNED)`touch PWNED`'\"\\;&|<>*?{a,b}$HOME ~!#"
 
 
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
 @pytest.mark.parametrize("shell", ["sh", "bash"])
 def test_env_format_evaluates_safely(
     shell: str, org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path

@@ -60,11 +60,6 @@ def retries(run: Run) -> int:
     return sum(1 for event in events(run) if event["event"] == "retry")
 
 
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
 def cache_snapshot(env: dict[str, str]) -> dict[str, bytes]:
     directory = Path(env["XDG_CACHE_HOME"]) / "sf-credproc"
     return (

@@ -85,11 +85,6 @@ HOSTILE_200 = [
 ]
 
 
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
 def cache_files(env: dict[str, str]) -> list[str]:
     """The cache directory's files other than lock files (which a login attempt may leave)."""
     directory = Path(env["XDG_CACHE_HOME"]) / "sf-credproc"

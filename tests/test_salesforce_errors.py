@@ -16,11 +16,6 @@ from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
 
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
 def test_user_not_pre_authorized(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
     org.users[USERNAME].approved_apps.clear()
     run = run_cli(get_args(org, key), env)

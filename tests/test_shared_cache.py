@@ -17,11 +17,6 @@ from shared_tier import items, machine
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
 
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
 def test_miss_then_a_shared_hit_on_another_machine(
     shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
 ) -> None:

@@ -10,7 +10,6 @@ case for the lease, taken or written without the caller knowing).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,18 +35,6 @@ ACTIONS = [
 ]
 
 
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
-@pytest.fixture
-def proxy(aws: Aws) -> Iterator[AwsFaultProxy]:
-    started = AwsFaultProxy(aws.endpoint).start()
-    yield started
-    started.stop()
-
-
 def timed_get(
     org: SalesforceEmulator, key: str, env: dict[str, str], *extra: str
 ) -> tuple[float, str, str]:
@@ -65,21 +52,21 @@ def test_a_shared_tier_fault_is_one_warning(
     fault: str,
     shared: dict[str, str],
     aws: Aws,
-    proxy: AwsFaultProxy,
+    aws_fault_proxy: AwsFaultProxy,
     org: SalesforceEmulator,
     key: str,
     tmp_path: Path,
 ) -> None:
     if action == "KMS Decrypt":  # only an item with a token is decrypted: another machine's
         run_cli(get_args(org, key), machine(shared, tmp_path, 0)).credential()
-    first = {**machine(shared, tmp_path, 1), "AWS_ENDPOINT_URL": proxy.url}
+    first = {**machine(shared, tmp_path, 1), "AWS_ENDPOINT_URL": aws_fault_proxy.url}
     if fault == "reset":
-        proxy.reset(target)
+        aws_fault_proxy.reset(target)
     else:
-        proxy.hang(target, times=1)
+        aws_fault_proxy.hang(target, times=1)
 
     elapsed, token, stderr = timed_get(org, key, first)
-    assert target in proxy.seen
+    assert target in aws_fault_proxy.seen
     assert token in org.sessions and elapsed < WITHIN_DEADLINE
     (warning,) = stderr.splitlines()
     assert warning.startswith("sf-credproc: warning: shared cache dynamodb://"), warning
@@ -94,7 +81,7 @@ def test_a_shared_tier_fault_is_one_warning(
     org.canned_responses.clear()
 
     # The next machine finds no stale lease to wait out (with -v it would say it waits).
-    proxy.faults.clear()
+    aws_fault_proxy.faults.clear()
     elapsed, _, stderr = timed_get(org, key, machine(shared, tmp_path, 2), "-v")
     assert "holds the lease" not in stderr and "warning:" not in stderr, stderr
     assert elapsed < LEASE_SECONDS

@@ -22,11 +22,6 @@ TIMEOUT = 20.0
 Item = dict[str, Any]
 
 
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
 def without(name: str) -> Callable[[Item], None]:
     return lambda item: item.pop(name)
 

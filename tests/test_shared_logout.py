@@ -5,7 +5,6 @@ local part is done and a warning says what remains."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,6 @@ from sf_credproc.emulator import SalesforceEmulator
 
 TIMEOUT = 10.0
 DELETE_ITEM = "DynamoDB_20120810.DeleteItem"
-
-
-@pytest.fixture
-def key(key_file: Path) -> str:
-    return f"file:{key_file}"
-
-
-@pytest.fixture
-def proxy(aws: Aws) -> Iterator[AwsFaultProxy]:
-    started = AwsFaultProxy(aws.endpoint).start()
-    yield started
-    started.stop()
 
 
 def command(name: str, org: SalesforceEmulator, key: str) -> list[str]:
@@ -79,7 +66,7 @@ def test_an_unreachable_table_is_a_loud_warning(
     fault: str,
     shared: dict[str, str],
     aws: Aws,
-    proxy: AwsFaultProxy,
+    aws_fault_proxy: AwsFaultProxy,
     org: SalesforceEmulator,
     key: str,
     tmp_path: Path,
@@ -89,8 +76,8 @@ def test_an_unreachable_table_is_a_loud_warning(
     if fault == "unreachable":
         env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
     else:
-        env["AWS_ENDPOINT_URL"] = proxy.url
-        getattr(proxy, fault)(DELETE_ITEM)
+        env["AWS_ENDPOINT_URL"] = aws_fault_proxy.url
+        getattr(aws_fault_proxy, fault)(DELETE_ITEM)
     started = time.monotonic()
     run = run_cli(command(name, org, key), env)
     assert run.code == 0 and run.stdout == "" and "Traceback" not in run.stderr
@@ -102,6 +89,6 @@ def test_an_unreachable_table_is_a_loud_warning(
     assert local_entries(env) == []  # the local part is done all the same
     assert len(items(aws)) == 1  # and the warning is true: the item remains
     if fault != "unreachable":
-        assert DELETE_ITEM in proxy.seen
+        assert DELETE_ITEM in aws_fault_proxy.seen
     if name == "logout":
         assert org.sessions[token].revoked
