@@ -169,3 +169,23 @@ def invoke(args: Sequence[str], env: Mapping[str, str]) -> Run:
     run = Run(int(code), out.getvalue(), err.getvalue())
     assert_no_leaks(run)
     return run
+
+
+def credential_document(
+    token: str, username: str, issued_at: int, expiration: int
+) -> dict[str, Any]:
+    """A whole credential of the output contract (version 1), as a cache entry must hold it."""
+    from sf_credproc.credential import format_rfc3339
+
+    return {
+        "Version": 1,
+        "AccessToken": token,
+        "TokenType": "Bearer",
+        "InstanceUrl": "https://acme.my.salesforce.com",
+        "Id": "https://login.salesforce.com/id/00Dxx0000000001AAA/005xx0000000001AAA",
+        "OrgId": "00Dxx0000000001AAA",
+        "Username": username,
+        "Scope": "api",
+        "IssuedAt": format_rfc3339(issued_at),
+        "Expiration": format_rfc3339(expiration),
+    }

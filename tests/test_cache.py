@@ -16,7 +16,7 @@ import pytest
 import requests
 from conftest import Aws
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import EXE, USERNAME, get_args, pem_private, run_cli
+from helpers import EXE, USERNAME, credential_document, get_args, pem_private, run_cli
 
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
@@ -68,7 +68,6 @@ def test_fast_path_applies_the_freshness_rule(tmp_path: Path) -> None:
     """The fast path's own check, on a clock passed in: served while more than the recorded
     --min-ttl remains and the entry does not outlive the recorded --session-ttl."""
     from sf_credproc.cache import CacheIdentity, FileTokenCache
-    from sf_credproc.credential import format_rfc3339
     from sf_credproc.fast_path import cached_output, record_invocation
 
     environ = {"HOME": str(tmp_path), "SF_CREDPROC_CACHE_DIR": str(tmp_path / "cache")}
@@ -77,18 +76,7 @@ def test_fast_path_applies_the_freshness_rule(tmp_path: Path) -> None:
     cache = FileTokenCache(environ["SF_CREDPROC_CACHE_DIR"])
     issued_at = expiration - 900
     credential = json.dumps(
-        {
-            "Version": 1,
-            "AccessToken": "00Dxx0000000001!fast.path.test.token",
-            "TokenType": "Bearer",
-            "InstanceUrl": "https://acme.my.salesforce.com",
-            "Id": "https://login.salesforce.com/id/00Dxx0000000001AAA/005xx0000000001AAA",
-            "OrgId": "00Dxx0000000001AAA",
-            "Username": "u",
-            "Scope": "api",
-            "IssuedAt": format_rfc3339(issued_at),
-            "Expiration": format_rfc3339(expiration),
-        }
+        credential_document("00Dxx0000000001!fast.path.test.token", "u", issued_at, expiration)
     )
     entry = cache.write(identity, credential, expiration, issued_at)
     argv = ["get", "--session-ttl", "900"]

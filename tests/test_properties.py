@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from helpers import credential_document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,10 +100,6 @@ def test_cache_entry_parsing_never_raises(data: bytes) -> None:
     parse_index(data)
 
 
-def _rfc3339(epoch_seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
-
-
 @QUICK
 @given(
     st.text(min_size=1, max_size=200),
@@ -116,18 +112,7 @@ def test_cache_entry_round_trip(
 ) -> None:
     """A whole credential comes back as it went in; one missing any field never does."""
     identity = CacheIdentity("https://login.salesforce.com/services/oauth2/token", "aud", "c", "u")
-    document = {
-        "Version": 1,
-        "AccessToken": token,
-        "TokenType": "Bearer",
-        "InstanceUrl": "https://acme.my.salesforce.com",
-        "Id": "https://login.salesforce.com/id/00Dxx0000000001AAA/005xx0000000001AAA",
-        "OrgId": "00Dxx0000000001AAA",
-        "Username": "u",
-        "Scope": "api",
-        "IssuedAt": _rfc3339(issued_at),
-        "Expiration": _rfc3339(expiration),
-    }
+    document = credential_document(token, "u", issued_at, expiration)
     if missing_field:
         del document[missing_field]
     credential = json.dumps(document)
