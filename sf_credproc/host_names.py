@@ -126,13 +126,13 @@ def canonical_trusted_host(entry: str, is_public_suffix: PublicSuffixCheck | Non
         raise ValueError("must name a domain after *. (*.example.com), not an address")
     if "." not in remainder:
         raise ValueError(
-            f"would trust every host under the top-level domain .{remainder}; name your own "
-            "domain after *."
+            f"would trust every host under the top-level domain .{remainder}; name a domain "
+            "of your own, as in *.example.com"
         )
     if is_public_suffix is not None and is_public_suffix(remainder):
         raise ValueError(
             f"would trust every host under the public suffix {remainder} (Public Suffix List), "
-            "where anyone can register a name; name your own domain after *."
+            "where anyone can register a name; name a domain of your own, as in *.example.com"
         )
     return "*." + remainder
 
