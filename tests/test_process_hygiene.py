@@ -22,6 +22,7 @@ from helpers import (
     invoke,
     pem_private,
     run_cli,
+    with_default_sigint,
 )
 
 from sf_credproc.emulator import SalesforceEmulator
@@ -33,9 +34,10 @@ BIG_TOKEN_SUFFIX = "T" * (64 * 1024)
 
 
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """The installed command with pipes for stdout and stderr, not waited for."""
+    """The installed command with pipes for stdout and stderr, not waited for; SIGINT at its
+    default whatever the test runner inherited, so that Ctrl-C can be sent to it."""
     return subprocess.Popen(
-        [str(EXE), *args],
+        with_default_sigint([str(EXE), *args]),
         env=env,
         text=True,
         stdin=subprocess.DEVNULL,
