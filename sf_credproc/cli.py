@@ -17,6 +17,7 @@ from .clock import Clock, SystemClock
 from .errors import ConfigError, CredProcError, ExitStatus, OutputClosedError, Terminated
 from .options import GET_OPTIONS
 from .settings import PROFILE_ENV
+from .standard_streams import ClosedStream, discard_stdout, write_output
 
 if TYPE_CHECKING:
     from .service import Outcome
@@ -248,8 +249,8 @@ def main(
     env = os.environ if environ is None else environ
     # Python sets sys.stdout (sys.stderr) to None when the process starts with that descriptor
     # closed (">&-"): writing the credential then fails like a broken pipe, one line and exit 5.
-    out = stdout or sys.stdout or cast(TextIO, _ClosedStream())
-    err = stderr or sys.stderr or cast(TextIO, _ClosedStream(quiet=True))
+    out = stdout or sys.stdout or cast(TextIO, ClosedStream())
+    err = stderr or sys.stderr or cast(TextIO, ClosedStream(quiet=True))
     verbose = "-v" in args_list or "--verbose" in args_list
     exec_command: list[str] = []
     if args_list[:1] == ["exec"] and "--" in args_list:
@@ -266,12 +267,12 @@ def main(
         return done.code if isinstance(done.code, int) else ExitStatus.OK
     except CredProcError as error:
         if isinstance(error, OutputClosedError) and out is sys.stdout:
-            _discard_stdout()
+            discard_stdout()
         log.error(str(error), exit_code=int(error.exit_status), error=type(error).__name__)
         return error.exit_status
     except BrokenPipeError:  # stdout's reader went away while another command was printing
         if out is sys.stdout:
-            _discard_stdout()
+            discard_stdout()
         log.error("stdout's reader has gone (broken pipe). Run the command again", exit_code=5)
         return ExitStatus.TRANSIENT
     except KeyboardInterrupt:
@@ -400,51 +401,6 @@ def _run_get(
             output=text.encode("utf-8"),
         )
     return ExitStatus.OK
-
-
-def write_output(out: TextIO, text: str, *, cached: bool) -> None:
-    """Write and flush ``text``; a closed stdout or a reader that has gone is exit 5, not a bug."""
-    try:
-        out.write(text)
-        out.flush()
-    except (OSError, ValueError, OutputClosedError) as error:  # ValueError: a closed file
-        gone = isinstance(error, BrokenPipeError)
-        what = "its reader has gone (broken pipe)" if gone else "it is closed"
-        raise OutputClosedError(
-            f"the credential could not be written to stdout: {what}",
-            hint="The token is cached: run the command again with its output read"
-            if cached
-            else "Run the command again with its output read",
-        ) from None
-
-
-class _ClosedStream:
-    """Stands in for a standard stream the process was started without."""
-
-    def __init__(self, *, quiet: bool = False) -> None:
-        self._quiet = quiet
-
-    def write(self, text: str) -> int:
-        if self._quiet:
-            return len(text)  # no stderr to speak on: the exit code says it
-        raise OutputClosedError(
-            "the output could not be written to stdout: it is closed",
-            hint="Run the command again with stdout open",
-        )
-
-    def flush(self) -> None:
-        pass
-
-
-def _discard_stdout() -> None:
-    """Point descriptor 1 at /dev/null, so that the interpreter's final flush of what could not
-    be written raises nothing (Python's own advice for SIGPIPE, in the signal module's docs)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 def _append_github_env(path: str | None, lines: str) -> None:
