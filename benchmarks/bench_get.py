@@ -132,7 +132,7 @@ def measure(options: argparse.Namespace, work: Path, key_path: Path, public: byt
             sys.executable,
             "-c",
             # Everything a file-key login loads, lazily imported libraries included.
-            "import sf_credproc.cli, sf_credproc.service, sf_credproc.login, requests, jwt, "
+            "import sf_credproc.cli.main, sf_credproc.service, sf_credproc.login, requests, jwt, "
             "cryptography.hazmat.primitives.serialization",
         ]
         for _ in range(options.cold_rounds):
@@ -181,11 +181,11 @@ def in_process_steps(
     key_path: Path, emulator: SalesforceEmulator, rounds: int
 ) -> tuple[list[float], list[float]]:
     """Key loading plus signing, and the token exchange alone, timed inside one process."""
-    from sf_credproc.assertion import build_claims, sign_assertion
     from sf_credproc.clock import SystemClock
     from sf_credproc.deadline import Deadline
-    from sf_credproc.exchange import ExchangeContext, exchange_assertion
-    from sf_credproc.pem import load_rsa_private_key
+    from sf_credproc.keys.pem import load_rsa_private_key
+    from sf_credproc.oauth.assertion import build_claims, sign_assertion
+    from sf_credproc.oauth.exchange import ExchangeContext, exchange_assertion
 
     signing, exchange = [], []
     context = ExchangeContext(

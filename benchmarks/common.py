@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from sf_credproc.emulator_command import write_throwaway_key
+from sf_credproc.cli.emulator import write_throwaway_key
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .api import get_credential
     from .auth import SalesforceAuth
+    from .config.settings import Settings
     from .credential import Credential
     from .errors import (
         ConfigError,
@@ -35,13 +36,12 @@ if TYPE_CHECKING:
         SessionInvalidError,
         TransientError,
     )
-    from .settings import Settings
 
 _HOMES = {
     "get_credential": "api",
     "SalesforceAuth": "auth",
     "Credential": "credential",
-    "Settings": "settings",
+    "Settings": "config.settings",
     "ConfigError": "errors",
     "CredProcError": "errors",
     "ExitStatus": "errors",

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .clock import Clock, SystemClock
+from .config.options import GET_OPTIONS
+from .config.settings import Settings, resolve_settings
 from .credential import Credential
 from .log import QUIET
-from .options import GET_OPTIONS
-from .settings import Settings, resolve_settings
 
 _OPTION_NAMES = frozenset(option.name for option in GET_OPTIONS)
 

@@ -23,12 +23,12 @@ from typing import Any
 import requests
 
 from .api import get_credential, settings_from
+from .cache.freshness import is_fresh
 from .clock import Clock, SystemClock
+from .config.host_names import is_loopback_host
+from .config.settings import Settings
 from .credential import Credential
 from .errors import ConfigError, SessionInvalidError
-from .freshness import is_fresh
-from .host_names import is_loopback_host
-from .settings import Settings
 
 INVALID_SESSION_ID = "INVALID_SESSION_ID"
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -15,8 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .errors import ConfigError, CredProcError, KeySourceError, TransientError
 
 if TYPE_CHECKING:
+    from .config.settings import Settings
     from .deadline import Deadline
-    from .settings import Settings
 
 #: Error codes that mean "slow down" or "we had a problem": worth retrying later (exit 5).
 TRANSIENT_CODES = frozenset(

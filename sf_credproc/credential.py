@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .token_response import TokenResponse
+from .oauth.token_response import TokenResponse
 
 CREDENTIAL_VERSION = 1
 SCHEMA_RESOURCE = "schemas/credential-v1.schema.json"

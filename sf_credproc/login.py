@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .assertion import build_claims, sign_assertion
 from .aws import AwsClients
 from .clock import Clock
+from .config.settings import Settings
 from .credential import Credential
 from .deadline import Deadline
 from .errors import ConfigError
-from .exchange import ExchangeContext, TokenResponse, exchange_assertion
-from .key_sources import load_signing_key
+from .keys.sources import load_signing_key
 from .log import Log, fingerprint
+from .oauth.assertion import build_claims, sign_assertion
+from .oauth.exchange import ExchangeContext, TokenResponse, exchange_assertion
 from .retry import call_with_retries
-from .settings import Settings
 
 
 def log_in(

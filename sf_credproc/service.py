@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .cache import CachedCredential, CacheIdentity, FileTokenCache
+from .cache.files import CachedCredential, CacheIdentity, FileTokenCache
+from .cache.freshness import outlives_session
 from .clock import Clock
+from .config.settings import Settings
 from .deadline import Deadline
-from .freshness import outlives_session
 from .log import Log
-from .settings import Settings
 
 if TYPE_CHECKING:
     from .aws import AwsClients
@@ -84,7 +84,7 @@ def obtain_credential(
                 )
                 return Outcome(entry.credential_json, entry.path, True, entry.header)
         if settings.shared_table:
-            from .shared_flow import through_shared_cache
+            from .cache.tiered import through_shared_cache
 
             shared = through_shared_cache(
                 settings, cache, identity, clock=clock, deadline=deadline, environ=environ, log=log

@@ -162,7 +162,7 @@ def invoke(args: Sequence[str], env: Mapping[str, str]) -> Run:
     """Run the CLI in this process with ``env`` as its whole environment (fast; no AWS calls)."""
     import io
 
-    from sf_credproc.cli import main
+    from sf_credproc.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     code = main(list(args), environ=dict(env), stdout=out, stderr=err)

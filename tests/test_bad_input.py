@@ -414,7 +414,7 @@ def test_openssh_hint_is_one_command_that_works(tmp_path: Path) -> None:
     import shutil
     import subprocess
 
-    from sf_credproc.pem import OPENSSH_HINT, load_rsa_private_key
+    from sf_credproc.keys.pem import OPENSSH_HINT, load_rsa_private_key
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     original = tmp_path / "id_rsa"
@@ -621,7 +621,7 @@ def test_malformed_token_responses(
 
 def test_der_keys_ending_in_whitespace_bytes(tmp_path: Path) -> None:
     """Found by chance in CI: a DER key whose last byte is 0x20 or 0x0a must not be stripped."""
-    from sf_credproc.pem import load_rsa_private_key
+    from sf_credproc.keys.pem import load_rsa_private_key
 
     seen = set()
     for _ in range(2000):  # about 2.3% of keys qualify: ~45 tries on average

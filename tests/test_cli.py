@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import EXE, Run, assert_no_leaks, base_env, run_cli, with_default_sigint
 
 from sf_credproc import __version__
+from sf_credproc.config.options import GET_OPTIONS
 from sf_credproc.credential import load_schema
-from sf_credproc.options import GET_OPTIONS
 
 
 def test_version(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_emulator_with_cert_and_tls_prints_a_get_that_runs_with_the_users_key(
     trusts that certificate. Nothing reads 'your key'."""
     import time
 
-    from sf_credproc.certificates import make_certificate, parse_subject
+    from sf_credproc.keys.certificates import make_certificate, parse_subject
 
     certificate = tmp_path / "app-cert.pem"
     issued = make_certificate(app_key, parse_subject("CN=test"), days=1, now=time.time())
@@ -158,7 +158,7 @@ def test_version_imports_no_heavy_library(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
-    assert "sf_credproc.cli" in imported  # the measurement saw our own modules load
+    assert "sf_credproc.cli.main" in imported  # the measurement saw our own modules load
     for heavy in ("boto3", "botocore", "requests", "jwt", "cryptography"):
         assert heavy not in imported, f"{heavy} imported by --version"
 
@@ -179,7 +179,7 @@ class BrokenClock:
 def test_internal_error_is_one_line_and_traceback_only_with_verbose(tmp_path: Path) -> None:
     import io
 
-    from sf_credproc.cli import main
+    from sf_credproc.cli.main import main
 
     argv = ["get", "--client-id", "c", "--username", "u", "--key", "env:K"]
     for verbose in (False, True):

@@ -19,7 +19,7 @@ from sf_credproc.clock import SystemClock
 from sf_credproc.deadline import Deadline
 from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 from sf_credproc.errors import SalesforceRefusedError
-from sf_credproc.exchange import revoke_token
+from sf_credproc.oauth.exchange import revoke_token
 
 JSON = "application/json;charset=UTF-8"
 ORG_ID = "00D5g000004ABCDEAY"

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from helpers import EXE, Run, assert_no_leaks, get_args, run_cli
 
-from sf_credproc.cache import FileTokenCache
+from sf_credproc.cache.files import FileTokenCache
+from sf_credproc.cli.fast_path import MAX_FILE_BYTES
 from sf_credproc.emulator import SalesforceEmulator
-from sf_credproc.fast_path import MAX_FILE_BYTES
-from sf_credproc.pem import MAX_KEY_MATERIAL_BYTES
+from sf_credproc.keys.pem import MAX_KEY_MATERIAL_BYTES
 
 TIMEOUT_SECONDS = 5  # short, yet room for a login on a loaded machine
 KINDS = ["fifo", "device", "directory", "symlink", "oversize"]

@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
 
-from sf_credproc.assertion import build_claims, sign_assertion
 from sf_credproc.credential import Credential
 from sf_credproc.errors import KeySourceError
-from sf_credproc.exchange import TokenResponse
-from sf_credproc.kms_key import KmsRsaPrivateKey
+from sf_credproc.keys.kms_key import KmsRsaPrivateKey
+from sf_credproc.oauth.assertion import build_claims, sign_assertion
+from sf_credproc.oauth.exchange import TokenResponse
 
 
 def kms_key(aws: Aws, spec: str = "RSA_2048") -> KmsRsaPrivateKey:

@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from recording_proxy import RecordingProxy
 from urllib3.util import parse_url
 
-from sf_credproc.emulator import SalesforceEmulator
-from sf_credproc.errors import ConfigError
-from sf_credproc.host_names import (
+from sf_credproc.config.host_names import (
     PublicSuffixCheck,
     canonical_trusted_host,
     load_public_suffix_check,
 )
-from sf_credproc.login_url import LoginUrl, derive_audience, parse_login_url
+from sf_credproc.config.login_url import LoginUrl, derive_audience, parse_login_url
+from sf_credproc.emulator import SalesforceEmulator
+from sf_credproc.errors import ConfigError
 
 ALLOWED = [
     ("https://login.salesforce.com", (), "https://login.salesforce.com"),
@@ -291,7 +291,7 @@ def test_the_public_suffix_list_is_loaded_only_for_a_wildcard(tmp_path: Path) ->
     """Checked in a fresh interpreter: whether ``publicsuffixlist`` was imported."""
     probe = (
         "import sys\n"
-        "from sf_credproc.settings import resolve_settings\n"
+        "from sf_credproc.config.settings import resolve_settings\n"
         "flags = {'client_id': 'c', 'username': 'u', 'key': 'env:K', 'trusted_hosts': [sys.argv[1]]}\n"
         "resolve_settings(flags, {'HOME': sys.argv[2], 'XDG_CONFIG_HOME': sys.argv[2]})\n"
         "print('publicsuffixlist' in sys.modules)\n"

@@ -25,9 +25,9 @@ from helpers import (
     with_default_sigint,
 )
 
+from sf_credproc.cli.fast_path import MAX_FILE_BYTES
 from sf_credproc.emulator import SalesforceEmulator
-from sf_credproc.exchange import MAX_RESPONSE_BYTES
-from sf_credproc.fast_path import MAX_FILE_BYTES
+from sf_credproc.oauth.exchange import MAX_RESPONSE_BYTES
 
 #: Larger than a pipe's buffer (64 KiB on Linux) and than the cache's old 64 KiB read limit.
 BIG_TOKEN_SUFFIX = "T" * (64 * 1024)

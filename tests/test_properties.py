@@ -12,15 +12,15 @@ from helpers import credential_document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sf_credproc.cache import CacheIdentity, decode_entry, encode_entry, entry_header
-from sf_credproc.config_file import _parse as parse_config
+from sf_credproc.cache.files import CacheIdentity, decode_entry, encode_entry, entry_header
+from sf_credproc.cli.fast_path import parse_index
+from sf_credproc.config.config_file import _parse as parse_config
+from sf_credproc.config.key_uri import KeyUri, parse_key_uri
+from sf_credproc.config.login_url import LoginUrl, parse_login_url
+from sf_credproc.config.options import PROFILE_KEYS
 from sf_credproc.errors import CredProcError
-from sf_credproc.exchange import ExchangeContext, TokenResponse, parse_token_response
-from sf_credproc.fast_path import parse_index
-from sf_credproc.key_uri import KeyUri, parse_key_uri
-from sf_credproc.login_url import LoginUrl, parse_login_url
-from sf_credproc.options import PROFILE_KEYS
-from sf_credproc.pem import load_rsa_private_key
+from sf_credproc.keys.pem import load_rsa_private_key
+from sf_credproc.oauth.exchange import ExchangeContext, TokenResponse, parse_token_response
 
 QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CONTEXT = ExchangeContext("https://login.salesforce.com/services/oauth2/token", "u", "c", "aud")

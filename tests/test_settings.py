@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from helpers import base_env, invoke
 
+from sf_credproc.config.options import GET_OPTIONS
+from sf_credproc.config.settings import resolve_settings
 from sf_credproc.errors import ConfigError
-from sf_credproc.options import GET_OPTIONS
-from sf_credproc.settings import resolve_settings
 
 FLAGS_NONE: dict[str, Any] = {option.name: None for option in GET_OPTIONS}
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sf_credproc.cache.deadline_share import DeadlineShare
+from sf_credproc.cache.shared_watermark import IssuedAtWatermark
 from sf_credproc.deadline import Deadline
-from sf_credproc.deadline_share import DeadlineShare
 from sf_credproc.errors import TransientError
-from sf_credproc.shared_watermark import IssuedAtWatermark
 
 
 class FakeClock:

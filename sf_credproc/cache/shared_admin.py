@@ -1,0 +1,71 @@
+"""``logout`` and ``cache clear`` on the shared tier: read the item's token, delete the item.
+
+A token revoked by ``logout`` must not live on in the table, where the next ``get`` on any machine
+would print it; ``cache clear`` must reach the item too, or the next ``get`` copies it straight back.
+When the table cannot be reached the command still does its local part, and says loudly that the
+item remains (the caller's warning).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+from ..aws import AwsClients
+from ..clock import Clock
+from ..config.settings import Settings
+from ..deadline import Deadline
+from .deadline_share import DeadlineShare
+from .files import CacheIdentity
+from .shared import DynamoDbSharedCache
+from .shared_item import SharedCacheUnavailable
+
+
+class SharedItemOfIdentity:
+    """One identity's item in the shared tier, within a share of the command's deadline."""
+
+    def __init__(
+        self, settings: Settings, identity: CacheIdentity, deadline: Deadline, clock: Clock
+    ) -> None:
+        self.share = DeadlineShare(deadline, clock)
+        aws = AwsClients.for_settings(settings, self.share)
+        self._shared = DynamoDbSharedCache.for_settings(settings, aws, clock)
+        self._item_id = identity.file_stem
+        self.where = f"dynamodb://{self._shared.table}"
+        self._read_problem: SharedCacheUnavailable | None = None
+
+    def read_token(self) -> str | None:
+        """The access token the item holds, if it holds a readable one; a failure is remembered
+        for ``delete_or_warn``. A token that does not decrypt is no one's to revoke."""
+        try:
+            found = self._shared.read(self._item_id)
+            if found.entry is None:
+                return None
+            token = json.loads(found.entry.credential_json)["AccessToken"]
+        except SharedCacheUnavailable as problem:
+            self._read_problem = problem
+            return None
+        except (ValueError, KeyError, TypeError):
+            self._read_problem = SharedCacheUnavailable("its credential is not a credential line")
+            return None
+        return token if isinstance(token, str) else None
+
+    def delete_or_warn(self, err: TextIO, username: str) -> str:
+        """Delete the item (its token and any lease with it). Returns the words to add to the
+        command's status line; when the item remains, writes the warning to ``err`` instead."""
+        try:
+            self._shared.delete(self._item_id)
+        except SharedCacheUnavailable as problem:
+            err.write(
+                f"sf-credproc: warning: shared cache {self.where} is unavailable ({problem}); its "
+                f"item for {username} was NOT deleted and the next get on any machine may print "
+                "that token: run 'sf-credproc cache clear' with the same options once the table "
+                "can be reached\n"
+            )
+            return ""
+        if self._read_problem is not None:
+            err.write(
+                f"sf-credproc: warning: shared cache {self.where}: the token in its item could "
+                f"not be read to revoke it ({self._read_problem}); the item was deleted\n"
+            )
+        return f"; deleted its item in {self.where}"

@@ -1,0 +1,324 @@
+"""``sf-credproc doctor``: walk the whole chain and say, step by step, what is wrong and the fix.
+
+Most JWT bearer failures are set-up failures: a certificate that does not match the key, a user who
+is not pre-authorized, a wrong audience, a skewed clock, a missing permission. Each check prints
+ok / FAILED / skipped with the fix; the exit code is 0 only when every check passes. No secret is
+ever printed: the token appears as a fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..clock import Clock
+from ..deadline import Deadline
+from ..errors import ConfigError, CredProcError, ExitStatus
+from ..log import QUIET, fingerprint
+from . import watchdog
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+    from ..config.settings import Settings
+
+PROBE = b"sf-credproc doctor: does this key sign RS256?"
+#: Assertions live 180 s; a clock this far behind Salesforce's makes them arrive expired.
+MAX_CLOCK_SKEW_SECONDS = 60
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # "ok", "FAILED" or "skipped"
+    detail: str
+    fix: str = ""
+    exit_status: int = 0
+
+
+def run_doctor(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock: Clock) -> int:
+    checks = _run_checks(flags, environ, clock)
+    failed = [check for check in checks if check.status == "FAILED"]
+    if flags.get("json"):
+        document = {"ok": not failed, "checks": [asdict(check) for check in checks]}
+        out.write(json.dumps(document, indent=2) + "\n")
+    else:
+        for check in checks:
+            line = f"{check.status:<8} {check.name:<15} {check.detail}"
+            out.write(line + (f"\n{'':<24} fix: {check.fix}" if check.fix else "") + "\n")
+        out.write(f"{'all checks passed' if not failed else f'{len(failed)} check(s) failed'}\n")
+    return failed[0].exit_status if failed else ExitStatus.OK
+
+
+def _failed(name: str, error: CredProcError) -> Check:
+    return Check(name, "FAILED", error.message, error.hint or "", int(error.exit_status))
+
+
+def _run_checks(flags: dict[str, Any], environ: Mapping[str, str], clock: Clock) -> list[Check]:
+    from ..config.settings import resolve_settings
+
+    try:
+        settings = resolve_settings(flags, environ)
+    except ConfigError as error:
+        return [_failed("configuration", error)]
+    watchdog.arm(settings.timeout_seconds)
+    checks = [_configuration(settings), _login_url(settings)]
+    deadline = Deadline(settings.timeout_seconds, clock)
+    key, key_check = _key(settings, environ, deadline)
+    checks.append(key_check)
+    checks.append(_certificate(flags.get("cert"), key))
+    checks.append(_clock(settings, deadline, clock))
+    checks.append(_exchange(settings, environ, deadline, clock))
+    checks.append(_cache_directory(settings.cache_dir))
+    if settings.shared_table:
+        checks.append(_shared_cache(settings, deadline, clock))
+    return checks
+
+
+def _configuration(settings: Settings) -> Check:
+    origins = ", ".join(
+        f"{name} from {origin}" for name, origin in sorted(settings.origins.items())
+    )
+    profile = f"profile {settings.profile!r}" if settings.profile else "no profile"
+    return Check(
+        "configuration", "ok", f"{profile} ({settings.config_path}); {origins or 'defaults'}"
+    )
+
+
+def _login_url(settings: Settings) -> Check:
+    from ..config.login_url import is_salesforce_host
+
+    host = settings.login_url.host
+    kind = (
+        "loopback"
+        if settings.login_url.is_loopback
+        else "a Salesforce domain"
+        if is_salesforce_host(host)
+        else "a host trusted by --trusted-host"
+    )
+    origin = settings.origins.get("audience")
+    audience = f"from {origin}" if origin else "derived from the login URL"
+    return Check(
+        "login URL",
+        "ok",
+        f"{settings.login_url.token_endpoint} ({kind}); audience {settings.audience} ({audience})",
+    )
+
+
+def _key(
+    settings: Settings, environ: Mapping[str, str], deadline: Deadline
+) -> tuple[RSAPrivateKey | None, Check]:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from ..aws import AwsClients
+    from ..keys.sources import load_signing_key
+
+    assert settings.key is not None
+    aws = AwsClients.for_settings(settings, deadline)
+    try:
+        key = load_signing_key(
+            settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
+        )
+        key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())  # for KMS: proves kms:Sign works
+    except CredProcError as error:
+        return None, _failed("key", error)
+    where = "in KMS, signing there" if settings.key.scheme == "kms" else "loaded locally"
+    return key, Check("key", "ok", f"{settings.key}: RSA {key.key_size}-bit private key, {where}")
+
+
+def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from ..keys.certificates import UPLOAD_STEPS, load_certificate
+
+    if not path:
+        return Check(
+            "certificate",
+            "skipped",
+            "no --cert given",
+            "Pass --cert FILE (the certificate uploaded to the connected app or External Client "
+            "App) to check it",
+        )
+    if key is None:
+        return Check("certificate", "skipped", "the key could not be used")
+    from ..local_files import read_regular_file
+
+    try:
+        # A FIFO or a device named by mistake fails at once (a certificate is a few KiB).
+        certificate = load_certificate(read_regular_file(path, 1024 * 1024), f"--cert {path}")
+    except OSError as error:
+        reason = error.strerror or str(error)
+        return Check("certificate", "FAILED", f"--cert {path}: {reason}", "Check the path", 2)
+    except ConfigError as error:
+        return _failed("certificate", error)
+    public = certificate.public_key()
+    try:
+        if not isinstance(public, rsa.RSAPublicKey):
+            raise InvalidSignature
+        # A signature made by the key now, checked with the certificate: works for KMS keys with
+        # kms:Sign alone, no kms:GetPublicKey needed.
+        public.verify(
+            key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256()),
+            PROBE,
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+    except InvalidSignature:
+        return Check(
+            "certificate",
+            "FAILED",
+            f"{path} ({certificate.subject.rfc4514_string()}) does not match the key: Salesforce "
+            "would answer 'invalid assertion'",
+            f"Make the certificate from this key (sf-credproc cert --key ...) and {UPLOAD_STEPS}",
+            int(ExitStatus.REFUSED),
+        )
+    except CredProcError as error:
+        return _failed("certificate", error)
+    until = certificate.not_valid_after_utc.strftime("%Y-%m-%d")
+    return Check(
+        "certificate",
+        "ok",
+        f"{path} ({certificate.subject.rfc4514_string()}) matches the key; valid until {until}",
+    )
+
+
+def _clock(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
+    from email.utils import parsedate_to_datetime
+
+    from ..oauth.exchange import post_form
+
+    try:
+        answer = post_form(
+            settings.login_url.token_endpoint,
+            None,
+            deadline=deadline,
+            ca_bundle=settings.ca_bundle,
+            method="GET",
+        )
+    except CredProcError as error:
+        return _failed("clock", error)
+    now = clock.time()
+    if not answer.date:
+        return Check("clock", "skipped", "the token endpoint sent no Date header")
+    try:
+        server = parsedate_to_datetime(answer.date).timestamp()
+    except (TypeError, ValueError):
+        return Check("clock", "skipped", f"the Date header {answer.date!r} is not a date")
+    skew = now - server
+    direction = "behind" if skew < 0 else "ahead of"
+    detail = f"this machine's clock is {abs(skew):.0f} s {direction} the token endpoint's"
+    if abs(skew) > MAX_CLOCK_SKEW_SECONDS:
+        return Check(
+            "clock",
+            "FAILED",
+            detail,
+            "Synchronise the clock (NTP): assertions expire 180 s after they are made",
+            int(ExitStatus.REFUSED),
+        )
+    return Check("clock", "ok", detail)
+
+
+def _exchange(
+    settings: Settings, environ: Mapping[str, str], deadline: Deadline, clock: Clock
+) -> Check:
+    from ..login import log_in
+
+    try:
+        credential = log_in(
+            settings,
+            clock=clock,
+            deadline=deadline,
+            environ=environ,
+            log=QUIET,
+        )
+    except CredProcError as error:
+        return _failed("token exchange", error)
+    return Check(
+        "token exchange",
+        "ok",
+        f"Salesforce issued token {fingerprint(credential.access_token)} for {credential.username} "
+        f"at {credential.instance_url} (scope: {credential.scope or 'none'})",
+    )
+
+
+def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
+    from ..aws import AwsClients
+    from ..cache.shared import DynamoDbSharedCache
+    from ..cache.shared_item import SharedCacheUnavailable, SharedItemMalformed
+    from ..service import cache_identity
+
+    assert settings.shared_key is not None
+    shared = DynamoDbSharedCache.for_settings(
+        settings, AwsClients.for_settings(settings, deadline), clock
+    )
+    where = f"dynamodb://{shared.table} with KMS key {settings.shared_key.target}"
+    try:
+        found = shared.read(cache_identity(settings).file_stem)
+        shared.probe_key()
+    except SharedItemMalformed as problem:
+        return Check(
+            "shared cache",
+            "FAILED",
+            f"{where}: the item for this identity is malformed: {problem} (get warns and logs in "
+            "per machine)",
+            "Run sf-credproc cache clear with the same options to delete the item",
+            int(ExitStatus.KEY_SOURCE),
+        )
+    except (SharedCacheUnavailable, CredProcError) as problem:
+        return Check(
+            "shared cache",
+            "FAILED",
+            f"{where}: {problem} (get goes on with the local cache alone, logging in per machine)",
+            "Grant the role dynamodb:GetItem, PutItem, UpdateItem and DeleteItem on the table and "
+            "kms:Encrypt and kms:Decrypt on the key "
+            "(iam/shared-cache-table.json, iam/shared-cache-key.json)",
+            int(ExitStatus.KEY_SOURCE),
+        )
+    entry, lease = found.entry, found.lease
+    state = (f"holds a token until {entry.expiration}" if entry else "holds no token yet") + (
+        f"; lease held by {lease.holder}" if lease.holder and lease.expires > clock.time() else ""
+    )
+    if found.refused:
+        state = f"holds a token that get refuses ({found.refused}) and replaces"
+    return Check(
+        "shared cache", "ok", f"{where}: readable, the key encrypts and decrypts; the item {state}"
+    )
+
+
+def _cache_directory(path: str) -> Check:
+    fix = "Choose another --cache-dir (SF_CREDPROC_CACHE_DIR), or run chmod 700 on it"
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        parent = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK):
+            return Check("cache", "ok", f"{path} does not exist yet; it will be created 0700")
+        return Check("cache", "FAILED", f"{path} cannot be created under {parent}", fix, 2)
+    except OSError as error:
+        return Check("cache", "FAILED", f"{path}: {error.strerror}", fix, 2)
+    if not stat.S_ISDIR(info.st_mode):
+        return Check("cache", "FAILED", f"{path} is not a directory", fix, 2)
+    if info.st_uid != os.getuid():
+        return Check(
+            "cache", "FAILED", f"{path} belongs to uid {info.st_uid}, not this user", fix, 2
+        )
+    if info.st_mode & 0o022:
+        return Check(
+            "cache",
+            "FAILED",
+            f"{path} is writable by group or others ({stat.filemode(info.st_mode)})",
+            fix,
+            2,
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        return Check("cache", "FAILED", f"{path} is not writable", fix, 2)
+    return Check("cache", "ok", f"{path} ({stat.filemode(info.st_mode)}, owned by this user)")

@@ -1,0 +1,46 @@
+"""The ``sf-credproc`` entry point: the cache-hit fast path first, the full command otherwise."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> int:
+    try:
+        from .fast_path import main_fast
+
+        # No stdout at all (started with ">&-"): the full command says so, with exit 5.
+        if sys.stdout is not None and main_fast(sys.argv[1:], os.environ, sys.stdout.buffer):
+            return 0
+    except OSError:
+        pass  # e.g. a broken pipe: the full command reports it properly
+    except KeyboardInterrupt:
+        return _interrupted(sys.argv[1:])
+    try:
+        from .main import main as full_main
+
+        return int(full_main())  # handles Ctrl-C itself once its imports are done
+    except KeyboardInterrupt:
+        return _interrupted(sys.argv[1:])
+
+
+def _interrupted(argv: list[str]) -> int:
+    """Ctrl-C before the full command took over: its one line and exit 130, never a traceback."""
+    from ..log import Log
+
+    value = os.environ.get("SF_CREDPROC_LOG_FORMAT", "text")
+    for index, arg in enumerate(argv):
+        if arg == "--log-format" and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif arg.startswith("--log-format="):
+            value = arg.partition("=")[2]
+    # Whatever the fast path had not yet written must not reach the reader after this line.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+    Log(sys.stderr, json_format=value == "json").error("interrupted", exit_code=130)
+    return 130

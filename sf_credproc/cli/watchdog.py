@@ -1,0 +1,59 @@
+"""The command's hard deadline, and SIGTERM as a clean interruption.
+
+Every network call has its own timeouts cut from ``--timeout``, but a read timeout bounds each read,
+not a whole answer, and a server can trickle headers forever. So the command line arms a real-time
+interval timer at ``--timeout`` + 0.5 s: SIGALRM raises the deadline error wherever the main thread
+is, and the same clean-up runs as for any error (no partial cache entry, lock released, nothing on
+stdout). SIGTERM raises ``Terminated`` so that it, too, unwinds like Ctrl-C. Only the main thread can
+take signals; elsewhere (a library caller's thread) these are no-ops.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from ..errors import Terminated, TransientError
+
+GRACE_SECONDS = 0.5
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def arm(timeout_seconds: float) -> None:
+    if not _in_main_thread():
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TransientError(
+            f"the {timeout_seconds:g} s deadline passed",
+            hint="Retry later, or raise --timeout",
+            retry_now=False,
+        )
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout_seconds + GRACE_SECONDS)
+
+
+def disarm() -> None:
+    if _in_main_thread():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def catch_sigterm() -> Any:
+    """Make SIGTERM raise ``Terminated``; returns the previous handler (for ``restore_sigterm``)."""
+    if not _in_main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
+
+
+def restore_sigterm(previous: Any) -> None:
+    if previous is not None and _in_main_thread():
+        signal.signal(signal.SIGTERM, previous)

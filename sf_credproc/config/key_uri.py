@@ -1,0 +1,188 @@
+"""Key source URIs (``--key``): where the signing key lives.
+
+``kms:<key id | alias/NAME | key ARN | alias ARN>`` (or a bare ``arn:aws:kms:...``),
+``secretsmanager:<name or ARN>[#field]``, ``ssm:<name or ARN>``, ``file:<path>``, ``env:<VAR>``.
+Parsing is pure: nothing is fetched here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+SCHEMES = ("kms", "secretsmanager", "ssm", "file", "env")
+DEFAULT_SECRET_FIELD = "private_key"
+
+_HEX = frozenset("0123456789abcdef")
+_ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-")
+_SECRET_NAME_CHARS = _ALIAS_CHARS | frozenset("+=.@")
+_PARAMETER_CHARS = _SECRET_NAME_CHARS
+_ENV_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+@dataclass(frozen=True)
+class KeyUri:
+    """A parsed key source: ``scheme``, the ``target`` it names, and for ARNs their region."""
+
+    scheme: str
+    target: str
+    field: str | None = None
+    region: str | None = None
+
+    @property
+    def shown_target(self) -> str:
+        """The target for messages: never one that looks like key material pasted by mistake."""
+        if looks_like_key_material(self.target):
+            return "(not shown: looks like key material)"
+        return self.target
+
+    def __str__(self) -> str:
+        text = f"{self.scheme}:{self.shown_target}"
+        return f"{text}#{self.field}" if self.field else text
+
+
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=")
+#: A PEM line is 64 base64 characters with about one "/" in it; names and paths break far sooner
+#: on "/", "-", "_" or ".", and rarely mix cases and digits over this many characters.
+_BASE64_RUN = 32
+HIDDEN = "(a value that looks like key material or a passphrase, not shown)"
+
+
+def looks_like_key_material(text: str) -> bool:
+    """True for PEM armour, line breaks, or a long mixed-case-and-digit base64 run."""
+    if "BEGIN" in text or not text.isprintable() or len(text) > 256:
+        return True
+    run = ""
+    for char in text + " ":
+        if char in _BASE64_CHARS:
+            run += char
+            continue
+        mixed = any(c.isupper() for c in run) and any(c.islower() for c in run)
+        if len(run) >= _BASE64_RUN and mixed and any(c.isdigit() for c in run):
+            return True
+        run = ""
+    return False
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for an error message, unless it may be a secret pasted by mistake.
+
+    A key source URI is not secret, but what lands in ``--key`` by mistake may be: a PEM (or one
+    of its lines), a base64 blob, a passphrase. Only a value that starts with a known scheme, or
+    is a bare KMS ARN, is repeated, and not even then when it looks like key material.
+    """
+    scheme, colon, _ = text.partition(":")
+    if not (colon and (scheme in SCHEMES or text.startswith("arn:"))):
+        return HIDDEN
+    return HIDDEN if looks_like_key_material(text) else repr(text)
+
+
+def _bad(text: str, source: str, why: str, hint: str) -> ConfigError:
+    return ConfigError(f"--key {shown(text)} (from {source}) {why}", hint=hint)
+
+
+def _is_uuid(text: str) -> bool:
+    groups = text.lower().split("-")
+    return [len(g) for g in groups] == [8, 4, 4, 4, 12] and all(set(g) <= _HEX for g in groups)
+
+
+def _is_kms_key_id(text: str) -> bool:
+    # Single-region keys are UUIDs; multi-Region keys are "mrk-" and 32 hex digits.
+    if text.startswith("mrk-"):
+        return len(text) == 36 and set(text[4:].lower()) <= _HEX
+    return _is_uuid(text)
+
+
+def _split_arn(arn: str, service: str) -> tuple[str, str] | None:
+    """``(region, resource)`` of ``arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE``, else None."""
+    parts = arn.split(":", 5)
+    if (
+        len(parts) != 6
+        or parts[0] != "arn"
+        or not parts[1].startswith("aws")
+        or parts[2] != service
+    ):
+        return None
+    region, account, resource = parts[3], parts[4], parts[5]
+    if not region or not (len(account) == 12 and account.isdigit()) or not resource:
+        return None
+    return region, resource
+
+
+def _parse_kms(text: str, target: str, source: str) -> KeyUri:
+    hint = "Use kms:KEY_ID, kms:alias/NAME, or a key or alias ARN"
+    if target.startswith("arn:"):
+        split = _split_arn(target, "kms")
+        if split is None:
+            raise _bad(text, source, "is not a valid KMS key or alias ARN", hint)
+        region, resource = split
+        kind, _, name = resource.partition("/")
+        if (kind == "key" and _is_kms_key_id(name)) or (
+            kind == "alias" and name and set(name) <= _ALIAS_CHARS
+        ):
+            return KeyUri("kms", target, region=region)
+        raise _bad(text, source, "is not a valid KMS key or alias ARN", hint)
+    if target.startswith("alias/"):
+        name = target[len("alias/") :]
+        if name and set(name) <= _ALIAS_CHARS and not name.startswith("aws/"):
+            return KeyUri("kms", target)
+        raise _bad(text, source, "is not a valid KMS alias name", hint)
+    if _is_kms_key_id(target):
+        return KeyUri("kms", target)
+    raise _bad(text, source, "names no KMS key (not a key id, alias or ARN)", hint)
+
+
+def _parse_secret(text: str, target: str, source: str) -> KeyUri:
+    hint = "Use secretsmanager:NAME_OR_ARN, or secretsmanager:NAME_OR_ARN#FIELD for a JSON secret"
+    name, hash_sign, field = target.partition("#")
+    if hash_sign and not field:
+        raise _bad(text, source, "has an empty #field", hint)
+    if name.startswith("arn:"):
+        split = _split_arn(name, "secretsmanager")
+        if split is None or not split[1].startswith("secret:"):
+            raise _bad(text, source, "is not a valid Secrets Manager secret ARN", hint)
+        return KeyUri("secretsmanager", name, field or None, region=split[0])
+    if not name or len(name) > 512 or not set(name) <= _SECRET_NAME_CHARS:
+        raise _bad(text, source, "is not a valid Secrets Manager secret name", hint)
+    return KeyUri("secretsmanager", name, field or None)
+
+
+def _parse_ssm(text: str, target: str, source: str) -> KeyUri:
+    hint = "Use ssm:/PATH/TO/PARAMETER or a parameter ARN"
+    if target.startswith("arn:"):
+        split = _split_arn(target, "ssm")
+        if split is None or not split[1].startswith("parameter/"):
+            raise _bad(text, source, "is not a valid SSM parameter ARN", hint)
+        return KeyUri("ssm", target, region=split[0])
+    if not target or len(target) > 2048 or not set(target) <= _PARAMETER_CHARS:
+        raise _bad(text, source, "is not a valid SSM parameter name", hint)
+    return KeyUri("ssm", target)
+
+
+def parse_key_uri(text: str, source: str) -> KeyUri:
+    """Parse a ``--key`` value, or raise ``ConfigError`` naming it and where it came from."""
+    text = text.strip()
+    if text.startswith("arn:aws") and ":kms:" in text:
+        return _parse_kms(text, text, source)
+    scheme, colon, target = text.partition(":")
+    if not colon or scheme not in SCHEMES:
+        raise _bad(
+            text,
+            source,
+            "has no known key source scheme",
+            "Use kms:, secretsmanager:, ssm:, file: or env: (for example kms:alias/salesforce-jwt)",
+        )
+    if not target:
+        raise _bad(text, source, f"names no {scheme} key", "Put the key's name after the colon")
+    if scheme == "kms":
+        return _parse_kms(text, target, source)
+    if scheme == "secretsmanager":
+        return _parse_secret(text, target, source)
+    if scheme == "ssm":
+        return _parse_ssm(text, target, source)
+    if scheme == "env":
+        if not set(target) <= _ENV_CHARS or target[0].isdigit():
+            raise _bad(text, source, "is not a valid environment variable name", "Use env:VARIABLE")
+        return KeyUri("env", target)
+    return KeyUri("file", target)

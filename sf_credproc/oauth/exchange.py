@@ -1,0 +1,322 @@
+"""Exchange a signed assertion at Salesforce's token endpoint (RFC 7523 section 2.1).
+
+Success is RFC 6749 section 5.1 JSON without ``expires_in`` (Salesforce's session timeout decides the
+lifetime); failure is RFC 6749 section 5.2 JSON (``error``, ``error_description``), usually HTTP 400.
+Each Salesforce error is mapped to one line that says what to fix (``oauth_errors.py``); the fields
+of a success are checked in ``token_response.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+from ..clock import Clock
+from ..deadline import Deadline
+from ..errors import ConfigError, SalesforceRefusedError, TransientError
+from .oauth_errors import ExchangeContext as ExchangeContext  # re-exported
+from .oauth_errors import explain_oauth_error as explain_oauth_error  # re-exported
+from .oauth_errors import one_line
+from .token_response import BROKEN_CONTRACT_HINT, json_type_name, read_token_response
+from .token_response import TokenResponse as TokenResponse  # re-exported
+
+#: Sent with every request to Salesforce.
+USER_AGENT = f"sf-credproc/{__version__}"
+JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: A token response is well under a kilobyte; refuse to buffer a runaway body.
+MAX_RESPONSE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """Status, content type and (bounded) body of one answer from Salesforce."""
+
+    status: int
+    content_type: str | None
+    body: bytes = field(repr=False)
+    date: str | None = None
+
+
+def post_form(
+    url: str,
+    form: dict[str, str] | None,
+    *,
+    deadline: Deadline,
+    ca_bundle: str | None,
+    user_agent: str = USER_AGENT,
+    method: str = "POST",
+) -> HttpAnswer:
+    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url``: one attempt, whose
+    connect, TLS, header and body phases all end within the attempt's share of the deadline.
+
+    ``method="GET"`` with no form serves ``doctor``'s look at the server's clock.
+    """
+    import requests
+
+    proxies = _proxies_for(url)
+    connect, read = deadline.http_timeouts(f"calling {url}")
+    give_up_at = deadline.now() + read
+    try:
+        # As requests.request does, but proxies are the ones chosen above, never requests' own
+        # pick from the environment; nor is ~/.netrc consulted.
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.request(
+                method,
+                url,
+                data=form,
+                headers={"Accept": "application/json", "User-Agent": user_agent},
+                timeout=(connect, read),
+                # TLS verification is never turned off; a custom CA bundle may replace the default.
+                verify=ca_bundle or True,
+                allow_redirects=False,
+                stream=True,
+                proxies=proxies,
+            )
+    except requests.exceptions.SSLError as error:
+        if _is_verification_failure(error):
+            # Not transient: retrying will not make an untrusted certificate trusted.
+            raise ConfigError(
+                f"the TLS certificate of {url} could not be verified",
+                hint="If a TLS-inspecting proxy or private CA is in the way, point "
+                "REQUESTS_CA_BUNDLE at its CA bundle",
+            ) from None
+        raise TransientError(
+            f"the TLS handshake with {url} failed ({_reason(error)})", hint="Retry later"
+        ) from None
+    except requests.exceptions.Timeout:
+        raise TransientError(
+            f"{url} did not answer within {read:.1f} s", hint="Retry later, or raise --timeout"
+        ) from None
+    except (requests.exceptions.RequestException, OSError) as error:
+        raise TransientError(
+            f"could not reach {url} ({type(error).__name__})",
+            hint="Check the network, proxy settings and --login-url",
+        ) from None
+    try:
+        body = _read_bounded(response, lambda: deadline.now() > give_up_at)
+    except (requests.exceptions.RequestException, OSError) as error:
+        raise TransientError(
+            f"the answer from {url} was cut short ({type(error).__name__})", hint="Retry later"
+        ) from None
+    except TimeoutError:
+        raise TransientError(
+            f"{url} sent its answer too slowly (more than {read:.1f} s)", hint="Retry later"
+        ) from None
+    return HttpAnswer(
+        response.status_code,
+        response.headers.get("Content-Type"),
+        body,
+        response.headers.get("Date"),
+    )
+
+
+def _proxies_for(url: str) -> dict[str, str]:
+    """The proxies to reach ``url`` through, as urllib3 will read its host.
+
+    None for loopback: a proxy's loopback is not this machine's, and a plain-http assertion must
+    never cross a proxy (``HTTP_PROXY``). Otherwise the environment's (``HTTPS_PROXY``,
+    ``NO_PROXY``), for https only: plain http to a remote host is refused here too, whatever
+    built the URL.
+    """
+    import requests
+    from urllib3.util import parse_url
+
+    from ..config.host_names import is_loopback_host
+
+    target = parse_url(url)
+    if is_loopback_host((target.host or "").strip("[]")):
+        return {}
+    if target.scheme != "https":
+        raise ConfigError(
+            f"refusing to send a request to {target.host} over {target.scheme}",
+            hint="Use an https login URL (plain http is allowed only for loopback)",
+        )
+    proxies: dict[str, str] = requests.utils.get_environ_proxies(url)
+    return proxies
+
+
+def _is_verification_failure(error: Exception) -> bool:
+    text = str(error).lower()
+    return "certificate verify failed" in text or ("hostname" in text and "match" in text)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).lower()
+    if "timed out" in text:
+        return "timed out"
+    if "reset" in text or "eof" in text:
+        return "the connection was closed"
+    return type(error).__name__
+
+
+def exchange_assertion(
+    assertion: str,
+    context: ExchangeContext,
+    *,
+    deadline: Deadline,
+    ca_bundle: str | None,
+    user_agent: str = USER_AGENT,
+    clock: Clock | None = None,
+) -> TokenResponse:
+    """POST ``assertion`` to the token endpoint and return the parsed success response."""
+    answer = post_form(
+        context.token_endpoint,
+        {"grant_type": JWT_BEARER_GRANT_TYPE, "assertion": assertion},
+        deadline=deadline,
+        ca_bundle=ca_bundle,
+        user_agent=user_agent,
+    )
+    skew = clock_skew_seconds(answer.date, clock.time()) if clock and answer.date else None
+    return parse_token_response(
+        answer.status, answer.content_type, answer.body, context, clock_skew_seconds=skew
+    )
+
+
+def clock_skew_seconds(date_header: str, now: float) -> float | None:
+    """How far this machine's clock is ahead of the server's (negative: behind), per ``Date``."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return now - parsedate_to_datetime(date_header).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def revoke_token(
+    token: str, revoke_endpoint: str, *, deadline: Deadline, ca_bundle: str | None
+) -> bool:
+    """Revoke an access token (Salesforce's ``/services/oauth2/revoke``, RFC 7009 style).
+
+    True when Salesforce revoked it; False when it says the token was already invalid.
+    """
+    answer = post_form(revoke_endpoint, {"token": token}, deadline=deadline, ca_bundle=ca_bundle)
+    body, status = answer.body, answer.status
+    if status == 200:
+        return True
+    document = _json_object(body) or {}
+    if status == 400 and document.get("error") == "invalid_token":
+        return False
+    if status >= 500 or status == 429:
+        raise TransientError(f"{revoke_endpoint} answered HTTP {status}", hint="Retry later")
+    raise SalesforceRefusedError(
+        f"{revoke_endpoint} refused to revoke the token (HTTP {status}, "
+        f"{_server_error_code(document)})",
+        hint="Check --login-url",
+    )
+
+
+def _server_error_code(document: dict[str, Any]) -> str:
+    """The OAuth ``error`` of an answer as one bounded, printable line (server-chosen text)."""
+    error = document.get("error")
+    return one_line(error, limit=80) if isinstance(error, str) and error else "no OAuth error"
+
+
+def _read_bounded(response: Any, too_late: Callable[[], bool]) -> bytes:
+    """The body, or its first ``MAX_RESPONSE_BYTES + 1`` bytes (enough to know it is too long).
+
+    A read timeout bounds each read, not the whole body: a server that trickles bytes would never
+    trip it, so the attempt's own deadline is checked between chunks (``TimeoutError``).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    with response:
+        # iter_content turns urllib3's mid-body failures into requests exceptions.
+        for chunk in response.iter_content(chunk_size=16384):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                break
+            if too_late():
+                raise TimeoutError
+    return b"".join(chunks)
+
+
+def parse_token_response(
+    status: int,
+    content_type: str | None,
+    body: bytes,
+    context: ExchangeContext,
+    *,
+    clock_skew_seconds: float | None = None,
+) -> TokenResponse:
+    """Interpret one token endpoint answer: the token, or the error that explains the failure."""
+    endpoint = context.token_endpoint
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise TransientError(f"{endpoint} sent an oversized response", hint="Retry later")
+    value = _parse_json(body, f"{endpoint} answered HTTP {status}")
+    if 300 <= status < 400:
+        raise SalesforceRefusedError(
+            f"{endpoint} answered with a redirect (HTTP {status}), not a token",
+            hint="Point --login-url at the login host itself (for example your My Domain URL)",
+        )
+    if value is _NOT_JSON:
+        return _non_json(status, content_type, endpoint)
+    if not isinstance(value, dict):
+        if status == 200:
+            # JSON, so not a maintenance page: an answer that breaks the contract (exit 4).
+            raise SalesforceRefusedError(
+                f"{endpoint} answered HTTP 200 with a JSON {json_type_name(value)}, not an object",
+                hint=BROKEN_CONTRACT_HINT,
+            )
+        return _non_json(status, content_type, endpoint)
+    document: dict[str, Any] = value
+    if status == 200:
+        return read_token_response(document, endpoint)
+    if isinstance(document.get("error"), str):
+        description = document.get("error_description")
+        raise explain_oauth_error(
+            document["error"],
+            description if isinstance(description, str) else "",
+            status,
+            context,
+            clock_skew_seconds=clock_skew_seconds,
+        )
+    if status >= 500 or status == 429:
+        raise TransientError(f"{endpoint} answered HTTP {status}", hint="Retry later")
+    raise SalesforceRefusedError(
+        f"{endpoint} answered HTTP {status} without an OAuth error", hint="Check --login-url"
+    )
+
+
+#: What ``_parse_json`` returns for a body that is not JSON at all.
+_NOT_JSON = object()
+
+
+def _parse_json(body: bytes, answered: str) -> object:
+    """The JSON value of ``body``, or ``_NOT_JSON``; ``answered`` starts the error line.
+
+    JSON nested deeper than the interpreter's recursion limit raises ``RecursionError`` (not a
+    ``ValueError``) in the parser; no Salesforce answer is shaped so, so it is refused (exit 4).
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise SalesforceRefusedError(
+            f"{answered} with JSON nested too deeply to be Salesforce's",
+            hint=BROKEN_CONTRACT_HINT,
+        ) from None
+    except ValueError:
+        return _NOT_JSON
+
+
+def _json_object(body: bytes, answered: str = "Salesforce answered") -> dict[str, Any] | None:
+    document = _parse_json(body, answered)
+    return document if isinstance(document, dict) else None
+
+
+def _non_json(status: int, content_type: str | None, endpoint: str) -> TokenResponse:
+    kind = "an HTML page" if "html" in (content_type or "").lower() else "a body that is not JSON"
+    if status == 200 or status >= 500 or status == 429:
+        # Maintenance pages, captive portals and overloaded proxies: try again later.
+        raise TransientError(
+            f"{endpoint} answered HTTP {status} with {kind}, not Salesforce's JSON",
+            hint="Salesforce or a proxy in between is unavailable; retry later",
+        )
+    raise SalesforceRefusedError(
+        f"{endpoint} answered HTTP {status} with {kind}, not Salesforce's JSON",
+        hint="Check that --login-url is your Salesforce login or My Domain URL",
+    )
