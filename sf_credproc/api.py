@@ -15,7 +15,6 @@ from .clock import Clock, SystemClock
 from .config.options import GET_OPTIONS
 from .config.settings import Settings, resolve_settings
 from .credential import Credential
-from .log import QUIET
 
 _OPTION_NAMES = frozenset(option.name for option in GET_OPTIONS)
 
@@ -65,5 +64,5 @@ def get_credential(
         settings = settings_from(environ=env, **options)
     elif options:
         raise TypeError("pass either settings or keyword arguments, not both")
-    outcome = obtain_credential(settings, clock=clock or SystemClock(), environ=env, log=QUIET)
+    outcome = obtain_credential(settings, clock=clock or SystemClock(), environ=env)
     return Credential.from_json(outcome.credential_json)

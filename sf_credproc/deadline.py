@@ -38,7 +38,7 @@ class Deadline:
         return TransientError(
             f"the {self.timeout_seconds:g} s deadline passed while {doing}",
             hint="Retry later, or raise --timeout",
-            retry_now=False,
+            retryable=False,
         )
 
     def attempt_budget(self, doing: str) -> float:

@@ -19,19 +19,28 @@ class ExitStatus(IntEnum):
     KEY_SOURCE = 3
     REFUSED = 4
     TRANSIENT = 5
+    #: Ctrl-C (128 + SIGINT), as shells report it.
+    INTERRUPTED = 130
+    #: SIGTERM (128 + SIGTERM), as shells report it.
+    TERMINATED = 143
 
 
 class CredProcError(Exception):
     """Base of every error sf-credproc raises on purpose."""
 
     exit_status: ExitStatus = ExitStatus.INTERNAL
-    #: True when the same call may succeed later without anyone changing configuration.
+    #: True when repeating the same call (after a backoff) may succeed without anyone changing the
+    #: configuration. The class sets the default; one instance may say otherwise.
     retryable: bool = False
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, retryable: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if retryable is not None:
+            self.retryable = retryable
 
     def __str__(self) -> str:
         if self.hint:
@@ -65,13 +74,9 @@ class TransientError(CredProcError):
     """Raised for failures that may clear by themselves: network, timeouts, 5xx, throttling."""
 
     exit_status = ExitStatus.TRANSIENT
+    #: False on an instance when repeating the call now cannot help (a deadline passed, the login
+    #: rate limit was reached): exit 5 still says "later", but no retry loop should spin on it.
     retryable = True
-
-    def __init__(self, message: str, *, hint: str | None = None, retry_now: bool = True) -> None:
-        super().__init__(message, hint=hint)
-        #: False when retrying within this command cannot help (a deadline passed, the login rate
-        #: limit was reached): the caller should try again later.
-        self.retry_now = retry_now
 
 
 class OutputClosedError(TransientError):
@@ -83,6 +88,12 @@ class SessionInvalidError(CredProcError):
     """Raised when Salesforce rejects a freshly obtained session too (401 ``INVALID_SESSION_ID``)."""
 
     exit_status = ExitStatus.REFUSED
+
+
+class InternalError(CredProcError):
+    """Raised on a path that only a bug in sf-credproc can reach (exit 1, "this is a bug")."""
+
+    exit_status = ExitStatus.INTERNAL
 
 
 class Terminated(BaseException):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from . import log
 from .aws import AwsClients
 from .clock import Clock
 from .config.settings import Settings
@@ -14,7 +15,7 @@ from .credential import Credential
 from .deadline import Deadline
 from .errors import ConfigError
 from .keys.sources import load_signing_key
-from .log import Log, fingerprint
+from .log import fingerprint
 from .oauth.assertion import build_claims, sign_assertion
 from .oauth.exchange import ExchangeContext, TokenResponse, exchange_assertion
 from .retry import call_with_retries
@@ -26,7 +27,6 @@ def log_in(
     clock: Clock,
     deadline: Deadline,
     environ: Mapping[str, str],
-    log: Log,
     aws: AwsClients | None = None,
 ) -> Credential:
     """Log in with the JWT bearer flow and return the credential. Raises ``CredProcError``.
@@ -48,7 +48,6 @@ def log_in(
         doing=f"reading {key_uri}",
         deadline=deadline,
         clock=clock,
-        log=log,
     )
     context = ExchangeContext(
         token_endpoint=settings.login_url.token_endpoint,
@@ -85,7 +84,6 @@ def log_in(
         doing=f"logging in at {context.token_endpoint}",
         deadline=deadline,
         clock=clock,
-        log=log,
     )
     credential = Credential.from_token_response(
         response,

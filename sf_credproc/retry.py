@@ -3,7 +3,7 @@
 "Exponential Backoff And Jitter" (AWS Architecture Blog): each wait is uniform in
 ``[0, min(cap, base * 2**attempt))``, which spreads out clients that failed together instead of
 making them retry in lock-step. Permanent errors are never retried; nor are transient ones that
-say retrying now cannot help (``retry_now=False``: the login rate limit, a passed deadline).
+say retrying now cannot help (``retryable=False``: the login rate limit, a passed deadline).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from . import log
 from .clock import Clock
 from .deadline import Deadline
 from .errors import TransientError
-from .log import Log
 
 T = TypeVar("T")
 
@@ -43,7 +43,6 @@ def call_with_retries(
     doing: str,
     deadline: Deadline,
     clock: Clock,
-    log: Log,
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> T:
     """``operation(attempt)`` until it succeeds, fails for good, or time or attempts run out."""
@@ -52,7 +51,7 @@ def call_with_retries(
         try:
             return operation(attempt)
         except TransientError as error:
-            if not error.retry_now or attempt >= policy.max_attempts:
+            if not error.retryable or attempt >= policy.max_attempts:
                 raise
             delay = policy.delay(attempt)
             if deadline.remaining() <= delay:

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import log
 from .cache.files import CachedCredential, CacheIdentity, FileTokenCache
 from .cache.freshness import outlives_session
 from .clock import Clock
 from .config.settings import Settings
 from .deadline import Deadline
-from .log import Log
 
 if TYPE_CHECKING:
     from .aws import AwsClients
@@ -52,22 +52,19 @@ def obtain_credential(
     *,
     clock: Clock,
     environ: Mapping[str, str],
-    log: Log,
 ) -> Outcome:
     """A fresh credential: from the cache when it has one, else from a single login."""
     deadline = Deadline(settings.timeout_seconds, clock)
     if settings.no_cache:
         log.info("cache", "cache: off (--no-cache)")
-        return Outcome(
-            log_in_lazily(settings, clock, deadline, environ, log).to_json(), None, False
-        )
+        return Outcome(log_in_lazily(settings, clock, deadline, environ).to_json(), None, False)
 
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     if not settings.refresh:
         entry = cache.read(identity)
-        if entry is not None and _servable(entry, settings, clock, log):
-            log_cache_hit(entry.expiration, clock, log, f"cache: hit {entry.path}")
+        if entry is not None and _servable(entry, settings, clock):
+            log_cache_hit(entry.expiration, clock, f"cache: hit {entry.path}")
             return Outcome(entry.credential_json, entry.path, True, entry.header)
     log.info(
         "cache", f"cache: {'refresh forced' if settings.refresh else 'miss'}; waiting for the lock"
@@ -75,11 +72,10 @@ def obtain_credential(
     with cache.lock(identity, deadline):
         if not settings.refresh:
             entry = cache.read(identity)
-            if entry is not None and _servable(entry, settings, clock, log):
+            if entry is not None and _servable(entry, settings, clock):
                 log_cache_hit(
                     entry.expiration,
                     clock,
-                    log,
                     f"cache: another process just logged in; using its token in {entry.path}",
                 )
                 return Outcome(entry.credential_json, entry.path, True, entry.header)
@@ -87,18 +83,18 @@ def obtain_credential(
             from .cache.tiered import through_shared_cache
 
             shared = through_shared_cache(
-                settings, cache, identity, clock=clock, deadline=deadline, environ=environ, log=log
+                settings, cache, identity, clock=clock, deadline=deadline, environ=environ
             )
             if shared is not None:
                 return shared
-        credential = log_in_lazily(settings, clock, deadline, environ, log)
+        credential = log_in_lazily(settings, clock, deadline, environ)
         credential_json = credential.to_json()
         saved = cache.write(identity, credential_json, credential.expiration, credential.issued_at)
     log.info("cache", f"cache: saved {saved.path}")
     return Outcome(credential_json, saved.path, False, saved.header)
 
 
-def _servable(entry: CachedCredential, settings: Settings, clock: Clock, log: Log) -> bool:
+def _servable(entry: CachedCredential, settings: Settings, clock: Clock) -> bool:
     """The freshness rule (``freshness.is_fresh``), saying why a token on file is not served."""
     now = clock.time()
     if entry.is_fresh(now, settings.min_ttl_seconds, settings.session_ttl_seconds):
@@ -112,7 +108,7 @@ def _servable(entry: CachedCredential, settings: Settings, clock: Clock, log: Lo
     return False
 
 
-def log_cache_hit(expiration: int, clock: Clock, log: Log, what: str) -> None:
+def log_cache_hit(expiration: int, clock: Clock, what: str) -> None:
     """Say that the answer comes from a cache, and until when.
 
     A hit never touches the key: without this line a broken key setup hides behind a cached token.
@@ -135,9 +131,8 @@ def log_in_lazily(
     clock: Clock,
     deadline: Deadline,
     environ: Mapping[str, str],
-    log: Log,
     aws: AwsClients | None = None,
 ) -> Credential:
     from .login import log_in  # boto3, requests, PyJWT and cryptography: only on a miss
 
-    return log_in(settings, clock=clock, deadline=deadline, environ=environ, log=log, aws=aws)
+    return log_in(settings, clock=clock, deadline=deadline, environ=environ, aws=aws)

@@ -37,7 +37,7 @@ class DeadlineShare(Deadline):
         return TransientError(
             f"its {self.timeout_seconds:.1f} s share of the deadline ran out while {doing}",
             hint="Retry later, or raise --timeout",
-            retry_now=False,
+            retryable=False,
         )
 
     def attempt_budget(self, doing: str) -> float:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 
+from .. import log
 from ..aws import AwsClients
 from ..clock import Clock
 from ..config.settings import Settings
 from ..deadline import Deadline
-from ..log import Log
 from ..service import Outcome, log_cache_hit, log_in_lazily
 from .deadline_share import DeadlineShare
 from .files import CacheIdentity, FileTokenCache
@@ -40,7 +40,6 @@ def through_shared_cache(
     clock: Clock,
     deadline: Deadline,
     environ: Mapping[str, str],
-    log: Log,
 ) -> Outcome | None:
     """The credential by way of the shared tier, or None when that tier is unavailable."""
     if settings.shared_table is None or settings.shared_key is None:
@@ -82,7 +81,7 @@ def through_shared_cache(
                         f"shared cache: hit in {shared.table}; copied to {saved.path}",
                         calls=shared.calls,
                     )
-                    log_cache_hit(entry.expiration, clock, log, "shared cache: hit")
+                    log_cache_hit(entry.expiration, clock, "shared cache: hit")
                     return Outcome(entry.credential_json, saved.path, True, saved.header)
                 if found.refused and not refusal_said:
                     refusal_said = True
@@ -114,7 +113,6 @@ def through_shared_cache(
                     watermark,
                     share,
                     environ,
-                    log,
                     aws,
                     deadline,
                 )
@@ -174,14 +172,13 @@ def _log_in_and_share(
     watermark: IssuedAtWatermark,
     share: DeadlineShare,
     environ: Mapping[str, str],
-    log: Log,
     aws: AwsClients,
     deadline: Deadline,
 ) -> Outcome:
     item_id = identity.file_stem
     try:
         with share.paused():  # the login's time is not the shared tier's
-            credential = log_in_lazily(settings, shared.clock, deadline, environ, log, aws)
+            credential = log_in_lazily(settings, shared.clock, deadline, environ, aws)
     except BaseException:
         shared.release(item_id, holder)
         raise

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..clock import Clock
 from ..deadline import Deadline
 from ..errors import ConfigError, CredProcError, ExitStatus
-from ..log import QUIET, fingerprint
+from ..log import fingerprint
 from . import watchdog
 
 if TYPE_CHECKING:
@@ -236,7 +236,6 @@ def _exchange(
             clock=clock,
             deadline=deadline,
             environ=environ,
-            log=QUIET,
         )
     except CredProcError as error:
         return _failed("token exchange", error)

@@ -27,7 +27,7 @@ def main() -> int:
 
 def _interrupted(argv: list[str]) -> int:
     """Ctrl-C before the full command took over: its one line and exit 130, never a traceback."""
-    from ..log import Log
+    from .stderr_log import StderrHandler
 
     value = os.environ.get("SF_CREDPROC_LOG_FORMAT", "text")
     for index, arg in enumerate(argv):
@@ -42,5 +42,5 @@ def _interrupted(argv: list[str]) -> int:
         os.close(devnull)
     except OSError:
         pass
-    Log(sys.stderr, json_format=value == "json").error("interrupted", exit_code=130)
+    StderrHandler(sys.stderr, json_format=value == "json").error("interrupted", exit_code=130)
     return 130

@@ -23,6 +23,7 @@ from .standard_streams import ClosedStream, discard_stdout, write_output
 if TYPE_CHECKING:
     from ..config.settings import Settings
     from ..service import Outcome
+    from .stderr_log import StderrHandler
 
 EXIT_CODES_HELP = """exit codes:
   0  success: the credential is on stdout
@@ -243,7 +244,7 @@ def main(
 ) -> int:
     """Run one command; returns the exit code. Every argument defaults to the real process's."""
     from ..config.settings import early_log_format
-    from ..log import Log
+    from .stderr_log import stderr_events
 
     args_list = list(sys.argv[1:] if argv is None else argv)
     whole_command_line = list(args_list)
@@ -252,17 +253,33 @@ def main(
     # closed (">&-"): writing the credential then fails like a broken pipe, one line and exit 5.
     out = stdout or sys.stdout or cast(TextIO, ClosedStream())
     err = stderr or sys.stderr or cast(TextIO, ClosedStream(quiet=True))
-    verbose = "-v" in args_list or "--verbose" in args_list
     exec_command: list[str] = []
     if args_list[:1] == ["exec"] and "--" in args_list:
         # Everything after "--" belongs to the command, never to argparse.
         split = args_list.index("--")
         args_list, exec_command = args_list[:split], args_list[split + 1 :]
-    log = Log(err, json_format=early_log_format({}, env) == "json")
+    with stderr_events(err, json_format=early_log_format({}, env) == "json") as log:
+        return _run_command(args_list, whole_command_line, exec_command, env, out, err, clock, log)
+
+
+def _run_command(
+    args_list: list[str],
+    whole_command_line: list[str],
+    exec_command: list[str],
+    env: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+    clock: Clock | None,
+    log: StderrHandler,
+) -> int:
+    """Parse and dispatch; every exception ends here as one stderr line and an exit status."""
+    from ..config.settings import early_log_format
+
+    verbose = "-v" in args_list or "--verbose" in args_list
     previous_sigterm = watchdog.catch_sigterm()
     try:
         args = _parse(args_list, whole_command_line)
-        log = Log(err, json_format=early_log_format(vars(args), env) == "json")
+        log.json_format = early_log_format(vars(args), env) == "json"
         return _dispatch(args, args_list, exec_command, env, out, err, clock or SystemClock())
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else ExitStatus.OK
@@ -277,11 +294,11 @@ def main(
         log.error("stdout's reader has gone (broken pipe). Run the command again", exit_code=5)
         return ExitStatus.TRANSIENT
     except KeyboardInterrupt:
-        log.error("interrupted", exit_code=130)
-        return 130
+        log.error("interrupted", exit_code=int(ExitStatus.INTERRUPTED))
+        return ExitStatus.INTERRUPTED
     except Terminated:
-        log.error("terminated by SIGTERM", exit_code=143)
-        return 143
+        log.error("terminated by SIGTERM", exit_code=int(ExitStatus.TERMINATED))
+        return ExitStatus.TERMINATED
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, exit 1
         if verbose:
             import traceback
@@ -350,12 +367,13 @@ def _credential(
     flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock
 ) -> tuple[Settings, Outcome]:
     """Resolve the settings and obtain the credential (the cache included)."""
+    from .. import log
     from ..config.settings import resolve_settings
-    from ..log import Log
     from ..service import obtain_credential
+    from .stderr_log import show_progress
 
     settings = resolve_settings(flags, environ)
-    log = Log(err, verbose=settings.verbose, json_format=settings.log_format == "json")
+    show_progress(settings.verbose)
     log.info(
         "settings",
         f"profile {settings.profile or '(none)'} from {settings.config_path}; "
@@ -366,7 +384,7 @@ def _credential(
     )
     # The last line of defence for the deadline: whatever blocks, it ends here.
     watchdog.arm(settings.timeout_seconds)
-    outcome = obtain_credential(settings, clock=clock, environ=environ, log=log)
+    outcome = obtain_credential(settings, clock=clock, environ=environ)
     watchdog.disarm()
     return settings, outcome
 

@@ -31,7 +31,7 @@ def arm(timeout_seconds: float) -> None:
         raise TransientError(
             f"the {timeout_seconds:g} s deadline passed",
             hint="Retry later, or raise --timeout",
-            retry_now=False,
+            retryable=False,
         )
 
     signal.signal(signal.SIGALRM, expire)

@@ -53,7 +53,7 @@ def explain_oauth_error(
         return TransientError(
             f"Salesforce refused the login for {user}: {said}",
             hint="The user exceeded 3,600 logins in an hour; retry after the hour, and cache tokens",
-            retry_now=False,
+            retryable=False,
         )
     if "expired authorization code" in text and clock_skew_seconds is not None:
         direction = "behind" if clock_skew_seconds < 0 else "ahead of"
