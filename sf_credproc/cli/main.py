@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from .. import __version__
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from ..config.settings import Settings
     from ..service import Outcome
     from .stderr_log import StderrHandler
+
+#: ``os.execve``'s shape: become ``program`` with ``argv`` and exactly ``env``; never returns.
+ReplaceProcess = Callable[[str, list[str], dict[str, str]], NoReturn]
 
 EXIT_CODES_HELP = """exit codes:
   0  success: the credential is on stdout
@@ -241,8 +244,13 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     clock: Clock | None = None,
+    replace_process: ReplaceProcess | None = None,
 ) -> int:
-    """Run one command; returns the exit code. Every argument defaults to the real process's."""
+    """Run one command; returns the exit code. Every argument defaults to the real process's.
+
+    ``replace_process`` is what ``exec`` becomes the command with (``os.execve``); tests pass one
+    that runs the command as a child instead, so ``exec`` can run inside the test process.
+    """
     from ..config.settings import early_log_format
     from .stderr_log import stderr_events
 
@@ -259,7 +267,17 @@ def main(
         split = args_list.index("--")
         args_list, exec_command = args_list[:split], args_list[split + 1 :]
     with stderr_events(err, json_format=early_log_format({}, env) == "json") as log:
-        return _run_command(args_list, whole_command_line, exec_command, env, out, err, clock, log)
+        return _run_command(
+            args_list,
+            whole_command_line,
+            exec_command,
+            env,
+            out,
+            err,
+            clock,
+            log,
+            replace_process or os.execve,
+        )
 
 
 def _run_command(
@@ -271,6 +289,7 @@ def _run_command(
     err: TextIO,
     clock: Clock | None,
     log: StderrHandler,
+    replace_process: ReplaceProcess,
 ) -> int:
     """Parse and dispatch; every exception ends here as one stderr line and an exit status."""
     from ..config.settings import early_log_format
@@ -280,7 +299,9 @@ def _run_command(
     try:
         args = _parse(args_list, whole_command_line)
         log.json_format = early_log_format(vars(args), env) == "json"
-        return _dispatch(args, args_list, exec_command, env, out, err, clock or SystemClock())
+        return _dispatch(
+            args, args_list, exec_command, env, out, err, clock or SystemClock(), replace_process
+        )
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else ExitStatus.OK
     except CredProcError as error:
@@ -333,12 +354,13 @@ def _dispatch(
     out: TextIO,
     err: TextIO,
     clock: Clock,
+    replace_process: ReplaceProcess,
 ) -> int:
     flags = vars(args)
     if args.command == "get":
         return _run_get(args_list, flags, env, out, err, clock)
     if args.command == "exec":
-        return _run_exec(exec_command, flags, env, err, clock)
+        return _run_exec(exec_command, flags, env, err, clock, replace_process)
     if args.command == "cert":
         from .cert import run_cert
 
@@ -458,6 +480,7 @@ def _run_exec(
     environ: Mapping[str, str],
     err: TextIO,
     clock: Clock,
+    replace_process: ReplaceProcess,
 ) -> int:
     """Obtain the credential, then become ``command`` with the variables of ``--format env``."""
     import json
@@ -483,7 +506,7 @@ def _run_exec(
     err.flush()
     watchdog.disarm()  # an interval timer would survive execve and kill the command
     try:
-        os.execve(program, command, child_environment)  # noqa: S606 - no shell, on purpose
+        replace_process(program, command, child_environment)  # no shell, on purpose
     except OSError as error:
         raise ConfigError(
             f"exec: cannot run {command[0]!r} ({error.strerror})",
