@@ -8,14 +8,13 @@ XML body. Both become one ``KeySourceError`` naming the action and resource that
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import ConfigError, CredProcError, KeySourceError, TransientError
 
 if TYPE_CHECKING:
-    from .config.settings import Settings
     from .deadline import Deadline
 
 #: Error codes that mean "slow down" or "we had a problem": worth retrying later (exit 5).
@@ -51,6 +50,17 @@ class AwsTarget:
     also_needs: str = ""
 
 
+class AwsSettings(Protocol):
+    """The settings AWS clients are made from (``Settings`` has them; so may a test's value)."""
+
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def aws_profile(self) -> str | None: ...
+    @property
+    def fallback_region(self) -> str | None: ...
+
+
 class AwsClients:
     """Creates boto3 clients for one command: one session, the deadline's timeouts."""
 
@@ -70,7 +80,7 @@ class AwsClients:
         self._sessions: dict[str, Any] = {}
 
     @classmethod
-    def for_settings(cls, settings: Settings, deadline: Deadline) -> AwsClients:
+    def for_settings(cls, settings: AwsSettings, deadline: Deadline) -> AwsClients:
         """The AWS clients of one command, per its region and profile settings."""
         return cls(
             region=settings.region,
@@ -112,16 +122,16 @@ class AwsClients:
             # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which most AWS runtimes set.
             chosen = region or self._region or session.region_name or self._fallback_region
             return session.client(service, region_name=chosen, config=config)
-        except botocore.exceptions.ProfileNotFound:
+        except botocore.exceptions.ProfileNotFound as error:
             raise ConfigError(
                 f"AWS profile {self._profile!r} is not defined in the AWS config files",
                 hint="Fix --aws-profile, or define the profile in ~/.aws/config",
-            ) from None
-        except botocore.exceptions.NoRegionError:
+            ) from error
+        except botocore.exceptions.NoRegionError as error:
             raise ConfigError(
                 "no AWS region is configured",
                 hint="Pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or name the key by its ARN",
-            ) from None
+            ) from error
 
 
 def translate_aws_error(error: BotoCoreError | ClientError, target: AwsTarget) -> CredProcError:

@@ -26,11 +26,13 @@ class ExitStatus(IntEnum):
 
 
 class CredProcError(Exception):
-    """Base of every error sf-credproc raises on purpose."""
+    """Raised never by itself: the base of every error sf-credproc raises on purpose."""
 
     exit_status: ExitStatus = ExitStatus.INTERNAL
-    #: True when repeating the same call (after a backoff) may succeed without anyone changing the
-    #: configuration. The class sets the default; one instance may say otherwise.
+    #: True when repeating the same call after a short backoff, with nothing changed, may succeed
+    #: (a network failure, a 5xx, throttling); ``retry.py`` retries only these. The class sets the
+    #: default; one instance may say otherwise (a passed deadline, the login rate limit: exit 5,
+    #: "later", but not now).
     retryable: bool = False
 
     def __init__(
@@ -65,17 +67,11 @@ class SalesforceRefusedError(CredProcError):
 
     exit_status = ExitStatus.REFUSED
 
-    def __init__(self, message: str, *, hint: str | None = None, oauth_error: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.oauth_error = oauth_error
-
 
 class TransientError(CredProcError):
     """Raised for failures that may clear by themselves: network, timeouts, 5xx, throttling."""
 
     exit_status = ExitStatus.TRANSIENT
-    #: False on an instance when repeating the call now cannot help (a deadline passed, the login
-    #: rate limit was reached): exit 5 still says "later", but no retry loop should spin on it.
     retryable = True
 
 

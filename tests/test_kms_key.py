@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
 
 from sf_credproc.credential import Credential
-from sf_credproc.errors import KeySourceError
+from sf_credproc.errors import InternalError, KeySourceError
 from sf_credproc.keys.kms_key import KmsRsaPrivateKey
 from sf_credproc.oauth.assertion import build_claims, sign_assertion
 from sf_credproc.oauth.exchange import TokenResponse
@@ -23,7 +23,7 @@ from sf_credproc.oauth.exchange import TokenResponse
 def kms_key(aws: Aws, spec: str = "RSA_2048") -> KmsRsaPrivateKey:
     kms = aws.client("kms")
     key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec=spec)["KeyMetadata"]["KeyId"]
-    return KmsRsaPrivateKey(key_id, kms)
+    return KmsRsaPrivateKey(key_id, lambda: kms)
 
 
 def test_assertion_signed_in_kms_verifies_with_the_kms_public_key(aws: Aws) -> None:
@@ -85,7 +85,7 @@ def test_private_half_never_leaves(aws: Aws) -> None:
 
 def test_only_rs256_and_short_messages(aws: Aws) -> None:
     key = kms_key(aws)
-    with pytest.raises(KeySourceError, match=r"PKCS#1 v1\.5 and SHA-256"):
+    with pytest.raises(InternalError, match=r"PKCS#1 v1\.5 and SHA-256"):
         key.sign(b"x", padding.PKCS1v15(), hashes.SHA384())
     with pytest.raises(KeySourceError, match="4096"):
         key.sign(b"x" * 4097, padding.PKCS1v15(), hashes.SHA256())
@@ -98,7 +98,6 @@ def test_token_never_in_repr() -> None:
         id_url="https://login.salesforce.com/id/00D000000000001AAA/005000000000001AAA",
         token_type="Bearer",
         scope="api",
-        issued_at_ms=None,
     )
     credential = Credential.from_token_response(
         response, username="u", sent_at=1.8e9, session_ttl_seconds=900

@@ -31,7 +31,6 @@ PRE_AUTHORIZE_STEPS = (
     "(the connected app's Edit Policies; the External Client App's Policies > OAuth Policies) "
     "and add the user's profile or permission set"
 )
-DEFAULT_DAYS = 730
 MAX_DAYS = 3650
 
 

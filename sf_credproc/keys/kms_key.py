@@ -8,14 +8,14 @@ key source. At run time it needs only ``kms:Sign`` with ``RSASSA_PKCS1_V1_5_SHA_
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..aws import AWS_ERRORS, AwsTarget, translate_aws_error
-from ..errors import KeySourceError
+from ..errors import InternalError, KeySourceError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives import serialization
@@ -27,29 +27,31 @@ MAX_RAW_MESSAGE_BYTES = 4096
 KMS_MIN_RSA_BITS = 2048
 
 
+class KmsClient(Protocol):
+    """The two KMS calls the key makes (a boto3 ``kms`` client has them)."""
+
+    def sign(
+        self, *, KeyId: str, Message: bytes, MessageType: str, SigningAlgorithm: str
+    ) -> Mapping[str, Any]: ...
+
+    def get_public_key(self, *, KeyId: str) -> Mapping[str, Any]: ...
+
+
 class KmsRsaPrivateKey(rsa.RSAPrivateKey):
     """An ``RSAPrivateKey`` whose private half stays in KMS.
 
-    ``key_size`` is exact once a signature (or ``public_key()``) has been seen; before that it is
-    KMS's smallest RSA size, a lower bound, so that the runtime path needs no ``kms:DescribeKey``.
+    The ``key_size`` contract: a lower bound until KMS has said more, exact after. Before the
+    first signature (or ``public_key()``) it is KMS's smallest RSA size, 2048, so that the runtime
+    path needs no ``kms:DescribeKey`` or ``kms:GetPublicKey``; every KMS RSA key spec meets RS256's
+    2048-bit minimum, so no check that reads it before then can wrongly refuse a key.
     """
 
-    def __init__(
-        self,
-        key_id: str,
-        kms_client: Any = None,
-        *,
-        client_factory: Callable[[], Any] | None = None,
-        key_size: int | None = None,
-    ) -> None:
-        """``kms_client`` is a boto3 KMS client; or ``client_factory`` makes one per call (so that
-        each call gets timeouts cut from what is left of the deadline)."""
-        if (kms_client is None) == (client_factory is None):
-            raise TypeError("pass exactly one of kms_client and client_factory")
+    def __init__(self, key_id: str, client_factory: Callable[[], KmsClient]) -> None:
+        """``client_factory`` makes a KMS client per call, so that each call gets timeouts cut
+        from what is left of the command's deadline (``AwsClients.client``)."""
         self.key_id = key_id
-        self._kms = kms_client
         self._client_factory = client_factory
-        self._key_size = key_size
+        self._key_size: int | None = None
         self._public_key: rsa.RSAPublicKey | None = None
 
     def __repr__(self) -> str:
@@ -62,15 +64,19 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
     def sign(
         self,
         data: bytes,
-        padding: padding.AsymmetricPadding,
+        signature_padding: padding.AsymmetricPadding,
         # Any: the accepted types grew across cryptography releases (NoDigestInfo in 45+).
         algorithm: Any,
     ) -> bytes:
-        """RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017 section 8.2), computed by KMS."""
-        from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+        """RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017 section 8.2), computed by KMS.
 
-        if not isinstance(padding, PKCS1v15) or not isinstance(algorithm, hashes.SHA256):
-            raise KeySourceError(
+        PyJWT and cryptography's builders pass the padding and algorithm positionally.
+        """
+        if not isinstance(signature_padding, padding.PKCS1v15) or not isinstance(
+            algorithm, hashes.SHA256
+        ):
+            # sf-credproc signs RS256 only (assertions, certificates): anything else is our bug.
+            raise InternalError(
                 f"kms:{self.key_id} can only sign with PKCS#1 v1.5 and SHA-256 (RS256)",
                 hint="This is a bug in the caller; report it",
             )
@@ -81,14 +87,17 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
                 hint="Shorten the subject or claims being signed",
             )
         try:
-            response = self._client().sign(
+            response = self._client_factory().sign(
                 KeyId=self.key_id,
                 Message=data,
                 MessageType="RAW",
                 SigningAlgorithm=SIGNING_ALGORITHM,
             )
         except AWS_ERRORS as error:
-            raise translate_aws_error(error, AwsTarget("kms:Sign", f"kms:{self.key_id}")) from None
+            target = AwsTarget("kms:Sign", f"kms:{self.key_id}")
+            # from None: botocore's parameter errors quote the request, here the assertion's
+            # signing input.
+            raise translate_aws_error(error, target) from None
         signature: bytes = response["Signature"]
         self._key_size = len(signature) * 8
         return signature
@@ -99,10 +108,10 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
             from cryptography.hazmat.primitives.serialization import load_der_public_key
 
             try:
-                response = self._client().get_public_key(KeyId=self.key_id)
+                response = self._client_factory().get_public_key(KeyId=self.key_id)
             except AWS_ERRORS as error:
                 target = AwsTarget("kms:GetPublicKey", f"kms:{self.key_id}")
-                raise translate_aws_error(error, target) from None
+                raise translate_aws_error(error, target) from error
             public = load_der_public_key(response["PublicKey"])
             if not isinstance(public, rsa.RSAPublicKey):
                 raise KeySourceError(
@@ -113,10 +122,7 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
             self._key_size = public.key_size
         return self._public_key
 
-    def _client(self) -> Any:
-        return self._client_factory() if self._client_factory is not None else self._kms
-
-    def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
+    def decrypt(self, ciphertext: bytes, encryption_padding: padding.AsymmetricPadding) -> bytes:
         self._never_leaves("decrypt with")
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
@@ -125,7 +131,7 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
     def private_bytes(
         self,
         encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
+        key_format: serialization.PrivateFormat,
         encryption_algorithm: serialization.KeySerializationEncryption,
     ) -> bytes:
         self._never_leaves("export")

@@ -22,6 +22,7 @@ from .oauth_errors import explain_oauth_error as explain_oauth_error  # re-expor
 from .oauth_errors import one_line
 from .token_response import BROKEN_CONTRACT_HINT, json_type_name, read_token_response
 from .token_response import TokenResponse as TokenResponse  # re-exported
+from .transport_errors import failure_reason, is_certificate_failure
 
 #: Sent with every request to Salesforce.
 USER_AGENT = f"sf-credproc/{__version__}"
@@ -76,8 +77,11 @@ def post_form(
                 stream=True,
                 proxies=proxies,
             )
+    # "from None" for every requests exception here and below: it keeps the request
+    # (.request.body: the assertion, or the token being revoked) and may keep the response (a
+    # token), so it must not travel on as a cause.
     except requests.exceptions.SSLError as error:
-        if _is_verification_failure(error):
+        if is_certificate_failure(error):
             # Not transient: retrying will not make an untrusted certificate trusted.
             raise ConfigError(
                 f"the TLS certificate of {url} could not be verified",
@@ -85,7 +89,7 @@ def post_form(
                 "REQUESTS_CA_BUNDLE at its CA bundle",
             ) from None
         raise TransientError(
-            f"the TLS handshake with {url} failed ({_reason(error)})", hint="Retry later"
+            f"the TLS handshake with {url} failed ({failure_reason(error)})", hint="Retry later"
         ) from None
     except requests.exceptions.Timeout:
         raise TransientError(
@@ -98,13 +102,14 @@ def post_form(
         ) from None
     try:
         body = _read_bounded(response, lambda: deadline.now() > give_up_at)
+    except TimeoutError as error:  # _read_bounded's own, which carries nothing; before OSError,
+        # its base class, which would otherwise take it for a connection cut short.
+        raise TransientError(
+            f"{url} sent its answer too slowly (more than {read:.1f} s)", hint="Retry later"
+        ) from error
     except (requests.exceptions.RequestException, OSError) as error:
         raise TransientError(
             f"the answer from {url} was cut short ({type(error).__name__})", hint="Retry later"
-        ) from None
-    except TimeoutError:
-        raise TransientError(
-            f"{url} sent its answer too slowly (more than {read:.1f} s)", hint="Retry later"
         ) from None
     return HttpAnswer(
         response.status_code,
@@ -139,20 +144,6 @@ def _proxies_for(url: str) -> dict[str, str]:
     return proxies
 
 
-def _is_verification_failure(error: Exception) -> bool:
-    text = str(error).lower()
-    return "certificate verify failed" in text or ("hostname" in text and "match" in text)
-
-
-def _reason(error: Exception) -> str:
-    text = str(error).lower()
-    if "timed out" in text:
-        return "timed out"
-    if "reset" in text or "eof" in text:
-        return "the connection was closed"
-    return type(error).__name__
-
-
 def exchange_assertion(
     assertion: str,
     context: ExchangeContext,
@@ -170,14 +161,16 @@ def exchange_assertion(
         ca_bundle=ca_bundle,
         user_agent=user_agent,
     )
-    skew = clock_skew_seconds(answer.date, clock.time()) if clock and answer.date else None
+    skew = server_clock_skew(answer.date, clock.time()) if clock and answer.date else None
     return parse_token_response(
         answer.status, answer.content_type, answer.body, context, clock_skew_seconds=skew
     )
 
 
-def clock_skew_seconds(date_header: str, now: float) -> float | None:
-    """How far this machine's clock is ahead of the server's (negative: behind), per ``Date``."""
+def server_clock_skew(date_header: str, now: float) -> float | None:
+    """Seconds this machine's clock (``now``, Unix seconds) is ahead of the server's, negative when
+    behind, per the answer's ``Date`` header (RFC 9110 section 6.6.1: an IMF-fixdate, to the
+    second); None when the header is not a date. ``exchange_assertion`` and ``doctor`` use it."""
     from email.utils import parsedate_to_datetime
 
     try:
@@ -294,11 +287,11 @@ def _parse_json(body: bytes, answered: str) -> object:
     """
     try:
         return json.loads(body)
-    except RecursionError:
+    except RecursionError as error:  # says how deep, not what the body holds
         raise SalesforceRefusedError(
             f"{answered} with JSON nested too deeply to be Salesforce's",
             hint=BROKEN_CONTRACT_HINT,
-        ) from None
+        ) from error
     except ValueError:
         return _NOT_JSON
 

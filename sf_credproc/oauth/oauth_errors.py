@@ -61,7 +61,6 @@ def explain_oauth_error(
             f"Salesforce refused the assertion for {user}: {said}; this machine's clock is "
             f"{abs(clock_skew_seconds):.0f} s {direction} Salesforce's (its Date header)",
             hint="Synchronise this machine's clock (NTP): assertions expire 180 s after they are made",
-            oauth_error=error,
         )
     if error == "invalid_grant":
         for needle, fix in _INVALID_GRANT_FIXES:
@@ -69,45 +68,38 @@ def explain_oauth_error(
                 return SalesforceRefusedError(
                     f"Salesforce refused the assertion for {user}: {said}",
                     hint=fix.format(user=user, app=app, audience=context.audience),
-                    oauth_error=error,
                 )
         return SalesforceRefusedError(
             f"Salesforce refused the assertion for {user}: {said}",
             hint="Check the connected app or External Client App, the user and the key",
-            oauth_error=error,
         )
     if error == "app_not_found":
         return SalesforceRefusedError(
             f"Salesforce refused the assertion for {user}: {said}",
             hint=_app_not_found_fix(context),
-            oauth_error=error,
         )
     if error in ("invalid_client_id", "invalid_client") or "client identifier invalid" in text:
         return SalesforceRefusedError(
             f"Salesforce does not know the consumer key {app!r}: {said}",
             hint="Check --client-id (the consumer key of the connected app or External Client "
             "App); a new or edited app takes 2-10 minutes to propagate",
-            oauth_error=error,
         )
     if error == "unsupported_grant_type":
         return SalesforceRefusedError(
             f"{context.token_endpoint} does not accept the JWT bearer grant: {said}",
             hint="Check --login-url, and enable 'Use digital signatures' on the connected app "
             "('Enable JWT Bearer Flow' on an External Client App)",
-            oauth_error=error,
         )
     if error in ("invalid_app_access", "inactive_user", "inactive_org"):
         return SalesforceRefusedError(
             f"Salesforce refused the login for {user}: {said}",
             hint=_OTHER_FIXES[error].format(user=user),
-            oauth_error=error,
         )
     if status >= 500 or status == 429 or error in ("server_error", "temporarily_unavailable"):
         return TransientError(f"Salesforce answered HTTP {status}: {said}", hint="Retry later")
     return SalesforceRefusedError(
         f"Salesforce refused the assertion for {user}: {said}",
         hint="Check the connected app or External Client App and the settings",
-        oauth_error=error,
     )
 
 

@@ -21,8 +21,6 @@ from ..errors import SalesforceRefusedError
 
 #: The fields without which there is no credential (RFC 6749 section 5.1 plus Salesforce's).
 REQUIRED_FIELDS = ("access_token", "instance_url", "id")
-#: ``issued_at`` is milliseconds since the epoch; anything longer than this is not a time.
-MAX_ISSUED_AT_DIGITS = 16
 BROKEN_CONTRACT_HINT = (
     "Check that --login-url is a Salesforce login host and that no proxy in between rewrites "
     "its answers"
@@ -38,7 +36,6 @@ class TokenResponse:
     id_url: str
     token_type: str
     scope: str
-    issued_at_ms: int | None
 
 
 def read_token_response(document: dict[str, Any], endpoint: str) -> TokenResponse:
@@ -61,7 +58,6 @@ def read_token_response(document: dict[str, Any], endpoint: str) -> TokenRespons
         id_url=id_url,
         token_type=_token_type(document, endpoint),
         scope=_scope(document, endpoint),
-        issued_at_ms=_issued_at_ms(document.get("issued_at")),
     )
 
 
@@ -145,14 +141,3 @@ def _scope(document: dict[str, Any], endpoint: str) -> str:
     if not all(" " <= char <= "~" for char in scope):
         _refuse(endpoint, "with a scope that holds a control or non-ASCII character")
     return scope
-
-
-def _issued_at_ms(issued_at: object) -> int | None:
-    """Salesforce's ``issued_at`` (milliseconds, as a string), or None when it is not that.
-
-    Nothing depends on it (``IssuedAt`` is this machine's clock), so a malformed one is ignored.
-    ``str.isdigit`` alone is not enough: it accepts ``²``, which ``int()`` refuses.
-    """
-    if not isinstance(issued_at, str) or len(issued_at) > MAX_ISSUED_AT_DIGITS:
-        return None
-    return int(issued_at) if issued_at.isascii() and issued_at.isdigit() else None

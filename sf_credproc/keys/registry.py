@@ -1,0 +1,68 @@
+"""Key sources by URI scheme: the adapter for ``--key`` is chosen here, once per command.
+
+The built-in schemes are the ones ``config.key_uri`` parses. A new backend (Vault Transit, Vault
+KV, PKCS#11, a third-party plugin found through an entry point) is one module with a
+``from_uri(uri, context)`` factory and one ``register`` call: no other adapter changes, and no
+caller tests the scheme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from ..errors import InternalError
+from .env_source import EnvironmentKeySource
+from .file_source import FileKeySource
+from .kms_source import KmsKeySource
+from .secrets_manager_source import SecretsManagerKeySource
+from .ssm_source import SsmParameterKeySource
+
+if TYPE_CHECKING:
+    from ..config.key_uri import KeyUri
+    from .source import KeySource, KeySourceContext, KeySourceFactory
+
+#: The adapters that ship with sf-credproc, by the scheme ``config.key_uri`` parses.
+BUILTIN_KEY_SOURCES: Mapping[str, KeySourceFactory] = {
+    "kms": KmsKeySource.from_uri,
+    "secretsmanager": SecretsManagerKeySource.from_uri,
+    "ssm": SsmParameterKeySource.from_uri,
+    "file": FileKeySource.from_uri,
+    "env": EnvironmentKeySource.from_uri,
+}
+
+
+class KeySourceRegistry:
+    """Factories of ``KeySource`` adapters, one per URI scheme."""
+
+    def __init__(self, factories: Mapping[str, KeySourceFactory] = BUILTIN_KEY_SOURCES) -> None:
+        self._factories = dict(factories)
+
+    @property
+    def schemes(self) -> Iterable[str]:
+        """The schemes an adapter is registered for."""
+        return tuple(self._factories)
+
+    def register(self, scheme: str, factory: KeySourceFactory) -> None:
+        """Add the adapter for ``scheme``; a scheme has one adapter, so a second is refused."""
+        if scheme in self._factories:
+            raise ValueError(f"a key source is already registered for {scheme}:")
+        self._factories[scheme] = factory
+
+    def key_source(self, uri: KeyUri, context: KeySourceContext) -> KeySource:
+        """The adapter for ``uri``, built once; its ``load_key()`` reads the key."""
+        factory = self._factories.get(uri.scheme)
+        if factory is None:
+            # The URI parser accepted a scheme that no adapter serves: only a bug gets here.
+            raise InternalError(
+                f"no key source is registered for {uri.scheme}: keys",
+                hint="This is a bug; report it",
+            )
+        return factory(uri, context)
+
+
+def open_key_source(
+    uri: KeyUri, context: KeySourceContext, registry: KeySourceRegistry | None = None
+) -> KeySource:
+    """The adapter for ``uri`` from ``registry`` (by default, the built-in adapters)."""
+    return (registry or KeySourceRegistry()).key_source(uri, context)

@@ -1,0 +1,50 @@
+"""The ``KeySource`` port: where the signing key of ``--key`` comes from.
+
+One adapter per URI scheme (``file_source.py``, ``env_source.py``, ``secrets_manager_source.py``,
+``ssm_source.py``, ``kms_source.py``), chosen once per command by ``registry.py``, as google-auth's
+``identity_pool`` chooses its subject-token supplier in the constructor. Every adapter yields a
+cryptography ``RSAPrivateKey``: a key loaded locally, or ``KmsRsaPrivateKey``, whose ``sign()``
+calls KMS. So assertions (PyJWT) and certificates (``CertificateBuilder``) share one signing path,
+whatever holds the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+    from ..config.key_uri import KeyUri
+
+
+class AwsClientFactory(Protocol):
+    """Makes boto3 clients cut to the command's deadline (``aws.AwsClients`` is one)."""
+
+    def client(self, service: str, *, region: str | None = None) -> Any: ...
+
+
+class KeySource(Protocol):
+    """Where one signing key lives. ``load_key`` reads it afresh on every call (a retry after a
+    transient failure calls it again); it raises ``KeySourceError``, ``ConfigError`` or
+    ``TransientError``, never with key material in the message."""
+
+    def load_key(self) -> RSAPrivateKey: ...
+
+
+@dataclass(frozen=True)
+class KeySourceContext:
+    """What an adapter may use besides its URI. New backends (Vault, PKCS#11) add fields here
+    with defaults, so that the adapters already written need no change."""
+
+    #: AWS clients, made lazily: only the AWS adapters call it.
+    aws: AwsClientFactory
+    environ: Mapping[str, str] = field(repr=False)
+    #: ``SF_CREDPROC_KEY_PASSPHRASE``: unlocks ``file:`` and ``env:`` keys only.
+    passphrase: str | None = field(default=None, repr=False)
+
+
+#: Builds the adapter for one parsed URI of its scheme; called once per command.
+KeySourceFactory = Callable[["KeyUri", KeySourceContext], KeySource]

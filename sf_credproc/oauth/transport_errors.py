@@ -1,0 +1,56 @@
+"""What went wrong under an HTTPS request, told by exception type, never by message text.
+
+requests wraps what urllib3 raised, which wraps what ``ssl`` or the socket raised
+(``requests.exceptions.SSLError`` -> ``urllib3.exceptions.MaxRetryError`` -> ``urllib3.exceptions.SSLError``
+-> ``ssl.SSLCertVerificationError``), through ``__cause__``, ``__context__``, ``reason`` and ``args``.
+The innermost types say what happened; the wording of their messages changes with the OpenSSL and
+Python versions, so it is never matched.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+
+#: How deep to look: requests, urllib3 and ssl wrap three or four levels at most.
+MAX_CAUSE_DEPTH = 8
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception it wraps, each once, outermost first."""
+    seen: set[int] = set()
+    pending: list[tuple[BaseException, int]] = [(error, 0)]
+    while pending:
+        current, depth = pending.pop(0)
+        if id(current) in seen or depth > MAX_CAUSE_DEPTH:
+            continue
+        seen.add(id(current))
+        yield current
+        # urllib3's MaxRetryError keeps the real failure in .reason; SSLError(inner) in args.
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None))
+        for inner in (*linked, *current.args):
+            if isinstance(inner, BaseException):
+                pending.append((inner, depth + 1))
+
+
+def is_certificate_failure(error: BaseException) -> bool:
+    """True when the server's certificate did not verify: an untrusted chain, an expired
+    certificate, or a name that does not match the host (OpenSSL checks it during the handshake;
+    urllib3 raises its own ``CertificateError`` when it matches the name itself)."""
+    from urllib3.util.ssl_match_hostname import CertificateError
+
+    return any(
+        isinstance(cause, ssl.SSLCertVerificationError | CertificateError)
+        for cause in causes(error)
+    )
+
+
+def failure_reason(error: BaseException) -> str:
+    """A short reason for a failed TLS handshake or connection, for one error line."""
+    chain = list(causes(error))
+    if any(isinstance(cause, TimeoutError) for cause in chain):
+        return "timed out"
+    closed = (ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+    if any(isinstance(cause, closed) for cause in chain):
+        return "the connection was closed"
+    return type(error).__name__
