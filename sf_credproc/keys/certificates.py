@@ -125,8 +125,8 @@ def load_certificate(data: bytes, where: str) -> x509.Certificate:
         if b"-----BEGIN CERTIFICATE-----" in data:
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
-    except ValueError:
+    except ValueError as error:  # a certificate is public: its parse error may travel on
         raise ConfigError(
             f"{where} is not an X.509 certificate (PEM or DER)",
             hint="Give the certificate uploaded to the connected app or External Client App",
-        ) from None
+        ) from error

@@ -88,6 +88,8 @@ def load_rsa_private_key(
     load = load_pem_private_key if is_pem else load_der_private_key
     # A PEM says whether it is encrypted; a DER does not, so it is tried with the passphrase first.
     encrypted = b"ENCRYPTED" in stripped if is_pem else passphrase is not None
+    # "from None" on every error below: cryptography's parse errors describe the key material
+    # they failed on (ASN.1 details of the private key), so they must not travel on as causes.
     try:
         try:
             key = load(stripped, password=passphrase if encrypted else None)

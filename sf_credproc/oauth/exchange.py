@@ -18,8 +18,7 @@ from ..clock import Clock
 from ..deadline import Deadline
 from ..errors import ConfigError, SalesforceRefusedError, TransientError
 from .oauth_errors import ExchangeContext as ExchangeContext  # re-exported
-from .oauth_errors import explain_oauth_error as explain_oauth_error  # re-exported
-from .oauth_errors import one_line
+from .oauth_errors import explain_oauth_error, untrusted_line
 from .token_response import BROKEN_CONTRACT_HINT, json_type_name, read_token_response
 from .token_response import TokenResponse as TokenResponse  # re-exported
 from .transport_errors import failure_reason, is_certificate_failure
@@ -205,7 +204,7 @@ def revoke_token(
 def _server_error_code(document: dict[str, Any]) -> str:
     """The OAuth ``error`` of an answer as one bounded, printable line (server-chosen text)."""
     error = document.get("error")
-    return one_line(error, limit=80) if isinstance(error, str) and error else "no OAuth error"
+    return untrusted_line(error, limit=80) if isinstance(error, str) and error else "no OAuth error"
 
 
 def _read_bounded(response: Any, too_late: Callable[[], bool]) -> bytes:

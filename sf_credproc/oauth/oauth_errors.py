@@ -30,7 +30,7 @@ class ExchangeContext:
     audience: str
 
 
-def one_line(text: str, limit: int = 200) -> str:
+def untrusted_line(text: str, limit: int = 200) -> str:
     """Server-chosen text made safe for one stderr line: no control characters (a terminal
     escape sequence, a NUL), no line breaks, bounded length."""
     text = " ".join("".join(char if char.isprintable() else " " for char in text).split())
@@ -46,7 +46,7 @@ def explain_oauth_error(
     clock_skew_seconds: float | None = None,
 ) -> CredProcError:
     """Map Salesforce's ``error`` / ``error_description`` to an exception that names the fix."""
-    said = one_line(f"{error}: {description}" if description else error)
+    said = untrusted_line(f"{error}: {description}" if description else error)
     text = description.lower()
     user, app = context.username, context.client_id
     if "login rate exceeded" in text:
