@@ -1,8 +1,9 @@
 """The exception tree, one class per documented exit code.
 
-Every error carries a one-line ``message`` naming the problem and a ``hint`` naming the fix. Neither
-may contain a secret (private key, passphrase, assertion, access token): messages are built from
-settings and server error codes only, never from secret values.
+Every error carries a one-line ``message`` naming the problem, a ``hint`` naming the fix and
+``retryable`` (may the same call succeed if simply repeated?). Neither text may contain a secret
+(private key, passphrase, assertion, access token): messages are built from settings and server
+error codes only, never from secret values.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class ExitStatus(IntEnum):
 
 
 class CredProcError(Exception):
-    """Raised never by itself: the base of every error sf-credproc raises on purpose."""
+    """Raised only as one of its subclasses: the base of every error sf-credproc raises on purpose."""
 
     exit_status: ExitStatus = ExitStatus.INTERNAL
     #: True when repeating the same call after a short backoff, with nothing changed, may succeed

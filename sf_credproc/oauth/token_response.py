@@ -2,7 +2,8 @@
 
 Salesforce answers the JWT bearer grant (RFC 7523 section 2.1) with RFC 6749 section 5.1 JSON:
 ``access_token``, ``instance_url``, ``id``, ``token_type``, ``scope``, ``issued_at`` and
-``signature`` (no ``expires_in``). Whatever comes back is printed in shapes other programs parse
+``signature`` (no ``expires_in``); only the first five are read (``IssuedAt`` is this machine's
+clock, not Salesforce's ``issued_at``). Whatever comes back is printed in shapes other programs parse
 (a JSON line, ``export`` lines, an ``Authorization:`` header line) and cached: a CR or LF in the
 token would add a header line, a plain-http ``instance_url`` would make consumers send the token in
 clear text. So an answer that breaks the contract is refused with ``SalesforceRefusedError``
