@@ -21,7 +21,7 @@ from sf_credproc.config.key_uri import SCHEMES, KeyUri, parse_key_uri
 from sf_credproc.errors import ExitStatus, InternalError, KeySourceError
 from sf_credproc.keys.file_source import FileKeySource
 from sf_credproc.keys.kms_key import KmsRsaPrivateKey
-from sf_credproc.keys.registry import KeySourceRegistry, open_key_source
+from sf_credproc.keys.registry import KeySourceRegistry
 from sf_credproc.keys.source import KeySource, KeySourceContext
 from sf_credproc.keys.sources import load_signing_key
 from sf_credproc.oauth.assertion import build_claims, sign_assertion
@@ -68,7 +68,7 @@ def test_the_source_is_chosen_once_and_reads_the_key_on_every_load(tmp_path: Pat
     path = tmp_path / "key.pem"
     first, second = new_key(), new_key()
     path.write_bytes(pem_private(first))
-    source = open_key_source(parse_key_uri(f"file:{path}", "test"), context())
+    source = KeySourceRegistry().source_for(parse_key_uri(f"file:{path}", "test"), context())
     assert isinstance(source, FileKeySource)
     assert public_numbers(source.load_key()) == public_numbers(first)
     path.write_bytes(pem_private(second))  # a rotated key is read by the next attempt
@@ -94,13 +94,13 @@ def test_a_new_scheme_is_one_registration(tmp_path: Path) -> None:
     registry = KeySourceRegistry()
     registry.register("vault-transit", vault_source)
     uri = KeyUri("vault-transit", "transit/keys/salesforce")
-    source = open_key_source(uri, context(), registry)
+    source = registry.source_for(uri, context())
     assert opened == [uri]
     assert public_numbers(source.load_key()) == public_numbers(key)
     assert "vault-transit" not in KeySourceRegistry().schemes  # no global state changed
     file_key = tmp_path / "k.pem"
     file_key.write_bytes(pem_private(key))
-    builtin = open_key_source(KeyUri("file", str(file_key)), context(), registry)
+    builtin = registry.source_for(KeyUri("file", str(file_key)), context())
     assert isinstance(builtin, FileKeySource)
 
 
@@ -112,17 +112,17 @@ def test_a_scheme_has_one_key_source() -> None:
 
 def test_a_scheme_without_a_key_source_is_a_bug_not_a_usage_error() -> None:
     with pytest.raises(InternalError, match="no key source is registered for vault:") as raised:
-        open_key_source(KeyUri("vault", "kv/sf"), context(), KeySourceRegistry({}))
+        KeySourceRegistry({}).source_for(KeyUri("vault", "kv/sf"), context())
     assert raised.value.exit_status == ExitStatus.INTERNAL
 
 
 def test_reprs_never_show_the_passphrase_or_the_environment(tmp_path: Path) -> None:
     pem = pem_private(new_key()).decode()
     held = context(environ={"SF_KEY": pem}, passphrase="correct horse battery")
-    for value in (held, open_key_source(KeyUri("env", "SF_KEY"), held)):
+    for value in (held, KeySourceRegistry().source_for(KeyUri("env", "SF_KEY"), held)):
         assert "correct horse" not in repr(value)
         assert "PRIVATE KEY" not in repr(value)
-    file_source = open_key_source(KeyUri("file", str(tmp_path / "k.pem")), held)
+    file_source = KeySourceRegistry().source_for(KeyUri("file", str(tmp_path / "k.pem")), held)
     assert "correct horse" not in repr(file_source)
 
 
@@ -130,7 +130,11 @@ def test_kms_source_fetches_nothing_and_makes_a_client_per_call(aws: Aws) -> Non
     kms = aws.client("kms")
     key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
     clients = MotoClients(aws)
-    key = open_key_source(parse_key_uri(f"kms:{key_id}", "test"), context(clients)).load_key()
+    key = (
+        KeySourceRegistry()
+        .source_for(parse_key_uri(f"kms:{key_id}", "test"), context(clients))
+        .load_key()
+    )
     assert isinstance(key, KmsRsaPrivateKey)
     assert clients.made == []  # runtime needs kms:Sign only: no DescribeKey, no GetPublicKey
     claims = build_claims(client_id="c", username="u", audience="https://a.example", now=1.8e9)
@@ -160,6 +164,8 @@ def test_aws_sources_read_through_the_port(aws: Aws) -> None:
 
 def test_a_plain_string_parameter_is_refused(aws: Aws) -> None:
     aws.client("ssm").put_parameter(Name="/sf/plain", Value="x", Type="String")
-    source = open_key_source(parse_key_uri("ssm:/sf/plain", "test"), context(MotoClients(aws)))
+    source = KeySourceRegistry().source_for(
+        parse_key_uri("ssm:/sf/plain", "test"), context(MotoClients(aws))
+    )
     with pytest.raises(KeySourceError, match="String parameter, not a SecureString"):
         source.load_key()

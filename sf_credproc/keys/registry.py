@@ -49,7 +49,7 @@ class KeySourceRegistry:
             raise ValueError(f"a key source is already registered for {scheme}:")
         self._factories[scheme] = factory
 
-    def key_source(self, uri: KeyUri, context: KeySourceContext) -> KeySource:
+    def source_for(self, uri: KeyUri, context: KeySourceContext) -> KeySource:
         """The adapter for ``uri``, built once; its ``load_key()`` reads the key."""
         factory = self._factories.get(uri.scheme)
         if factory is None:
@@ -60,9 +60,3 @@ class KeySourceRegistry:
             )
         return factory(uri, context)
 
-
-def open_key_source(
-    uri: KeyUri, context: KeySourceContext, registry: KeySourceRegistry | None = None
-) -> KeySource:
-    """The adapter for ``uri`` from ``registry`` (by default, the built-in adapters)."""
-    return (registry or KeySourceRegistry()).key_source(uri, context)

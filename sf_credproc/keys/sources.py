@@ -1,7 +1,7 @@
 """``load_signing_key``: the key a ``KeyUri`` names, in one call (choose the source, then load).
 
-Callers that hold the key source for a whole command (``open_key_source`` once, ``load_key`` per
-attempt) do not need this; it serves those that load a key once.
+Callers that hold the key source for a whole command (``KeySourceRegistry().source_for`` once,
+``load_key`` per attempt) do not need this; it serves those that load a key once.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .registry import open_key_source
+from .registry import KeySourceRegistry
 from .source import AwsClientFactory, KeySourceContext
 
 if TYPE_CHECKING:
@@ -27,4 +27,4 @@ def load_signing_key(
 ) -> RSAPrivateKey:
     """Return the RSA private key ``uri`` names; ``passphrase`` unlocks ``file:``/``env:`` PEMs."""
     context = KeySourceContext(aws=aws, environ=environ, passphrase=passphrase)
-    return open_key_source(uri, context).load_key()
+    return KeySourceRegistry().source_for(uri, context).load_key()
