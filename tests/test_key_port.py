@@ -169,3 +169,12 @@ def test_a_plain_string_parameter_is_refused(aws: Aws) -> None:
     )
     with pytest.raises(KeySourceError, match="String parameter, not a SecureString"):
         source.load_key()
+
+
+def test_a_key_uri_repr_hides_key_material_pasted_as_a_path() -> None:
+    pasted = "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+    uri = parse_key_uri(f"file:{pasted}", "SF_CREDPROC_KEY")
+    assert "MIIEvQ" not in repr(uri) and "MIIEvQ" not in repr(FileKeySource(uri))
+    assert repr(parse_key_uri("secretsmanager:sf/jwt#pem", "t")) == (
+        "KeyUri('secretsmanager:sf/jwt#pem')"
+    )

@@ -7,11 +7,11 @@ Parsing is pure: nothing is fetched here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError
 
-SCHEMES = ("kms", "secretsmanager", "ssm", "file", "env")
 DEFAULT_SECRET_FIELD = "private_key"
 
 _HEX = frozenset("0123456789abcdef")
@@ -40,6 +40,10 @@ class KeyUri:
     def __str__(self) -> str:
         text = f"{self.scheme}:{self.shown_target}"
         return f"{text}#{self.field}" if self.field else text
+
+    def __repr__(self) -> str:
+        # A file: target is any text, even a PEM pasted by mistake: reprs show what str shows.
+        return f"KeyUri({str(self)!r})"
 
 
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=")
@@ -175,14 +179,26 @@ def parse_key_uri(text: str, source: str) -> KeyUri:
         )
     if not target:
         raise _bad(text, source, f"names no {scheme} key", "Put the key's name after the colon")
-    if scheme == "kms":
-        return _parse_kms(text, target, source)
-    if scheme == "secretsmanager":
-        return _parse_secret(text, target, source)
-    if scheme == "ssm":
-        return _parse_ssm(text, target, source)
-    if scheme == "env":
-        if not set(target) <= _ENV_CHARS or target[0].isdigit():
-            raise _bad(text, source, "is not a valid environment variable name", "Use env:VARIABLE")
-        return KeyUri("env", target)
+    return _PARSERS[scheme](text, target, source)
+
+
+def _parse_env(text: str, target: str, source: str) -> KeyUri:
+    if not set(target) <= _ENV_CHARS or target[0].isdigit():
+        raise _bad(text, source, "is not a valid environment variable name", "Use env:VARIABLE")
+    return KeyUri("env", target)
+
+
+def _parse_file(text: str, target: str, source: str) -> KeyUri:
     return KeyUri("file", target)
+
+
+#: The parser of each scheme's target; ``keys.registry`` has the key source of each.
+_PARSERS: dict[str, Callable[[str, str, str], KeyUri]] = {
+    "kms": _parse_kms,
+    "secretsmanager": _parse_secret,
+    "ssm": _parse_ssm,
+    "file": _parse_file,
+    "env": _parse_env,
+}
+#: The schemes ``--key`` accepts, in the order messages list them.
+SCHEMES = tuple(_PARSERS)

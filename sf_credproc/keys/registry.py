@@ -59,4 +59,3 @@ class KeySourceRegistry:
                 hint="This is a bug; report it",
             )
         return factory(uri, context)
-
