@@ -166,8 +166,20 @@ def translate_aws_error(error: BotoCoreError | ClientError, target: AwsTarget) -
     raise error
 
 
+def aws_error_code(error: BaseException) -> str | None:
+    """The AWS error code (``AccessDeniedException``...) of a botocore exception, if it has one.
+
+    Timeouts and dropped connections carry no response (or ``response = None``), so nothing
+    about its shape is assumed.
+    """
+    response = getattr(error, "response", None)
+    details = response.get("Error") if isinstance(response, dict) else None
+    code = details.get("Code") if isinstance(details, dict) else None
+    return str(code) if code else None
+
+
 def _translate_client_error(error: ClientError, target: AwsTarget) -> CredProcError:
-    code = str(error.response.get("Error", {}).get("Code", ""))
+    code = aws_error_code(error) or ""
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     where = target.resource
     if code in ACCESS_DENIED_CODES or status == 403:

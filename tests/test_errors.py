@@ -206,3 +206,14 @@ def test_a_body_sent_too_slowly_is_cut_at_the_attempt_budget() -> None:
     finally:
         done.set()
         listener.close()
+
+
+def test_aws_error_code_assumes_nothing_about_the_shape() -> None:
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from sf_credproc.aws import aws_error_code
+
+    denied = ClientError({"Error": {"Code": "AccessDeniedException"}}, "Sign")
+    assert aws_error_code(denied) == "AccessDeniedException"
+    assert aws_error_code(ClientError({}, "Sign")) is None
+    assert aws_error_code(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")) is None
