@@ -84,6 +84,9 @@ def test_tls_failures_are_told_by_type_not_by_message_text() -> None:
         )
     )
     assert is_certificate_failure(wrapped)
+    from urllib3.util.ssl_match_hostname import CertificateError  # urllib3's own name check
+
+    assert is_certificate_failure(requests.exceptions.SSLError(CertificateError("no match")))
     looks_alike = requests.exceptions.SSLError(ssl.SSLError(1, "certificate verify failed"))
     assert not is_certificate_failure(looks_alike)
     assert failure_reason(requests.exceptions.SSLError(ssl.SSLEOFError(8, "x"))) == (

@@ -37,12 +37,16 @@ def is_certificate_failure(error: BaseException) -> bool:
     """True when the server's certificate did not verify: an untrusted chain, an expired
     certificate, or a name that does not match the host (OpenSSL checks it during the handshake;
     urllib3 raises its own ``CertificateError`` when it matches the name itself)."""
-    from urllib3.util.ssl_match_hostname import CertificateError
+    kinds = _certificate_error_types()
+    return any(isinstance(cause, kinds) for cause in causes(error))
 
-    return any(
-        isinstance(cause, ssl.SSLCertVerificationError | CertificateError)
-        for cause in causes(error)
-    )
+
+def _certificate_error_types() -> tuple[type[BaseException], ...]:
+    try:
+        from urllib3.util import ssl_match_hostname
+    except ImportError:  # an older urllib3 raises the standard library's error for names too
+        return (ssl.SSLCertVerificationError,)
+    return (ssl.SSLCertVerificationError, ssl_match_hostname.CertificateError)
 
 
 def failure_reason(error: BaseException) -> str:
