@@ -65,7 +65,7 @@ def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
 
         deadline = Deadline(settings.timeout_seconds, context.clock)
         also = SharedItemOfIdentity(settings, identity, deadline, context.clock).delete_or_warn(
-            context.stderr, settings.username
+            settings.username
         )
     context.log.say("cache", f"{what} for {settings.username} at {settings.login_url.base}{also}")
     return ExitStatus.OK
@@ -103,7 +103,7 @@ def logout(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
                 )
             )
     cache.delete(identity)
-    also = shared.delete_or_warn(context.stderr, settings.username) if shared is not None else ""
+    also = shared.delete_or_warn(settings.username) if shared is not None else ""
     if not tokens:
         context.log.say(
             "logout", f"no cached token for {settings.username}; nothing to revoke{also}"

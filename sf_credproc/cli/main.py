@@ -60,7 +60,8 @@ def main(
     from ..config.settings import early_log_format
     from .stderr_log import stderr_events
 
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    whole_command_line = list(sys.argv[1:] if argv is None else argv)
+    args_list = list(whole_command_line)
     env = os.environ if environ is None else environ
     # Python sets sys.stdout (sys.stderr) to None when the process starts with that descriptor
     # closed (">&-"): writing the credential then fails like a broken pipe, one line and exit 5.
@@ -75,7 +76,7 @@ def main(
         verbose = "-v" in args_list or "--verbose" in args_list
         previous_sigterm = watchdog.catch_sigterm()
         try:
-            args = _parse(args_list, list(sys.argv[1:] if argv is None else argv))
+            args = _parse(args_list, whole_command_line)
             log.json_format = early_log_format(vars(args), env) == "json"
             context = CommandContext(
                 environ=env,
