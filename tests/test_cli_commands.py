@@ -309,3 +309,69 @@ def test_a_private_key_never_reaches_a_status_line(
     assert run.code == 0
     assert run.stdout == ""
     assert run.stderr.startswith("sf-credproc: certificate for env:CERT_KEY (")
+
+
+def test_the_context_never_shows_the_environment(tmp_path: Path) -> None:
+    from sf_credproc.cli.context import CommandContext
+    from sf_credproc.cli.stderr_log import StderrHandler
+
+    def never(program: str, argv: list[str], env: dict[str, str]) -> NoReturn:
+        raise AssertionError("not called")
+
+    context = CommandContext(
+        environ={"SF_CREDPROC_KEY_PASSPHRASE": "correct horse battery staple"},
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        clock=SystemClock(),
+        replace_process=never,
+        log=StderrHandler(io.StringIO()),
+        settings_resolver=lambda flags, environ, *, needs: pytest.fail("not called"),
+    )
+    assert "correct horse" not in repr(context)
+    assert "clock=" in repr(context)
+
+
+def cli_imports() -> dict[str, set[str]]:
+    """Each ``sf_credproc.cli`` module and the ``cli`` modules it imports, anywhere in its body
+    (function-local and ``TYPE_CHECKING`` imports included)."""
+    import ast
+
+    import sf_credproc.cli
+
+    package = Path(sf_credproc.cli.__file__).parent
+    names = {path.stem for path in package.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    edges.add(node.module.split(".")[0])
+                else:
+                    edges.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "sf_credproc.cli."
+            ):
+                edges.add(str(node.module).split(".")[2])
+        graph[path.stem] = edges & names
+    return graph
+
+
+def test_no_import_cycle_in_the_command_line() -> None:
+    """``demo`` calls ``get``'s function; nothing under ``cli/`` re-enters ``cli.main``."""
+    graph = cli_imports()
+    assert "get_command" in graph["demo"]
+    assert not any("main" in edges for name, edges in graph.items() if name != "launch")
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = "open"
+        for follower in sorted(graph[name]):
+            assert state.get(follower) != "open", " -> ".join([*path, name, follower])
+            if follower not in state:
+                visit(follower, [*path, name])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TextIO
 
 from ..errors import ExitStatus
@@ -36,9 +36,10 @@ class SettingsResolver(Protocol):
 
 @dataclass(frozen=True)
 class CommandContext:
-    """One command's world. Nothing in it is secret; ``environ`` may hold secrets, never shown."""
+    """One command's world: the process's, or a test's fakes."""
 
-    environ: Mapping[str, str]
+    #: May hold secrets (an ``env:`` key, the passphrase): left out of the ``repr``.
+    environ: Mapping[str, str] = field(repr=False)
     stdout: TextIO
     stderr: TextIO
     clock: Clock
