@@ -325,7 +325,7 @@ def test_the_context_never_shows_the_environment(tmp_path: Path) -> None:
         clock=SystemClock(),
         replace_process=never,
         log=StderrHandler(io.StringIO()),
-        settings_resolver=lambda flags, environ, *, needs: pytest.fail("not called"),
+        settings_resolver=lambda flags, environ, clock, *, needs: pytest.fail("not called"),
     )
     assert "correct horse" not in repr(context)
     assert "clock=" in repr(context)

@@ -7,7 +7,6 @@ import contextlib
 import json
 
 from ..cache.files import FileTokenCache, describe_entry
-from ..deadline import Deadline
 from ..errors import ConfigError, ExitStatus
 from .context import CommandContext
 
@@ -54,7 +53,8 @@ def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
         removed = FileTokenCache(directory).clear()
         context.log.say("cache", f"removed {removed} cached token(s) from {directory}")
         return ExitStatus.OK
-    settings = context.settings(args, needs=IDENTITY)
+    resolved = context.resolve(args, needs=IDENTITY)
+    settings = resolved.settings
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     removed = cache.delete(identity)
@@ -63,10 +63,9 @@ def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     if settings.shared_table:
         from ..cache.shared_admin import SharedItemOfIdentity
 
-        deadline = Deadline(settings.timeout_seconds, context.clock)
-        also = SharedItemOfIdentity(settings, identity, deadline, context.clock).delete_or_warn(
-            settings.username
-        )
+        also = SharedItemOfIdentity(
+            settings, identity, resolved.deadline, context.clock
+        ).delete_or_warn(settings.username)
     context.log.say("cache", f"{what} for {settings.username} at {settings.login_url.base}{also}")
     return ExitStatus.OK
 
@@ -76,8 +75,8 @@ def logout(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     from ..oauth.exchange import revoke_token
     from ..service import cache_identity
 
-    settings = context.settings(args, needs=IDENTITY)
-    deadline = Deadline(settings.timeout_seconds, context.clock)
+    resolved = context.resolve(args, needs=IDENTITY)
+    settings, deadline = resolved.settings, resolved.deadline
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     entry = cache.read(identity)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 
 from ..aws import AwsClients
-from ..deadline import Deadline
 from ..errors import ConfigError, ExitStatus
 from ..keys.certificates import (
     DEFAULT_SUBJECT,
@@ -25,13 +24,13 @@ KEY_ONLY = frozenset({"key"})
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
-    settings = context.settings(args, needs=KEY_ONLY)
+    resolved = context.resolve(args, needs=KEY_ONLY)
+    settings = resolved.settings
     subject = parse_subject(args.subject or DEFAULT_SUBJECT)
     assert settings.key is not None  # required by KEY_ONLY
     # The key is read with the same calls get makes (login.py): the AWS clients of the settings,
     # their timeouts cut from the command's deadline.
-    deadline = Deadline(settings.timeout_seconds, context.clock)
-    aws = AwsClients.for_settings(settings, deadline)
+    aws = AwsClients.for_settings(settings, resolved.deadline)
     key = load_signing_key(
         settings.key, aws=aws, environ=context.environ, passphrase=settings.key_passphrase
     )

@@ -17,6 +17,7 @@ from ..errors import ExitStatus
 if TYPE_CHECKING:
     from ..clock import Clock
     from ..config.settings import Settings
+    from ..deadline import Deadline
     from .stderr_log import StderrHandler
 
 #: ``os.execve``'s shape: become ``program`` with ``argv`` and exactly ``env``; never returns.
@@ -26,12 +27,26 @@ ReplaceProcess = Callable[[str, list[str], dict[str, str]], NoReturn]
 LOGIN_NEEDS = frozenset({"client_id", "username", "key"})
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A command's settings, and its deadline (``--timeout``), which starts when they resolve."""
+
+    settings: Settings
+    deadline: Deadline
+
+
 class SettingsResolver(Protocol):
-    """Resolves settings from parsed flags and an environment, and arms the hard deadline."""
+    """Resolves settings from parsed flags and an environment; starts the deadline and arms the
+    hard deadline's timer."""
 
     def __call__(
-        self, flags: Mapping[str, Any], environ: Mapping[str, str], *, needs: frozenset[str]
-    ) -> Settings: ...
+        self,
+        flags: Mapping[str, Any],
+        environ: Mapping[str, str],
+        clock: Clock,
+        *,
+        needs: frozenset[str],
+    ) -> Resolved: ...
 
 
 @dataclass(frozen=True)
@@ -53,11 +68,9 @@ class CommandContext:
     #: ``exec``'s command: everything after ``--``.
     exec_command: tuple[str, ...] = ()
 
-    def settings(
-        self, args: argparse.Namespace, *, needs: frozenset[str] = LOGIN_NEEDS
-    ) -> Settings:
+    def resolve(self, args: argparse.Namespace, *, needs: frozenset[str] = LOGIN_NEEDS) -> Resolved:
         """The command's settings (flag > env > profile > default); its deadline starts now."""
-        return self.settings_resolver(vars(args), self.environ, needs=needs)
+        return self.settings_resolver(vars(args), self.environ, self.clock, needs=needs)
 
 
 class Command(Protocol):

@@ -67,11 +67,11 @@ def _failed(name: str, error: CredProcError) -> Check:
 def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check]:
     environ, clock = context.environ, context.clock
     try:
-        settings = context.settings(args)
+        resolved = context.resolve(args)
     except ConfigError as error:
         return [_failed("configuration", error)]
+    settings, deadline = resolved.settings, resolved.deadline
     checks = [_configuration(settings), _login_url(settings)]
-    deadline = Deadline(settings.timeout_seconds, clock)
     key, key_check = _key(settings, environ, deadline)
     checks.append(key_check)
     checks.append(_certificate(args.cert, key))

@@ -48,7 +48,7 @@ def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings,
     from ..service import obtain_credential
     from .stderr_log import show_progress
 
-    settings = context.settings(args)
+    settings = context.resolve(args).settings
     show_progress(settings.verbose)
     log.info(
         "settings",

@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, CredProcError, ExitStatus, OutputClosedError, Terminated
 from . import watchdog
-from .context import Command, CommandContext, ReplaceProcess
+from .context import Command, CommandContext, ReplaceProcess, Resolved
 from .parser import build_parser
 from .standard_streams import ClosedStream, discard_stdout
 
 if TYPE_CHECKING:
-    from ..config.settings import Settings
     from .stderr_log import StderrHandler
 
 #: The module and function of each command (``cache`` actions as ``cache ACTION``). Imported on
@@ -111,15 +110,16 @@ def _parse(args_list: list[str], whole_command_line: list[str]) -> argparse.Name
 
 
 def _resolve_settings_and_arm(
-    flags: Mapping[str, Any], environ: Mapping[str, str], *, needs: frozenset[str]
-) -> Settings:
-    """Every command's settings resolution: the hard deadline starts with the settings."""
+    flags: Mapping[str, Any], environ: Mapping[str, str], clock: Clock, *, needs: frozenset[str]
+) -> Resolved:
+    """Every command's settings resolution: the deadline and its watchdog start together."""
     from ..config.settings import resolve_settings
+    from ..deadline import Deadline
 
     settings = resolve_settings(flags, environ, needs=needs)
     # The last line of defence for the deadline, armed here only: whatever blocks ends here.
     watchdog.arm(settings.timeout_seconds)
-    return settings
+    return Resolved(settings, Deadline(settings.timeout_seconds, clock))
 
 
 def _dispatch(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
