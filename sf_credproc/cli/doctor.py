@@ -13,7 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
@@ -25,6 +25,7 @@ from .context import CommandContext
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+    from ..aws import AwsClients
     from ..config.settings import Settings
 
 PROBE = b"sf-credproc doctor: does this key sign RS256?"
@@ -64,22 +65,41 @@ def _failed(name: str, error: CredProcError) -> Check:
     return Check(name, "FAILED", error.message, error.hint or "", error.exit_status)
 
 
+@dataclass(frozen=True)
+class _Pieces:
+    """What the checks use, built once per run the way ``get`` builds them."""
+
+    settings: Settings
+    environ: Mapping[str, str] = field(repr=False)  # may hold an env: key or the passphrase
+    clock: Clock
+    deadline: Deadline
+    aws: AwsClients
+
+
 def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check]:
-    environ, clock = context.environ, context.clock
+    from ..aws import AwsClients
+
     try:
         resolved = context.resolve(args)
     except ConfigError as error:
         return [_failed("configuration", error)]
-    settings, deadline = resolved.settings, resolved.deadline
+    settings = resolved.settings
+    pieces = _Pieces(
+        settings=settings,
+        environ=context.environ,
+        clock=context.clock,
+        deadline=resolved.deadline,
+        aws=AwsClients.for_settings(settings, resolved.deadline),
+    )
     checks = [_configuration(settings), _login_url(settings)]
-    key, key_check = _key(settings, environ, deadline)
+    key, key_check = _key(pieces)
     checks.append(key_check)
     checks.append(_certificate(args.cert, key))
-    checks.append(_clock(settings, deadline, clock))
-    checks.append(_exchange(settings, environ, deadline, clock))
+    checks.append(_clock(pieces))
+    checks.append(_exchange(pieces))
     checks.append(_cache_directory(settings.cache_dir))
     if settings.shared_table:
-        checks.append(_shared_cache(settings, deadline, clock))
+        checks.append(_shared_cache(pieces))
     return checks
 
 
@@ -113,20 +133,20 @@ def _login_url(settings: Settings) -> Check:
     )
 
 
-def _key(
-    settings: Settings, environ: Mapping[str, str], deadline: Deadline
-) -> tuple[RSAPrivateKey | None, Check]:
+def _key(pieces: _Pieces) -> tuple[RSAPrivateKey | None, Check]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from ..aws import AwsClients
     from ..keys.sources import load_signing_key
 
-    assert settings.key is not None
-    aws = AwsClients.for_settings(settings, deadline)
+    settings = pieces.settings
+    assert settings.key is not None  # resolve() needs it
     try:
         key = load_signing_key(
-            settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
+            settings.key,
+            aws=pieces.aws,
+            environ=pieces.environ,
+            passphrase=settings.key_passphrase,
         )
         key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())  # for KMS: proves kms:Sign works
     except CredProcError as error:
@@ -195,20 +215,21 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
     )
 
 
-def _clock(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
+def _clock(pieces: _Pieces) -> Check:
     from ..oauth.exchange import clock_skew_seconds, post_form
 
+    settings = pieces.settings
     try:
         answer = post_form(
             settings.login_url.token_endpoint,
             None,
-            deadline=deadline,
+            deadline=pieces.deadline,
             ca_bundle=settings.ca_bundle,
             method="GET",
         )
     except CredProcError as error:
         return _failed("clock", error)
-    now = clock.time()
+    now = pieces.clock.time()
     if not answer.date:
         return Check("clock", "skipped", "the token endpoint sent no Date header")
     # The same reading of the Date header (RFC 9110, 6.6.1) as the exchange's skew hint.
@@ -228,17 +249,16 @@ def _clock(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
     return Check("clock", "ok", detail)
 
 
-def _exchange(
-    settings: Settings, environ: Mapping[str, str], deadline: Deadline, clock: Clock
-) -> Check:
+def _exchange(pieces: _Pieces) -> Check:
     from ..login import log_in
 
     try:
         credential = log_in(
-            settings,
-            clock=clock,
-            deadline=deadline,
-            environ=environ,
+            pieces.settings,
+            clock=pieces.clock,
+            deadline=pieces.deadline,
+            environ=pieces.environ,
+            aws=pieces.aws,
         )
     except CredProcError as error:
         return _failed("token exchange", error)
@@ -250,16 +270,14 @@ def _exchange(
     )
 
 
-def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
-    from ..aws import AwsClients
+def _shared_cache(pieces: _Pieces) -> Check:
     from ..cache.shared import DynamoDbSharedCache
     from ..cache.shared_item import SharedCacheUnavailable, SharedItemMalformed
     from ..service import cache_identity
 
-    assert settings.shared_key is not None
-    shared = DynamoDbSharedCache.for_settings(
-        settings, AwsClients.for_settings(settings, deadline), clock
-    )
+    settings, clock = pieces.settings, pieces.clock
+    assert settings.shared_key is not None  # settings pair it with shared_table
+    shared = DynamoDbSharedCache.for_settings(settings, pieces.aws, clock)
     where = f"dynamodb://{shared.table} with KMS key {settings.shared_key.target}"
     try:
         found = shared.read(cache_identity(settings).file_stem)
