@@ -375,3 +375,19 @@ def test_no_import_cycle_in_the_command_line() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name, [])
+
+
+def test_a_profiles_log_format_shapes_the_lines_after_the_settings_resolve(
+    org: SalesforceEmulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[profile.default]\nlog_format = "json"\n')
+    env = {**env, "SF_CREDPROC_CONFIG": str(config)}
+    args = get_args(org, f"file:{tmp_path / 'missing.pem'}", "--no-cache")
+    run = run_main(args, env)
+    assert run.code == 3
+    (line,) = json_lines(run.stderr)
+    assert line["level"] == "error" and line["exit_code"] == 3
+    assert "missing.pem" in line["message"]
+    flag_wins = run_main([*args, "--log-format", "text"], env)
+    flag_wins.assert_failed(3, "missing.pem")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, CredProcError, ExitStatus, OutputClosedError, Terminated
 from . import watchdog
-from .context import Command, CommandContext, ReplaceProcess, Resolved
+from .context import Command, CommandContext, ReplaceProcess, Resolved, SettingsResolver
 from .parser import build_parser
 from .standard_streams import ClosedStream, discard_stdout
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .stderr_log import StderrHandler
 
 #: The module and function of each command (``cache`` actions as ``cache ACTION``). Imported on
-#: use, so ``--version`` and the cache commands never load boto3, requests or cryptography.
+#: use: ``--version`` loads none of boto3, requests or cryptography, and a command what it uses.
 COMMANDS: Mapping[str, tuple[str, str]] = {
     "get": ("get_command", "run"),
     "exec": ("exec_command", "run"),
@@ -84,7 +84,7 @@ def main(
                 clock=clock or SystemClock(),
                 replace_process=replace_process or os.execve,
                 log=log,
-                settings_resolver=_resolve_settings_and_arm,
+                settings_resolver=_settings_resolver(log),
                 argv=tuple(args_list),
                 exec_command=tuple(exec_command),
             )
@@ -109,17 +109,27 @@ def _parse(args_list: list[str], whole_command_line: list[str]) -> argparse.Name
         raise explain_usage_error(error, parser, whole_command_line) from None
 
 
-def _resolve_settings_and_arm(
-    flags: Mapping[str, Any], environ: Mapping[str, str], clock: Clock, *, needs: frozenset[str]
-) -> Resolved:
-    """Every command's settings resolution: the deadline and its watchdog start together."""
-    from ..config.settings import resolve_settings
-    from ..deadline import Deadline
+def _settings_resolver(log: StderrHandler) -> SettingsResolver:
+    """Every command's settings resolution: the log format the settings name applies from then
+    on (a profile's ``log_format`` included), and the deadline and its watchdog start together."""
 
-    settings = resolve_settings(flags, environ, needs=needs)
-    # The last line of defence for the deadline, armed here only: whatever blocks ends here.
-    watchdog.arm(settings.timeout_seconds)
-    return Resolved(settings, Deadline(settings.timeout_seconds, clock))
+    def resolve(
+        flags: Mapping[str, Any],
+        environ: Mapping[str, str],
+        clock: Clock,
+        *,
+        needs: frozenset[str],
+    ) -> Resolved:
+        from ..config.settings import resolve_settings
+        from ..deadline import Deadline
+
+        settings = resolve_settings(flags, environ, needs=needs)
+        log.json_format = settings.log_format == "json"
+        # The last line of defence for the deadline, armed here only: whatever blocks ends here.
+        watchdog.arm(settings.timeout_seconds)
+        return Resolved(settings, Deadline(settings.timeout_seconds, clock))
+
+    return resolve
 
 
 def _dispatch(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
