@@ -43,6 +43,8 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
             if not name.startswith("SF_CREDPROC_")
         }
         environ["SF_CREDPROC_CONFIG"] = os.devnull
+        # ... but get's lines keep the log format of the command the user typed.
+        environ["SF_CREDPROC_LOG_FORMAT"] = "json" if context.log.json_format else "text"
         environ[DEMO_KEY_ENV] = private_pem
         # Not a command to paste: the emulator and the key are gone when the demo returns.
         context.log.say(
