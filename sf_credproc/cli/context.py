@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 #: ``os.execve``'s shape: become ``program`` with ``argv`` and exactly ``env``; never returns.
 ReplaceProcess = Callable[[str, list[str], dict[str, str]], NoReturn]
 
-#: The settings every command that logs in needs; ``cert`` and the cache commands ask for fewer.
-LOGIN_NEEDS = frozenset({"client_id", "username", "key"})
-
 
 @dataclass(frozen=True)
 class Resolved:
@@ -45,7 +42,7 @@ class SettingsResolver(Protocol):
         environ: Mapping[str, str],
         clock: Clock,
         *,
-        needs: frozenset[str],
+        needs: frozenset[str] | None,
     ) -> Resolved: ...
 
 
@@ -68,8 +65,11 @@ class CommandContext:
     #: ``exec``'s command: everything after ``--``.
     exec_command: tuple[str, ...] = ()
 
-    def resolve(self, args: argparse.Namespace, *, needs: frozenset[str] = LOGIN_NEEDS) -> Resolved:
-        """The command's settings (flag > env > profile > default); its deadline starts now."""
+    def resolve(self, args: argparse.Namespace, *, needs: frozenset[str] | None = None) -> Resolved:
+        """The command's settings (flag > env > profile > default); its deadline starts now.
+
+        ``needs``: the settings the command cannot do without (None: those a login needs).
+        """
         return self.settings_resolver(vars(args), self.environ, self.clock, needs=needs)
 
 

@@ -118,12 +118,16 @@ def _settings_resolver(log: StderrHandler) -> SettingsResolver:
         environ: Mapping[str, str],
         clock: Clock,
         *,
-        needs: frozenset[str],
+        needs: frozenset[str] | None,
     ) -> Resolved:
         from ..config.settings import resolve_settings
         from ..deadline import Deadline
 
-        settings = resolve_settings(flags, environ, needs=needs)
+        settings = (
+            resolve_settings(flags, environ)
+            if needs is None
+            else resolve_settings(flags, environ, needs=needs)
+        )
         log.json_format = settings.log_format == "json"
         # The last line of defence for the deadline, armed here only: whatever blocks ends here.
         watchdog.arm(settings.timeout_seconds)
