@@ -1,4 +1,4 @@
-"""``sf-credproc cache list``, ``cache clear`` and ``logout`` (README, "The token cache")."""
+"""``sf-credproc cache list``, ``cache clear`` and ``logout`` (README, "Token cache")."""
 
 from __future__ import annotations
 

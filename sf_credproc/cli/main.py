@@ -2,8 +2,8 @@
 
 httpie's ``main(args, env) -> ExitStatus``: ``main`` installs the stderr handler, catches SIGTERM,
 arms the hard deadline when a command resolves its settings, picks the command from a table and
-maps whatever it raises to one stderr line and a documented exit code (README, "Exit codes"). stdout
-carries only what the command prints on success.
+maps whatever it raises to one stderr line and a documented exit code (README, "Exit codes and
+errors"). stdout carries only what the command prints on success.
 """
 
 from __future__ import annotations
