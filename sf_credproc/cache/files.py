@@ -33,6 +33,7 @@ from ..cli.fast_path import ENTRY_MAGIC, INDEX_SUFFIX, parse_index, read_private
 from ..deadline import Deadline
 from ..errors import ConfigError, TransientError
 from ..local_files import describe_file_type
+from .directory_rule import directory_refusal
 from .entry import is_cached_credential
 from .freshness import freshness_state, is_fresh
 
@@ -178,12 +179,13 @@ def ensure_private_directory(path: str) -> None:
         info = os.stat(path)
     except OSError as error:  # e.g. a parent is a regular file (ENOTDIR)
         raise _unusable_directory(path, error.strerror) from None
-    if not stat.S_ISDIR(info.st_mode):
+    refusal = directory_refusal(info)
+    if refusal == "type":
         raise ConfigError(
             f"cache directory {path} is {describe_file_type(info.st_mode)}, not a directory",
             hint="Choose another --cache-dir",
         )
-    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+    if refusal is not None:
         raise ConfigError(
             f"cache directory {path} is not owned by this user or is writable by others",
             hint=f"Run chmod 700 {path}, or choose another --cache-dir",

@@ -9,8 +9,8 @@ item remains (the caller's warning).
 from __future__ import annotations
 
 import json
-from typing import TextIO
 
+from .. import log
 from ..aws import AwsClients
 from ..clock import Clock
 from ..config.settings import Settings
@@ -50,22 +50,24 @@ class SharedItemOfIdentity:
             return None
         return token if isinstance(token, str) else None
 
-    def delete_or_warn(self, err: TextIO, username: str) -> str:
+    def delete_or_warn(self, username: str) -> str:
         """Delete the item (its token and any lease with it). Returns the words to add to the
-        command's status line; when the item remains, writes the warning to ``err`` instead."""
+        command's status line; when the item remains, logs the warning instead."""
         try:
             self._shared.delete(self._item_id)
         except SharedCacheUnavailable as problem:
-            err.write(
-                f"sf-credproc: warning: shared cache {self.where} is unavailable ({problem}); its "
+            log.warning(
+                "shared-cache",
+                f"shared cache {self.where} is unavailable ({problem}); its "
                 f"item for {username} was NOT deleted and the next get on any machine may print "
                 "that token: run 'sf-credproc cache clear' with the same options once the table "
-                "can be reached\n"
+                "can be reached",
             )
             return ""
         if self._read_problem is not None:
-            err.write(
-                f"sf-credproc: warning: shared cache {self.where}: the token in its item could "
-                f"not be read to revoke it ({self._read_problem}); the item was deleted\n"
+            log.warning(
+                "shared-cache",
+                f"shared cache {self.where}: the token in its item could "
+                f"not be read to revoke it ({self._read_problem}); the item was deleted",
             )
         return f"; deleted its item in {self.where}"

@@ -1,44 +1,35 @@
-"""``sf-credproc cache list``, ``cache clear`` and ``logout``."""
+"""``sf-credproc cache list``, ``cache clear`` and ``logout`` (README, "Token cache")."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
-from collections.abc import Mapping
-from typing import Any, TextIO
 
 from ..cache.files import FileTokenCache, describe_entry
-from ..clock import Clock
-from ..deadline import Deadline
 from ..errors import ConfigError, ExitStatus
-from ..log import one_line
-from . import watchdog
+from .context import CommandContext
 
 IDENTITY = frozenset({"client_id", "username"})
 
 
-def run_cache_command(
-    flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, err: TextIO, clock: Clock
-) -> int:
-    if flags["command"] == "logout":
-        return _logout(flags, environ, err, clock)
-    if flags.get("cache_command") == "list":
-        return _list(flags, environ, out, clock)
-    if flags.get("cache_command") == "clear":
-        return _clear(flags, environ, err, clock)
+def ask_for_action(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    """``cache`` alone: a usage error naming the actions."""
     raise ConfigError("cache needs an action", hint="Use 'sf-credproc cache list' or 'cache clear'")
 
 
-def _list(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock: Clock) -> int:
+def list_entries(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    """One line (or JSON object) per entry, with ``get``'s freshness rule as its state."""
     from ..config.settings import resolve_cache_view
 
-    directory, min_ttl, session_ttl = resolve_cache_view(flags, environ)
-    now = clock.time()
+    directory, min_ttl, session_ttl = resolve_cache_view(vars(args), context.environ)
+    now = context.clock.time()
     rows = [
         describe_entry(entry, now, min_ttl, session_ttl)
         for entry in FileTokenCache(directory).entries()
     ]
-    if flags.get("json"):
+    out = context.stdout
+    if args.json:
         for row in rows:
             out.write(json.dumps(row) + "\n")
         return ExitStatus.OK
@@ -51,17 +42,19 @@ def _list(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock:
     return ExitStatus.OK
 
 
-def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock) -> int:
-    from ..config.settings import resolve_cache_dir, resolve_settings
+def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    """Delete one identity's entry (and its shared item), or every local entry with ``--all``."""
+    from ..config.settings import resolve_cache_dir
     from ..service import cache_identity
 
-    if flags.get("all"):
+    if args.all:
         # Every local entry; shared items are per identity (use clear without --all for those).
-        directory = resolve_cache_dir(flags, environ)
+        directory = resolve_cache_dir(vars(args), context.environ)
         removed = FileTokenCache(directory).clear()
-        _say(err, f"removed {removed} cached token(s) from {directory}")
+        context.log.say("cache", f"removed {removed} cached token(s) from {directory}")
         return ExitStatus.OK
-    settings = resolve_settings(flags, environ, needs=IDENTITY)
+    resolved = context.resolve(args, needs=IDENTITY)
+    settings = resolved.settings
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     removed = cache.delete(identity)
@@ -70,28 +63,20 @@ def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock
     if settings.shared_table:
         from ..cache.shared_admin import SharedItemOfIdentity
 
-        watchdog.arm(settings.timeout_seconds)
-        deadline = Deadline(settings.timeout_seconds, clock)
-        also = SharedItemOfIdentity(settings, identity, deadline, clock).delete_or_warn(
-            err, settings.username
-        )
-    _say(err, f"{what} for {settings.username} at {settings.login_url.base}{also}")
+        also = SharedItemOfIdentity(
+            settings, identity, resolved.deadline, context.clock
+        ).delete_or_warn(settings.username)
+    context.log.say("cache", f"{what} for {settings.username} at {settings.login_url.base}{also}")
     return ExitStatus.OK
 
 
-def _say(err: TextIO, message: str) -> None:
-    """One line on stderr, even when a setting quoted in it holds a line break."""
-    err.write(f"sf-credproc: {one_line(message)}\n")
-
-
-def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock) -> int:
-    from ..config.settings import resolve_settings
+def logout(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    """Revoke the session at Salesforce (RFC 7009), then delete the cached entry and shared item."""
     from ..oauth.exchange import revoke_token
     from ..service import cache_identity
 
-    settings = resolve_settings(flags, environ, needs=IDENTITY)
-    watchdog.arm(settings.timeout_seconds)
-    deadline = Deadline(settings.timeout_seconds, clock)
+    resolved = context.resolve(args, needs=IDENTITY)
+    settings, deadline = resolved.settings, resolved.deadline
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     entry = cache.read(identity)
@@ -100,7 +85,7 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
     if settings.shared_table:
         from ..cache.shared_admin import SharedItemOfIdentity
 
-        shared = SharedItemOfIdentity(settings, identity, deadline, clock)
+        shared = SharedItemOfIdentity(settings, identity, deadline, context.clock)
         # Another machine may have logged in since this one did: its token is revoked too.
         shared_token = shared.read_token()
         if shared_token is not None and shared_token not in tokens:
@@ -117,13 +102,17 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
                 )
             )
     cache.delete(identity)
-    also = shared.delete_or_warn(err, settings.username) if shared is not None else ""
+    also = shared.delete_or_warn(settings.username) if shared is not None else ""
     if not tokens:
-        _say(err, f"no cached token for {settings.username}; nothing to revoke{also}")
+        context.log.say(
+            "logout", f"no cached token for {settings.username}; nothing to revoke{also}"
+        )
         return ExitStatus.OK
     state = "revoked" if any(revoked) else "was already invalid at Salesforce"
     count = (
         f" ({len(tokens)} tokens: this machine's and the shared cache's)" if len(tokens) > 1 else ""
     )
-    _say(err, f"the session of {settings.username} {state}{count}; cache entry deleted{also}")
+    context.log.say(
+        "logout", f"the session of {settings.username} {state}{count}; cache entry deleted{also}"
+    )
     return ExitStatus.OK

@@ -5,13 +5,9 @@ The app is a connected app or an External Client App; stderr says where the cert
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TextIO
+import argparse
 
 from ..aws import AwsClients
-from ..clock import Clock
-from ..config.settings import resolve_settings
-from ..deadline import Deadline
 from ..errors import ConfigError, ExitStatus
 from ..keys.certificates import (
     DEFAULT_SUBJECT,
@@ -22,43 +18,43 @@ from ..keys.certificates import (
     parse_subject,
 )
 from ..keys.sources import load_signing_key
-from ..log import one_line
-from . import watchdog
+from .context import CommandContext
 
 KEY_ONLY = frozenset({"key"})
 
 
-def run_cert(
-    flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, err: TextIO, clock: Clock
-) -> int:
-    settings = resolve_settings(flags, environ, needs=KEY_ONLY)
-    watchdog.arm(settings.timeout_seconds)
-    subject = parse_subject(flags.get("subject") or DEFAULT_SUBJECT)
+def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    resolved = context.resolve(args, needs=KEY_ONLY)
+    settings = resolved.settings
+    subject = parse_subject(args.subject or DEFAULT_SUBJECT)
     assert settings.key is not None  # required by KEY_ONLY
-    deadline = Deadline(settings.timeout_seconds, clock)
-    aws = AwsClients.for_settings(settings, deadline)
+    # The key is read with the same calls get makes (login.py): the AWS clients of the settings,
+    # their timeouts cut from the command's deadline.
+    aws = AwsClients.for_settings(settings, resolved.deadline)
     key = load_signing_key(
-        settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
+        settings.key, aws=aws, environ=context.environ, passphrase=settings.key_passphrase
     )
-    if flags.get("csr"):
+    if args.csr:
         document = make_csr(key, subject)
         what = "certificate signing request"
         next_steps = f"have your CA sign it, then {UPLOAD_STEPS}; then {PRE_AUTHORIZE_STEPS}"
     else:
-        document = make_certificate(key, subject, days=flags["days"], now=clock.time())
+        document = make_certificate(key, subject, days=args.days, now=context.clock.time())
         what = "certificate"
         next_steps = f"{UPLOAD_STEPS}; then {PRE_AUTHORIZE_STEPS}"
-    if flags.get("out"):
-        _write_public_file(flags["out"], document.pem)
+    if args.out:
+        _write_public_file(args.out, document.pem)
     else:
-        out.write(document.pem.decode("ascii"))
-        out.flush()
+        context.stdout.write(document.pem.decode("ascii"))
+        context.stdout.flush()
     until = f", valid until {document.not_after:%Y-%m-%dT%H:%M:%SZ}" if document.not_after else ""
-    said = (
+    context.log.say(
+        "cert",
         f"{what} for {settings.key} ({subject.rfc4514_string()}{until}); "
-        f"SHA-256 fingerprint {document.fingerprint}"
+        f"SHA-256 fingerprint {document.fingerprint}",
+        fingerprint=document.fingerprint,
     )
-    err.write(f"sf-credproc: {one_line(said)}\nsf-credproc: next, {next_steps}\n")
+    context.log.say("cert", f"next, {next_steps}")
     return ExitStatus.OK
 
 
@@ -72,4 +68,4 @@ def _write_public_file(path: str, data: bytes) -> None:
     except OSError as error:
         raise ConfigError(
             f"cannot write --out {path} ({error.strerror})", hint="Choose a writable path"
-        ) from None
+        ) from error

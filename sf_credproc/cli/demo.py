@@ -6,23 +6,26 @@ handed to ``get`` through an ``env:`` key source, and the user's own settings ar
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
-from typing import TextIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..emulator.server import SalesforceEmulator
+from ..errors import ExitStatus
+from . import get_command
+from .context import CommandContext
+from .parser import build_parser
 
 DEMO_CLIENT_ID = "3MVG9demo.sf-credproc.emulated.connected.app"
 DEMO_USERNAME = "integration@demo.sf-credproc.example"
 DEMO_KEY_ENV = "SF_CREDPROC_DEMO_KEY"
 
 
-def run_demo(out: TextIO, err: TextIO) -> int:
-    """Print a credential obtained from a local emulator; returns ``get``'s exit code."""
-    from .main import main
-
+def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    """Print a credential obtained from a local emulator, through the ``get`` command itself."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -34,16 +37,24 @@ def run_demo(out: TextIO, err: TextIO) -> int:
         emulator.register_app(DEMO_CLIENT_ID, public_pem)
         emulator.add_user(DEMO_USERNAME, approve=[DEMO_CLIENT_ID])
         # The user's own SF_CREDPROC_* variables and config file must not steer the demo.
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("SF_CREDPROC_")}
+        environ = {
+            name: value
+            for name, value in context.environ.items()
+            if not name.startswith("SF_CREDPROC_")
+        }
         environ["SF_CREDPROC_CONFIG"] = os.devnull
+        # ... but get's lines keep the log format of the command the user typed.
+        environ["SF_CREDPROC_LOG_FORMAT"] = "json" if context.log.json_format else "text"
         environ[DEMO_KEY_ENV] = private_pem
         # Not a command to paste: the emulator and the key are gone when the demo returns.
-        err.write(
-            f"sf-credproc demo: emulated Salesforce at {emulator.url} until the demo ends; a "
-            "throwaway RSA-2048 key held in memory only (never written to disk); running get "
-            "against them. For an emulator that keeps running: sf-credproc emulator\n"
+        context.log.say(
+            "demo",
+            f"emulated Salesforce at {emulator.url} until the demo ends; a throwaway RSA-2048 key "
+            "held in memory only (never written to disk); running get against them. For an "
+            "emulator that keeps running: sf-credproc emulator",
+            speaker="sf-credproc demo",
+            url=emulator.url,
         )
-        err.flush()
         argv = [
             "get",
             "--client-id", DEMO_CLIENT_ID,
@@ -52,4 +63,7 @@ def run_demo(out: TextIO, err: TextIO) -> int:
             "--key", f"env:{DEMO_KEY_ENV}",
             "--no-cache",  # the demo never touches the user's token cache
         ]  # fmt: skip
-        return main(argv, environ=environ, stdout=out, stderr=err)
+        get_args = build_parser().parse_args(argv)
+        return get_command.run(
+            get_args, dataclasses.replace(context, environ=environ, argv=tuple(argv))
+        )

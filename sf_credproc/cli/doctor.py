@@ -8,22 +8,24 @@ ever printed: the token appears as a fingerprint.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..deadline import Deadline
 from ..errors import ConfigError, CredProcError, ExitStatus
 from ..log import fingerprint
-from . import watchdog
+from .context import CommandContext
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+    from ..aws import AwsClients
     from ..config.settings import Settings
 
 PROBE = b"sf-credproc doctor: does this key sign RS256?"
@@ -31,19 +33,24 @@ PROBE = b"sf-credproc doctor: does this key sign RS256?"
 MAX_CLOCK_SKEW_SECONDS = 60
 
 
-@dataclass
+@dataclass(frozen=True)
 class Check:
+    """One line of the report; a FAILED check's ``exit_status`` is the code ``get`` would exit
+    with for the same problem."""
+
     name: str
     status: str  # "ok", "FAILED" or "skipped"
     detail: str
     fix: str = ""
-    exit_status: int = 0
+    exit_status: ExitStatus = ExitStatus.OK
 
 
-def run_doctor(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock: Clock) -> int:
-    checks = _run_checks(flags, environ, clock)
+def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    """Print the report; the exit code is the first failed check's (0 when all pass)."""
+    checks = _run_checks(args, context)
     failed = [check for check in checks if check.status == "FAILED"]
-    if flags.get("json"):
+    out = context.stdout
+    if args.json:
         document = {"ok": not failed, "checks": [asdict(check) for check in checks]}
         out.write(json.dumps(document, indent=2) + "\n")
     else:
@@ -55,27 +62,44 @@ def run_doctor(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, c
 
 
 def _failed(name: str, error: CredProcError) -> Check:
-    return Check(name, "FAILED", error.message, error.hint or "", int(error.exit_status))
+    return Check(name, "FAILED", error.message, error.hint or "", error.exit_status)
 
 
-def _run_checks(flags: dict[str, Any], environ: Mapping[str, str], clock: Clock) -> list[Check]:
-    from ..config.settings import resolve_settings
+@dataclass(frozen=True)
+class _Pieces:
+    """What the checks use, built once per run the way ``get`` builds them."""
+
+    settings: Settings
+    environ: Mapping[str, str] = field(repr=False)  # may hold an env: key or the passphrase
+    clock: Clock
+    deadline: Deadline
+    aws: AwsClients
+
+
+def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check]:
+    from ..aws import AwsClients
 
     try:
-        settings = resolve_settings(flags, environ)
+        resolved = context.resolve(args)
     except ConfigError as error:
         return [_failed("configuration", error)]
-    watchdog.arm(settings.timeout_seconds)
+    settings = resolved.settings
+    pieces = _Pieces(
+        settings=settings,
+        environ=context.environ,
+        clock=context.clock,
+        deadline=resolved.deadline,
+        aws=AwsClients.for_settings(settings, resolved.deadline),
+    )
     checks = [_configuration(settings), _login_url(settings)]
-    deadline = Deadline(settings.timeout_seconds, clock)
-    key, key_check = _key(settings, environ, deadline)
+    key, key_check = _key(pieces)
     checks.append(key_check)
-    checks.append(_certificate(flags.get("cert"), key))
-    checks.append(_clock(settings, deadline, clock))
-    checks.append(_exchange(settings, environ, deadline, clock))
+    checks.append(_certificate(args.cert, key))
+    checks.append(_clock(pieces))
+    checks.append(_exchange(pieces))
     checks.append(_cache_directory(settings.cache_dir))
     if settings.shared_table:
-        checks.append(_shared_cache(settings, deadline, clock))
+        checks.append(_shared_cache(pieces))
     return checks
 
 
@@ -109,20 +133,20 @@ def _login_url(settings: Settings) -> Check:
     )
 
 
-def _key(
-    settings: Settings, environ: Mapping[str, str], deadline: Deadline
-) -> tuple[RSAPrivateKey | None, Check]:
+def _key(pieces: _Pieces) -> tuple[RSAPrivateKey | None, Check]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from ..aws import AwsClients
     from ..keys.sources import load_signing_key
 
-    assert settings.key is not None
-    aws = AwsClients.for_settings(settings, deadline)
+    settings = pieces.settings
+    assert settings.key is not None  # resolve() needs it
     try:
         key = load_signing_key(
-            settings.key, aws=aws, environ=environ, passphrase=settings.key_passphrase
+            settings.key,
+            aws=pieces.aws,
+            environ=pieces.environ,
+            passphrase=settings.key_passphrase,
         )
         key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())  # for KMS: proves kms:Sign works
     except CredProcError as error:
@@ -155,7 +179,9 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
         certificate = load_certificate(read_regular_file(path, 1024 * 1024), f"--cert {path}")
     except OSError as error:
         reason = error.strerror or str(error)
-        return Check("certificate", "FAILED", f"--cert {path}: {reason}", "Check the path", 2)
+        return Check(
+            "certificate", "FAILED", f"--cert {path}: {reason}", "Check the path", ExitStatus.USAGE
+        )
     except ConfigError as error:
         return _failed("certificate", error)
     public = certificate.public_key()
@@ -177,7 +203,7 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
             f"{path} ({certificate.subject.rfc4514_string()}) does not match the key: Salesforce "
             "would answer 'invalid assertion'",
             f"Make the certificate from this key (sf-credproc cert --key ...) and {UPLOAD_STEPS}",
-            int(ExitStatus.REFUSED),
+            ExitStatus.REFUSED,
         )
     except CredProcError as error:
         return _failed("certificate", error)
@@ -189,29 +215,27 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
     )
 
 
-def _clock(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
-    from email.utils import parsedate_to_datetime
+def _clock(pieces: _Pieces) -> Check:
+    from ..oauth.exchange import clock_skew_seconds, post_form
 
-    from ..oauth.exchange import post_form
-
+    settings = pieces.settings
     try:
         answer = post_form(
             settings.login_url.token_endpoint,
             None,
-            deadline=deadline,
+            deadline=pieces.deadline,
             ca_bundle=settings.ca_bundle,
             method="GET",
         )
     except CredProcError as error:
         return _failed("clock", error)
-    now = clock.time()
+    now = pieces.clock.time()
     if not answer.date:
         return Check("clock", "skipped", "the token endpoint sent no Date header")
-    try:
-        server = parsedate_to_datetime(answer.date).timestamp()
-    except (TypeError, ValueError):
+    # The same reading of the Date header (RFC 9110, 6.6.1) as the exchange's skew hint.
+    skew = clock_skew_seconds(answer.date, now)
+    if skew is None:
         return Check("clock", "skipped", f"the Date header {answer.date!r} is not a date")
-    skew = now - server
     direction = "behind" if skew < 0 else "ahead of"
     detail = f"this machine's clock is {abs(skew):.0f} s {direction} the token endpoint's"
     if abs(skew) > MAX_CLOCK_SKEW_SECONDS:
@@ -220,22 +244,21 @@ def _clock(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
             "FAILED",
             detail,
             "Synchronise the clock (NTP): assertions expire 180 s after they are made",
-            int(ExitStatus.REFUSED),
+            ExitStatus.REFUSED,
         )
     return Check("clock", "ok", detail)
 
 
-def _exchange(
-    settings: Settings, environ: Mapping[str, str], deadline: Deadline, clock: Clock
-) -> Check:
+def _exchange(pieces: _Pieces) -> Check:
     from ..login import log_in
 
     try:
         credential = log_in(
-            settings,
-            clock=clock,
-            deadline=deadline,
-            environ=environ,
+            pieces.settings,
+            clock=pieces.clock,
+            deadline=pieces.deadline,
+            environ=pieces.environ,
+            aws=pieces.aws,
         )
     except CredProcError as error:
         return _failed("token exchange", error)
@@ -247,16 +270,14 @@ def _exchange(
     )
 
 
-def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
-    from ..aws import AwsClients
+def _shared_cache(pieces: _Pieces) -> Check:
     from ..cache.shared import DynamoDbSharedCache
     from ..cache.shared_item import SharedCacheUnavailable, SharedItemMalformed
     from ..service import cache_identity
 
-    assert settings.shared_key is not None
-    shared = DynamoDbSharedCache.for_settings(
-        settings, AwsClients.for_settings(settings, deadline), clock
-    )
+    settings, clock = pieces.settings, pieces.clock
+    assert settings.shared_key is not None  # settings pair it with shared_table
+    shared = DynamoDbSharedCache.for_settings(settings, pieces.aws, clock)
     where = f"dynamodb://{shared.table} with KMS key {settings.shared_key.target}"
     try:
         found = shared.read(cache_identity(settings).file_stem)
@@ -268,7 +289,7 @@ def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check
             f"{where}: the item for this identity is malformed: {problem} (get warns and logs in "
             "per machine)",
             "Run sf-credproc cache clear with the same options to delete the item",
-            int(ExitStatus.KEY_SOURCE),
+            ExitStatus.KEY_SOURCE,
         )
     except (SharedCacheUnavailable, CredProcError) as problem:
         return Check(
@@ -278,7 +299,7 @@ def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check
             "Grant the role dynamodb:GetItem, PutItem, UpdateItem and DeleteItem on the table and "
             "kms:Encrypt and kms:Decrypt on the key "
             "(iam/shared-cache-table.json, iam/shared-cache-key.json)",
-            int(ExitStatus.KEY_SOURCE),
+            ExitStatus.KEY_SOURCE,
         )
     entry, lease = found.entry, found.lease
     state = (f"holds a token until {entry.expiration}" if entry else "holds no token yet") + (
@@ -292,6 +313,9 @@ def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check
 
 
 def _cache_directory(path: str) -> Check:
+    """The cache's own rule (``directory_refusal``), and whether the directory can be created."""
+    from ..cache.directory_rule import directory_refusal
+
     fix = "Choose another --cache-dir (SF_CREDPROC_CACHE_DIR), or run chmod 700 on it"
     try:
         info = os.stat(path)
@@ -301,23 +325,22 @@ def _cache_directory(path: str) -> Check:
             parent = os.path.dirname(parent)
         if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK):
             return Check("cache", "ok", f"{path} does not exist yet; it will be created 0700")
-        return Check("cache", "FAILED", f"{path} cannot be created under {parent}", fix, 2)
+        return _cache_failed(f"{path} cannot be created under {parent}", fix)
     except OSError as error:
-        return Check("cache", "FAILED", f"{path}: {error.strerror}", fix, 2)
-    if not stat.S_ISDIR(info.st_mode):
-        return Check("cache", "FAILED", f"{path} is not a directory", fix, 2)
-    if info.st_uid != os.getuid():
-        return Check(
-            "cache", "FAILED", f"{path} belongs to uid {info.st_uid}, not this user", fix, 2
-        )
-    if info.st_mode & 0o022:
-        return Check(
-            "cache",
-            "FAILED",
-            f"{path} is writable by group or others ({stat.filemode(info.st_mode)})",
-            fix,
-            2,
-        )
+        return _cache_failed(f"{path}: {error.strerror}", fix)
+    refusal = directory_refusal(info)
+    if refusal == "type":
+        return _cache_failed(f"{path} is not a directory", fix)
+    if refusal == "owner":
+        return _cache_failed(f"{path} belongs to uid {info.st_uid}, not this user", fix)
+    if refusal == "mode":
+        mode = stat.filemode(info.st_mode)
+        return _cache_failed(f"{path} is writable by group or others ({mode})", fix)
     if not os.access(path, os.W_OK | os.X_OK):
-        return Check("cache", "FAILED", f"{path} is not writable", fix, 2)
+        return _cache_failed(f"{path} is not writable", fix)
     return Check("cache", "ok", f"{path} ({stat.filemode(info.st_mode)}, owned by this user)")
+
+
+def _cache_failed(detail: str, fix: str) -> Check:
+    """What get would do with that directory: refuse it (exit 2)."""
+    return Check("cache", "FAILED", detail, fix, ExitStatus.USAGE)

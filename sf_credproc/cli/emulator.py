@@ -14,10 +14,11 @@ import shutil
 import signal
 import ssl
 import tempfile
-from typing import Any, TextIO
+from typing import Any
 
 from ..emulator.server import SalesforceEmulator
 from ..errors import ConfigError, ExitStatus
+from .context import CommandContext
 
 
 def write_throwaway_key(directory: str) -> tuple[str, bytes]:
@@ -50,7 +51,7 @@ def _read(path: str, what: str) -> bytes:
     except OSError as error:
         raise ConfigError(
             f"{what} {path} cannot be read ({error.strerror})", hint="Check the path"
-        ) from None
+        ) from error
 
 
 def _instructions(url: str, args: argparse.Namespace, key_uri: str | None) -> str:
@@ -83,7 +84,7 @@ def _stop_on_hangup(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     """Serve until Ctrl-C, SIGTERM or SIGHUP; prints the URL, the client id, the user and a ``get``
     command to paste. A throwaway key is deleted on the way out, however the emulator stops."""
     key_directory = None
@@ -91,25 +92,27 @@ def run_emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         if not args.cert:
             key_directory = tempfile.mkdtemp(prefix="sf-credproc-emulator-")  # 0700
-        return _serve(args, out, err, key_directory)
+        return _serve(args, context, key_directory)
     finally:
         signal.signal(signal.SIGHUP, previous_sighup)
         if key_directory is not None:
             shutil.rmtree(key_directory, ignore_errors=True)
 
 
-def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, key_directory: str | None) -> int:
-    context = None
+def _serve(
+    args: argparse.Namespace, context: CommandContext, key_directory: str | None
+) -> ExitStatus:
+    tls = None
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together", hint="Pass both, or neither")
     if args.tls_cert:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         try:
-            context.load_cert_chain(args.tls_cert, args.tls_key)
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
         except (OSError, ssl.SSLError) as error:
             raise ConfigError(
                 f"cannot load --tls-cert/--tls-key ({error})", hint="Check both files"
-            ) from None
+            ) from error
     key_uri = None
     if key_directory is None:
         certificate = _read(args.cert, "--cert")
@@ -117,23 +120,23 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, key_directory: st
         key_path, certificate = write_throwaway_key(key_directory)
         key_uri = f"file:{key_path}"
     try:
-        emulator = SalesforceEmulator(host=args.host, port=args.port, ssl_context=context)
+        emulator = SalesforceEmulator(host=args.host, port=args.port, ssl_context=tls)
     except OSError as error:
         raise ConfigError(
             f"cannot listen on {args.host}:{args.port} ({error.strerror})",
             hint="Choose another --port",
-        ) from None
+        ) from error
     try:
         emulator.register_app(args.client_id, certificate)
     except ValueError as error:
         raise ConfigError(
             f"--cert {args.cert}: {error}", hint="Give a PEM certificate of an RSA key"
-        ) from None
+        ) from error
     emulator.add_user(args.username, approve=[args.client_id])
-    out.write(_instructions(emulator.url, args, key_uri))
-    out.flush()
+    context.stdout.write(_instructions(emulator.url, args, key_uri))
+    context.stdout.flush()
     try:
         emulator.serve_forever()
     except KeyboardInterrupt:
-        err.write("sf-credproc emulator: stopped\n")
+        context.log.say("emulator", "stopped", speaker="sf-credproc emulator")
     return ExitStatus.OK

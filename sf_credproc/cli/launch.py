@@ -27,6 +27,7 @@ def main() -> int:
 
 def _interrupted(argv: list[str]) -> int:
     """Ctrl-C before the full command took over: its one line and exit 130, never a traceback."""
+    from ..errors import ExitStatus
     from .stderr_log import StderrHandler
 
     value = os.environ.get("SF_CREDPROC_LOG_FORMAT", "text")
@@ -42,5 +43,8 @@ def _interrupted(argv: list[str]) -> int:
         os.close(devnull)
     except OSError:
         pass
-    StderrHandler(sys.stderr, json_format=value == "json").error("interrupted", exit_code=130)
-    return 130
+    status = ExitStatus.INTERRUPTED
+    StderrHandler(sys.stderr, json_format=value == "json").error(
+        "interrupted", exit_code=int(status)
+    )
+    return int(status)

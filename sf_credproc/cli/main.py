@@ -1,30 +1,44 @@
-"""The command line: argv -> settings -> the one composition root; errors -> exit codes.
+"""The command line's one funnel: argv -> the command's module; every exception -> an exit status.
 
-This is the only module that prints. stdout carries the credential and nothing else, written once,
-only on success; every failure is one line on stderr and a documented exit code.
+httpie's ``main(args, env) -> ExitStatus``: ``main`` installs the stderr handler, catches SIGTERM,
+arms the hard deadline when a command resolves its settings, picks the command from a table and
+maps whatever it raises to one stderr line and a documented exit code (README, "Exit codes and
+errors"). stdout carries only what the command prints on success.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, CredProcError, ExitStatus, OutputClosedError, Terminated
 from . import watchdog
+from .context import Command, CommandContext, ReplaceProcess, Resolved, SettingsResolver
 from .parser import build_parser
-from .standard_streams import ClosedStream, discard_stdout, write_output
+from .standard_streams import ClosedStream, discard_stdout
 
 if TYPE_CHECKING:
-    from ..config.settings import Settings
-    from ..service import Outcome
     from .stderr_log import StderrHandler
 
-#: ``os.execve``'s shape: become ``program`` with ``argv`` and exactly ``env``; never returns.
-ReplaceProcess = Callable[[str, list[str], dict[str, str]], NoReturn]
+#: The module and function of each command (``cache`` actions as ``cache ACTION``). Imported on
+#: use: ``--version`` loads none of boto3, requests or cryptography, and a command what it uses.
+COMMANDS: Mapping[str, tuple[str, str]] = {
+    "get": ("get_command", "run"),
+    "exec": ("exec_command", "run"),
+    "cert": ("cert", "run"),
+    "doctor": ("doctor", "run"),
+    "logout": ("cache_commands", "logout"),
+    "cache": ("cache_commands", "ask_for_action"),
+    "cache list": ("cache_commands", "list_entries"),
+    "cache clear": ("cache_commands", "clear"),
+    "demo": ("demo", "run"),
+    "emulator": ("emulator", "run"),
+}
 
 
 def main(
@@ -36,16 +50,17 @@ def main(
     clock: Clock | None = None,
     replace_process: ReplaceProcess | None = None,
 ) -> int:
-    """Run one command; returns the exit code. Every argument defaults to the real process's.
+    """Run one command; returns its exit status. Every argument defaults to the real process's.
 
-    ``replace_process`` is what ``exec`` becomes the command with (``os.execve``); tests pass one
-    that runs the command as a child instead, so ``exec`` can run inside the test process.
+    The status is an ``ExitStatus``, or the code of a ``SystemExit`` raised inside the command
+    (``--help``; a test's ``replace_process``, which runs ``exec``'s command as a child and ends
+    with its status). ``replace_process`` is what ``exec`` becomes the command with (``os.execve``).
     """
     from ..config.settings import early_log_format
     from .stderr_log import stderr_events
 
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    whole_command_line = list(args_list)
+    whole_command_line = list(sys.argv[1:] if argv is None else argv)
+    args_list = list(whole_command_line)
     env = os.environ if environ is None else environ
     # Python sets sys.stdout (sys.stderr) to None when the process starts with that descriptor
     # closed (">&-"): writing the credential then fails like a broken pipe, one line and exit 5.
@@ -57,73 +72,30 @@ def main(
         split = args_list.index("--")
         args_list, exec_command = args_list[:split], args_list[split + 1 :]
     with stderr_events(err, json_format=early_log_format({}, env) == "json") as log:
-        return _run_command(
-            args_list,
-            whole_command_line,
-            exec_command,
-            env,
-            out,
-            err,
-            clock,
-            log,
-            replace_process or os.execve,
-        )
-
-
-def _run_command(
-    args_list: list[str],
-    whole_command_line: list[str],
-    exec_command: list[str],
-    env: Mapping[str, str],
-    out: TextIO,
-    err: TextIO,
-    clock: Clock | None,
-    log: StderrHandler,
-    replace_process: ReplaceProcess,
-) -> int:
-    """Parse and dispatch; every exception ends here as one stderr line and an exit status."""
-    from ..config.settings import early_log_format
-
-    verbose = "-v" in args_list or "--verbose" in args_list
-    previous_sigterm = watchdog.catch_sigterm()
-    try:
-        args = _parse(args_list, whole_command_line)
-        log.json_format = early_log_format(vars(args), env) == "json"
-        return _dispatch(
-            args, args_list, exec_command, env, out, err, clock or SystemClock(), replace_process
-        )
-    except SystemExit as done:  # --help and --version
-        return done.code if isinstance(done.code, int) else ExitStatus.OK
-    except CredProcError as error:
-        if isinstance(error, OutputClosedError) and out is sys.stdout:
-            discard_stdout()
-        log.error(str(error), exit_code=int(error.exit_status), error=type(error).__name__)
-        return error.exit_status
-    except BrokenPipeError:  # stdout's reader went away while another command was printing
-        if out is sys.stdout:
-            discard_stdout()
-        log.error("stdout's reader has gone (broken pipe). Run the command again", exit_code=5)
-        return ExitStatus.TRANSIENT
-    except KeyboardInterrupt:
-        log.error("interrupted", exit_code=int(ExitStatus.INTERRUPTED))
-        return ExitStatus.INTERRUPTED
-    except Terminated:
-        log.error("terminated by SIGTERM", exit_code=int(ExitStatus.TERMINATED))
-        return ExitStatus.TERMINATED
-    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, exit 1
-        if verbose:
-            import traceback
-
-            traceback.print_exc(file=err)
-        log.error(
-            f"internal error ({type(error).__name__}); this is a bug. "
-            "Run again with --verbose for the traceback and report it",
-            exit_code=int(ExitStatus.INTERNAL),
-        )
-        return ExitStatus.INTERNAL
-    finally:
-        watchdog.disarm()
-        watchdog.restore_sigterm(previous_sigterm)
+        verbose = "-v" in args_list or "--verbose" in args_list
+        previous_sigterm = watchdog.catch_sigterm()
+        try:
+            args = _parse(args_list, whole_command_line)
+            log.json_format = early_log_format(vars(args), env) == "json"
+            context = CommandContext(
+                environ=env,
+                stdout=out,
+                stderr=err,
+                clock=clock or SystemClock(),
+                replace_process=replace_process or os.execve,
+                log=log,
+                settings_resolver=_settings_resolver(log),
+                argv=tuple(args_list),
+                exec_command=tuple(exec_command),
+            )
+            return _dispatch(args, context)
+        except SystemExit as done:  # --help and --version; exec's command run as a child
+            return done.code if isinstance(done.code, int) else ExitStatus.OK
+        except BaseException as error:  # noqa: BLE001 - the funnel: every failure ends here
+            return _report(error, log, out, err, verbose=verbose)
+        finally:
+            watchdog.disarm()
+            watchdog.restore_sigterm(previous_sigterm)
 
 
 def _parse(args_list: list[str], whole_command_line: list[str]) -> argparse.Namespace:
@@ -133,173 +105,78 @@ def _parse(args_list: list[str], whole_command_line: list[str]) -> argparse.Name
     try:
         return parser.parse_args(args_list)
     except ConfigError as error:
+        # from None: argparse quotes the unrecognised arguments, which may be a pasted secret.
         raise explain_usage_error(error, parser, whole_command_line) from None
 
 
-def _dispatch(
-    args: argparse.Namespace,
-    args_list: list[str],
-    exec_command: list[str],
-    env: Mapping[str, str],
-    out: TextIO,
-    err: TextIO,
-    clock: Clock,
-    replace_process: ReplaceProcess,
-) -> int:
-    flags = vars(args)
-    if args.command == "get":
-        return _run_get(args_list, flags, env, out, err, clock)
-    if args.command == "exec":
-        return _run_exec(exec_command, flags, env, err, clock, replace_process)
-    if args.command == "cert":
-        from .cert import run_cert
+def _settings_resolver(log: StderrHandler) -> SettingsResolver:
+    """Every command's settings resolution: the log format the settings name applies from then
+    on (a profile's ``log_format`` included), and the deadline and its watchdog start together."""
 
-        return run_cert(flags, env, out, err, clock)
-    if args.command == "doctor":
-        from .doctor import run_doctor
+    def resolve(
+        flags: Mapping[str, Any],
+        environ: Mapping[str, str],
+        clock: Clock,
+        *,
+        needs: frozenset[str] | None,
+    ) -> Resolved:
+        from ..config.settings import resolve_settings
+        from ..deadline import Deadline
 
-        return run_doctor(flags, env, out, clock)
-    if args.command in ("logout", "cache"):
-        from .cache_commands import run_cache_command
+        settings = (
+            resolve_settings(flags, environ)
+            if needs is None
+            else resolve_settings(flags, environ, needs=needs)
+        )
+        log.json_format = settings.log_format == "json"
+        # The last line of defence for the deadline, armed here only: whatever blocks ends here.
+        watchdog.arm(settings.timeout_seconds)
+        return Resolved(settings, Deadline(settings.timeout_seconds, clock))
 
-        return run_cache_command(flags, env, out, err, clock)
-    if args.command == "demo":
-        from .demo import run_demo
-
-        return run_demo(out, err)
-    if args.command == "emulator":
-        from .emulator import run_emulator
-
-        return run_emulator(args, out, err)
-    build_parser().print_help(err)
-    return ExitStatus.USAGE
+    return resolve
 
 
-def _credential(
-    flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock
-) -> tuple[Settings, Outcome]:
-    """Resolve the settings and obtain the credential (the cache included)."""
-    from .. import log
-    from ..config.settings import resolve_settings
-    from ..service import obtain_credential
-    from .stderr_log import show_progress
+def _dispatch(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    action = getattr(args, "cache_command", None)
+    name = f"{args.command} {action}" if args.command == "cache" and action else args.command
+    if name not in COMMANDS:  # no command at all
+        build_parser().print_help(context.stderr)
+        return ExitStatus.USAGE
+    module_name, function_name = COMMANDS[name]
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    command: Command = getattr(module, function_name)
+    return command(args, context)
 
-    settings = resolve_settings(flags, environ)
-    show_progress(settings.verbose)
-    log.info(
-        "settings",
-        f"profile {settings.profile or '(none)'} from {settings.config_path}; "
-        f"login URL {settings.login_url.base}; audience {settings.audience}",
-        profile=settings.profile,
-        login_url=settings.login_url.base,
-        audience=settings.audience,
+
+def _report(
+    error: BaseException, log: StderrHandler, out: TextIO, err: TextIO, *, verbose: bool
+) -> ExitStatus:
+    """One stderr line and the exit status for ``error``; never a traceback without ``-v``."""
+    if isinstance(error, CredProcError):
+        if isinstance(error, OutputClosedError) and out is sys.stdout:
+            discard_stdout()
+        log.error(str(error), exit_code=int(error.exit_status), error=type(error).__name__)
+        return error.exit_status
+    if isinstance(error, BrokenPipeError):  # stdout's reader went away while a command printed
+        if out is sys.stdout:
+            discard_stdout()
+        log.error("stdout's reader has gone (broken pipe). Run the command again", exit_code=5)
+        return ExitStatus.TRANSIENT
+    if isinstance(error, KeyboardInterrupt):
+        log.error("interrupted", exit_code=int(ExitStatus.INTERRUPTED))
+        return ExitStatus.INTERRUPTED
+    if isinstance(error, Terminated):
+        log.error("terminated by SIGTERM", exit_code=int(ExitStatus.TERMINATED))
+        return ExitStatus.TERMINATED
+    if not isinstance(error, Exception):  # GeneratorExit and the like: not ours to swallow
+        raise error
+    if verbose:
+        import traceback
+
+        traceback.print_exception(type(error), error, error.__traceback__, file=err)
+    log.error(
+        f"internal error ({type(error).__name__}); this is a bug. "
+        "Run again with --verbose for the traceback and report it",
+        exit_code=int(ExitStatus.INTERNAL),
     )
-    # The last line of defence for the deadline: whatever blocks, it ends here.
-    watchdog.arm(settings.timeout_seconds)
-    outcome = obtain_credential(settings, clock=clock, environ=environ)
-    watchdog.disarm()
-    return settings, outcome
-
-
-def _run_get(
-    argv: list[str],
-    flags: dict[str, Any],
-    environ: Mapping[str, str],
-    out: TextIO,
-    err: TextIO,
-    clock: Clock,
-) -> int:
-    from ..formats import PURE_FORMATS, github_env_lines, render
-
-    settings, outcome = _credential(flags, environ, err, clock)
-    text = render(outcome.credential_json, settings.output_format)
-    if settings.output_format == "github":
-        _append_github_env(settings.github_env, github_env_lines(outcome.credential_json))
-    # One write, after everything succeeded: a consumer never sees half a credential.
-    write_output(out, text, cached=outcome.entry_path is not None)
-    plain = not (settings.refresh or settings.verbose)
-    if outcome.entry_path and plain and settings.output_format in PURE_FORMATS:
-        from .fast_path import record_invocation
-
-        # The next identical invocation can then be answered without resolving anything.
-        record_invocation(
-            argv,
-            environ,
-            entry_path=outcome.entry_path,
-            entry_header=outcome.entry_header,
-            min_ttl_seconds=settings.min_ttl_seconds,
-            session_ttl_seconds=settings.session_ttl_seconds,
-            output=text.encode("utf-8"),
-        )
-    return ExitStatus.OK
-
-
-def _append_github_env(path: str | None, lines: str) -> None:
-    """Append to GitHub Actions' environment file, which later steps of the job read."""
-    if not path:
-        raise ConfigError(
-            "--format github needs $GITHUB_ENV, which is not set",
-            hint="Use it inside a GitHub Actions step, or choose --format env",
-        )
-    try:
-        # O_NONBLOCK: a FIFO at that path with no reader fails at once instead of waiting forever.
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
-        with open(os.open(path, flags, 0o644), "a", encoding="utf-8") as handle:
-            handle.write(lines)
-    except OSError as error:
-        raise ConfigError(
-            f"cannot append to $GITHUB_ENV {path} ({error.strerror})",
-            hint="Run inside a GitHub Actions step",
-        ) from None
-
-
-def scrubbed_environment(environ: Mapping[str, str], settings: Settings) -> dict[str, str]:
-    """``environ`` without the secrets that unlocked the key: the command gets the token it
-    needs, never the passphrase or the PEM of an ``env:`` key source."""
-    from ..config.settings import PASSPHRASE_ENV
-
-    secret_names = {PASSPHRASE_ENV}
-    if settings.key is not None and settings.key.scheme == "env":
-        secret_names.add(settings.key.target)
-    return {name: value for name, value in environ.items() if name not in secret_names}
-
-
-def _run_exec(
-    command: list[str],
-    flags: dict[str, Any],
-    environ: Mapping[str, str],
-    err: TextIO,
-    clock: Clock,
-    replace_process: ReplaceProcess,
-) -> int:
-    """Obtain the credential, then become ``command`` with the variables of ``--format env``."""
-    import json
-    import shutil
-
-    from ..formats import environment_variables
-
-    if not command:
-        raise ConfigError(
-            "exec needs a command", hint="Use: sf-credproc exec [options] -- COMMAND [ARGS...]"
-        )
-    # Look the command up first: a typo must not cost a login.
-    path = environ.get("PATH", os.defpath)
-    program = shutil.which(command[0], path=path)
-    if program is None:
-        raise ConfigError(
-            f"exec: command {command[0]!r} not found",
-            hint="Check the name, or give its full path",
-        )
-    settings, outcome = _credential(flags, environ, err, clock)
-    variables = environment_variables(json.loads(outcome.credential_json))
-    child_environment = {**scrubbed_environment(environ, settings), **variables}
-    err.flush()
-    watchdog.disarm()  # an interval timer would survive execve and kill the command
-    try:
-        replace_process(program, command, child_environment)  # no shell, on purpose
-    except OSError as error:
-        raise ConfigError(
-            f"exec: cannot run {command[0]!r} ({error.strerror})",
-            hint="Check that it is an executable file",
-        ) from None
-    return ExitStatus.INTERNAL  # not reached: execve replaced this process
+    return ExitStatus.INTERNAL

@@ -28,7 +28,7 @@ def write_output(out: TextIO, text: str, *, cached: bool) -> None:
             hint="The token is cached: run the command again with its output read"
             if cached
             else "Run the command again with its output read",
-        ) from None
+        ) from error
 
 
 class ClosedStream:

@@ -1,4 +1,4 @@
-"""What the command line says on stderr: progress with ``-v``, warnings, and the one failure line.
+"""What the command line says on stderr: progress with ``-v``, warnings, status lines, failures.
 
 A ``logging`` handler on the ``sf_credproc`` logger, installed for the length of one command.
 ``--log-format text`` (the default) writes ``sf-credproc: <message>`` lines; ``json`` writes one
@@ -33,7 +33,16 @@ class StderrHandler(logging.Handler):
         fields: dict[str, Any] = getattr(record, "fields", {})
         self.write(level, event, record.getMessage(), fields)
 
-    def write(self, level: str, event: str, message: str, fields: dict[str, Any]) -> None:
+    def write(
+        self,
+        level: str,
+        event: str,
+        message: str,
+        fields: dict[str, Any],
+        *,
+        speaker: str = "sf-credproc",
+    ) -> None:
+        """One line: ``speaker: message`` as text, or one JSON object (``speaker`` is text-only)."""
         if self.json_format:
             now = time.time()
             stamp = (
@@ -43,13 +52,21 @@ class StderrHandler(logging.Handler):
             record = {"time": stamp, "level": level, "event": event, "message": message, **fields}
             line = json.dumps(record, default=str)  # escapes every control character
         else:
-            line = f"sf-credproc: {'warning: ' if level == 'warning' else ''}{one_line(message)}"
+            line = f"{speaker}: {'warning: ' if level == 'warning' else ''}{one_line(message)}"
         self.stream.write(line + "\n")
         self.stream.flush()
 
     def error(self, message: str, **fields: Any) -> None:
         """The failure line of a command: always written, whatever the verbosity."""
         self.write("error", "failed", message, fields)
+
+    def say(self, event: str, message: str, *, speaker: str = "sf-credproc", **fields: Any) -> None:
+        """A command's status line (what it did, what to do next): always written.
+
+        ``speaker`` prefixes the text line (``sf-credproc demo: ...``) as the command did before
+        it spoke through the handler; JSON lines carry ``event`` instead.
+        """
+        self.write("info", event, message, fields, speaker=speaker)
 
 
 @contextlib.contextmanager

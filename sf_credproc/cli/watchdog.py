@@ -24,6 +24,8 @@ def _in_main_thread() -> bool:
 
 
 def arm(timeout_seconds: float) -> None:
+    """Raise the deadline error in the main thread ``timeout_seconds`` + grace from now (called by
+    the command line's funnel when a command resolves its settings)."""
     if not _in_main_thread():
         return
 
@@ -39,6 +41,7 @@ def arm(timeout_seconds: float) -> None:
 
 
 def disarm() -> None:
+    """Cancel the timer: when the command ends, and before ``exec`` (a timer survives execve)."""
     if _in_main_thread():
         signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -55,5 +58,6 @@ def catch_sigterm() -> Any:
 
 
 def restore_sigterm(previous: Any) -> None:
+    """Put back the handler ``catch_sigterm`` replaced (an in-process caller's own)."""
     if previous is not None and _in_main_thread():
         signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,80 @@
+"""``sf-credproc get``: print the credential (README, "Using it"; the output contract in
+``credential.py``), and remember the invocation for the cache-hit fast path."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING
+
+from .. import log
+from ..errors import ConfigError, ExitStatus
+from .context import CommandContext
+from .standard_streams import write_output
+
+if TYPE_CHECKING:
+    from ..config.settings import Settings
+    from ..service import Outcome
+
+
+def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
+    from ..formats import PURE_FORMATS, github_env_lines, render
+
+    settings, outcome = obtain(args, context)
+    text = render(outcome.credential_json, settings.output_format)
+    if settings.output_format == "github":
+        _append_github_env(settings.github_env, github_env_lines(outcome.credential_json))
+    # One write, after everything succeeded: a consumer never sees half a credential.
+    write_output(context.stdout, text, cached=outcome.entry_path is not None)
+    plain = not (settings.refresh or settings.verbose)
+    if outcome.entry_path and plain and settings.output_format in PURE_FORMATS:
+        from .fast_path import record_invocation
+
+        # The next identical invocation can then be answered without resolving anything.
+        record_invocation(
+            list(context.argv),
+            context.environ,
+            entry_path=outcome.entry_path,
+            entry_header=outcome.entry_header,
+            min_ttl_seconds=settings.min_ttl_seconds,
+            session_ttl_seconds=settings.session_ttl_seconds,
+            output=text.encode("utf-8"),
+        )
+    return ExitStatus.OK
+
+
+def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings, Outcome]:
+    """Resolve the settings and obtain the credential, the cache included (``get`` and ``exec``)."""
+    from ..service import obtain_credential
+    from .stderr_log import show_progress
+
+    settings = context.resolve(args).settings
+    show_progress(settings.verbose)
+    log.info(
+        "settings",
+        f"profile {settings.profile or '(none)'} from {settings.config_path}; "
+        f"login URL {settings.login_url.base}; audience {settings.audience}",
+        profile=settings.profile,
+        login_url=settings.login_url.base,
+        audience=settings.audience,
+    )
+    return settings, obtain_credential(settings, clock=context.clock, environ=context.environ)
+
+
+def _append_github_env(path: str | None, lines: str) -> None:
+    """Append to GitHub Actions' environment file, which later steps of the job read."""
+    if not path:
+        raise ConfigError(
+            "--format github needs $GITHUB_ENV, which is not set",
+            hint="Use it inside a GitHub Actions step, or choose --format env",
+        )
+    try:
+        # O_NONBLOCK: a FIFO at that path with no reader fails at once instead of waiting forever.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
+        with open(os.open(path, flags, 0o644), "a", encoding="utf-8") as handle:
+            handle.write(lines)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot append to $GITHUB_ENV {path} ({error.strerror})",
+            hint="Run inside a GitHub Actions step",
+        ) from error
