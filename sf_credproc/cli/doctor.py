@@ -216,7 +216,7 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
 
 
 def _clock(pieces: _Pieces) -> Check:
-    from ..oauth.exchange import clock_skew_seconds, post_form
+    from ..oauth.exchange import post_form, server_clock_skew
 
     settings = pieces.settings
     try:
@@ -233,7 +233,7 @@ def _clock(pieces: _Pieces) -> Check:
     if not answer.date:
         return Check("clock", "skipped", "the token endpoint sent no Date header")
     # The same reading of the Date header (RFC 9110, 6.6.1) as the exchange's skew hint.
-    skew = clock_skew_seconds(answer.date, now)
+    skew = server_clock_skew(answer.date, now)
     if skew is None:
         return Check("clock", "skipped", f"the Date header {answer.date!r} is not a date")
     direction = "behind" if skew < 0 else "ahead of"
