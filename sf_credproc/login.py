@@ -27,17 +27,17 @@ def log_in(
     clock: Clock,
     deadline: Deadline,
     environ: Mapping[str, str],
-    aws: AwsClients | None = None,
+    aws: AwsClients,
 ) -> Credential:
     """Log in with the JWT bearer flow and return the credential. Raises ``CredProcError``.
 
     Reading the key and the sign-and-exchange step are each retried on transient failures
     (``retry.py``); every exchange attempt signs a fresh assertion (new ``jti``, new ``exp``).
+    ``aws`` is the command's AWS clients, built by the composition root (``compose.AwsSession``).
     """
     if settings.key is None:
         raise ConfigError("--key is required", hint="Pass --key or set SF_CREDPROC_KEY")
     key_uri = settings.key
-    aws = aws or AwsClients.for_settings(settings, deadline)
     log.info(
         "key", f"key source {key_uri} (from {settings.origins.get('key', '?')})", key=str(key_uri)
     )

@@ -52,8 +52,8 @@ def _list(flags: dict[str, Any], environ: Mapping[str, str], out: TextIO, clock:
 
 
 def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock) -> int:
+    from ..compose import cache_identity, shared_item_of
     from ..config.settings import resolve_cache_dir, resolve_settings
-    from ..service import cache_identity
 
     if flags.get("all"):
         # Every local entry; shared items are per identity (use clear without --all for those).
@@ -68,11 +68,9 @@ def _clear(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock
     what = "removed the cached token" if removed else "no cached token"
     also = ""
     if settings.shared_table:
-        from ..cache.shared_admin import SharedItemOfIdentity
-
         watchdog.arm(settings.timeout_seconds)
         deadline = Deadline(settings.timeout_seconds, clock)
-        also = SharedItemOfIdentity(settings, identity, deadline, clock).delete_or_warn(
+        also = shared_item_of(settings, identity, deadline, clock).delete_or_warn(
             err, settings.username
         )
     _say(err, f"{what} for {settings.username} at {settings.login_url.base}{also}")
@@ -85,9 +83,9 @@ def _say(err: TextIO, message: str) -> None:
 
 
 def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, clock: Clock) -> int:
+    from ..compose import cache_identity, shared_item_of
     from ..config.settings import resolve_settings
     from ..oauth.exchange import revoke_token
-    from ..service import cache_identity
 
     settings = resolve_settings(flags, environ, needs=IDENTITY)
     watchdog.arm(settings.timeout_seconds)
@@ -95,12 +93,10 @@ def _logout(flags: dict[str, Any], environ: Mapping[str, str], err: TextIO, cloc
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     entry = cache.read(identity)
-    tokens = [json.loads(entry.credential_json)["AccessToken"]] if entry is not None else []
+    tokens = [entry.credential.access_token] if entry is not None else []
     shared = None
     if settings.shared_table:
-        from ..cache.shared_admin import SharedItemOfIdentity
-
-        shared = SharedItemOfIdentity(settings, identity, deadline, clock)
+        shared = shared_item_of(settings, identity, deadline, clock)
         # Another machine may have logged in since this one did: its token is revoked too.
         shared_token = shared.read_token()
         if shared_token is not None and shared_token not in tokens:

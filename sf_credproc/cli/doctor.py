@@ -228,6 +228,7 @@ def _clock(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
 def _exchange(
     settings: Settings, environ: Mapping[str, str], deadline: Deadline, clock: Clock
 ) -> Check:
+    from ..compose import AwsSession
     from ..login import log_in
 
     try:
@@ -236,6 +237,7 @@ def _exchange(
             clock=clock,
             deadline=deadline,
             environ=environ,
+            aws=AwsSession(settings).clients(deadline),
         )
     except CredProcError as error:
         return _failed("token exchange", error)
@@ -248,15 +250,11 @@ def _exchange(
 
 
 def _shared_cache(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
-    from ..aws import AwsClients
-    from ..cache.shared import DynamoDbSharedCache
     from ..cache.shared_item import SharedCacheUnavailable, SharedItemMalformed
-    from ..service import cache_identity
+    from ..compose import AwsSession, cache_identity, shared_cache_of
 
     assert settings.shared_key is not None
-    shared = DynamoDbSharedCache.for_settings(
-        settings, AwsClients.for_settings(settings, deadline), clock
-    )
+    shared = shared_cache_of(settings, AwsSession(settings).clients(deadline), clock)
     where = f"dynamodb://{shared.table} with KMS key {settings.shared_key.target}"
     try:
         found = shared.read(cache_identity(settings).file_stem)

@@ -212,9 +212,9 @@ def _run_get(
     from ..formats import PURE_FORMATS, github_env_lines, render
 
     settings, outcome = _credential(flags, environ, err, clock)
-    text = render(outcome.credential_json, settings.output_format)
+    text = render(outcome.credential, settings.output_format)
     if settings.output_format == "github":
-        _append_github_env(settings.github_env, github_env_lines(outcome.credential_json))
+        _append_github_env(settings.github_env, github_env_lines(outcome.credential))
     # One write, after everything succeeded: a consumer never sees half a credential.
     write_output(out, text, cached=outcome.entry_path is not None)
     plain = not (settings.refresh or settings.verbose)
@@ -273,7 +273,6 @@ def _run_exec(
     replace_process: ReplaceProcess,
 ) -> int:
     """Obtain the credential, then become ``command`` with the variables of ``--format env``."""
-    import json
     import shutil
 
     from ..formats import environment_variables
@@ -291,7 +290,7 @@ def _run_exec(
             hint="Check the name, or give its full path",
         )
     settings, outcome = _credential(flags, environ, err, clock)
-    variables = environment_variables(json.loads(outcome.credential_json))
+    variables = environment_variables(outcome.credential)
     child_environment = {**scrubbed_environment(environ, settings), **variables}
     err.flush()
     watchdog.disarm()  # an interval timer would survive execve and kill the command
