@@ -37,8 +37,6 @@ from .shared_item import (
 )
 
 CONTEXT_KEY = "sf-credproc-cache"
-#: A lease outlives its holder's own deadline by this much: the holder either wrote or died.
-LEASE_MARGIN_SECONDS = 5.0
 #: Expired items linger this long before Time to Live may remove them (it is lazy anyway).
 TTL_MARGIN_SECONDS = 3600
 #: Clocks of the machines that share a table may differ by this much: a lease taken on a machine
