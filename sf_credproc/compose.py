@@ -1,5 +1,5 @@
-"""The composition root: one command's settings become its deadline, AWS clients, login and
-token cache, built here and nowhere else (botocore's ``create_credential_resolver``).
+"""The composition root: one command's settings become its deadline, AWS clients, key source,
+login and token cache, built here and nowhere else (botocore's ``create_credential_resolver``).
 
 ``CredentialPipeline`` is built once per command and once per Python API object
 (``get_credential`` call, ``SalesforceAuth`` instance); each ``obtain()`` starts a new deadline,
@@ -27,9 +27,13 @@ from .credential import Credential
 from .deadline import Deadline
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
     from .aws import AwsClients
     from .cache.shared import DynamoDbSharedCache
     from .cache.shared_admin import SharedItemOfIdentity
+    from .config.key_uri import KeyUri
+    from .login import LoadKey
 
 #: A lease outlives its holder's own deadline by this much: the holder either wrote or died.
 LEASE_MARGIN_SECONDS = 5.0
@@ -65,6 +69,17 @@ class AwsSession:
                 fallback_region=settings.fallback_region,
             )
         return self._clients.cut_to(deadline)
+
+
+def signing_key_loader(settings: Settings, aws: AwsClients, environ: Mapping[str, str]) -> LoadKey:
+    """The key source for the login: reads the key ``--key`` names, from AWS through ``aws``, or
+    from a file or ``environ`` (with ``SF_CREDPROC_KEY_PASSPHRASE`` for an encrypted PEM)."""
+    from .keys.sources import load_signing_key  # cryptography: only on a miss
+
+    def load(uri: KeyUri) -> RSAPrivateKey:
+        return load_signing_key(uri, aws=aws, environ=environ, passphrase=settings.key_passphrase)
+
+    return load
 
 
 def shared_cache_of(settings: Settings, aws: AwsClients, clock: Clock) -> DynamoDbSharedCache:
@@ -139,12 +154,12 @@ class CredentialPipeline:
         def log_in_now() -> Credential:
             from .login import log_in  # boto3, requests, PyJWT and cryptography: only on a miss
 
+            aws = self._aws.clients(deadline)
             return log_in(
                 self.settings,
+                load_key=signing_key_loader(self.settings, aws, self._environ),
                 clock=self._clock,
                 deadline=deadline,
-                environ=self._environ,
-                aws=self._aws.clients(deadline),
             )
 
         return log_in_now

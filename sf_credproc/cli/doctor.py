@@ -228,16 +228,16 @@ def _clock(settings: Settings, deadline: Deadline, clock: Clock) -> Check:
 def _exchange(
     settings: Settings, environ: Mapping[str, str], deadline: Deadline, clock: Clock
 ) -> Check:
-    from ..compose import AwsSession
+    from ..compose import AwsSession, signing_key_loader
     from ..login import log_in
 
     try:
+        aws = AwsSession(settings).clients(deadline)
         credential = log_in(
             settings,
+            load_key=signing_key_loader(settings, aws, environ),
             clock=clock,
             deadline=deadline,
-            environ=environ,
-            aws=AwsSession(settings).clients(deadline),
         )
     except CredProcError as error:
         return _failed("token exchange", error)
