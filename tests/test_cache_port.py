@@ -9,16 +9,19 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import credential_document
+from helpers import CLIENT_ID, USERNAME, credential_document
 
+from sf_credproc.api import settings_from
 from sf_credproc.cache.entry_format import split_entry
 from sf_credproc.cache.files import FileTokenCache, write_index
 from sf_credproc.cache.identity import CacheIdentity
 from sf_credproc.cache.index_format import indexed_output
 from sf_credproc.cache.port import CacheRequest, NoTokenCache
 from sf_credproc.cache.tiered import TieredTokenCache
+from sf_credproc.compose import CredentialPipeline
 from sf_credproc.credential import Credential
 from sf_credproc.deadline import Deadline
+from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.formats import render
 
 IDENTITY = CacheIdentity("https://login.salesforce.com/services/oauth2/token", "aud", "c", "u")
@@ -219,3 +222,38 @@ def test_the_fast_path_modules_load_only_what_they_need() -> None:
         "sf_credproc.config",
         "sf_credproc.config.paths",
     }
+
+
+class SteppedClock(FakeClock):
+    """A fake clock whose monotonic time a test moves too (deadlines)."""
+
+    def __init__(self, now: float) -> None:
+        super().__init__(now)
+        self.elapsed = 0.0
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+
+def test_a_pipeline_built_once_gives_each_obtain_its_own_deadline(
+    org: SalesforceEmulator, env: dict[str, str], key_file: Path
+) -> None:
+    """As SalesforceAuth uses it: built once, obtained from for longer than --timeout."""
+    settings = settings_from(
+        environ=env,
+        client_id=CLIENT_ID,
+        username=USERNAME,
+        login_url=org.url,
+        key=f"file:{key_file}",
+        timeout=5,
+    )
+    clock = SteppedClock(time.time())
+    pipeline = CredentialPipeline(settings, clock=clock, environ=env)
+    first = pipeline.obtain()
+    clock.elapsed += 3600  # far past one deadline of 5 s
+    assert pipeline.obtain().credential == first.credential  # a hit
+    refreshed = pipeline.obtain(refresh=True)  # a login within a deadline of its own
+    assert refreshed.credential.access_token != first.credential.access_token
+    assert refreshed.credential.access_token in org.sessions
+    assert pipeline.obtain().credential == refreshed.credential  # the settings' refresh is off
+    assert org.token_request_count == 2
