@@ -3,9 +3,12 @@ as the callable, a clock passed in, a cache directory of the test's own."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -257,3 +260,54 @@ def test_a_pipeline_built_once_gives_each_obtain_its_own_deadline(
     assert refreshed.credential.access_token in org.sessions
     assert pipeline.obtain().credential == refreshed.credential  # the settings' refresh is off
     assert org.token_request_count == 2
+
+
+def test_the_file_formats_are_byte_for_byte_those_of_the_release(tmp_path: Path) -> None:
+    """The entry (sf-credproc-cache/1) and the index (sf-credproc-index/3), as released."""
+    clock = FakeClock(1_900_000_000)
+    saved = FileTokenCache(str(tmp_path), clock).obtain(request(clock), FakeLogin(clock))
+    assert saved.entry_path == str(tmp_path / (IDENTITY.file_stem + ".cred"))
+    data = Path(saved.entry_path).read_bytes()
+    header, credential_line, identity_line, end = data.split(b"\n")
+    assert re.fullmatch(rb"sf-credproc-cache/1 1900007200 1900000000 [0-9a-f]{16}", header)
+    assert header == saved.entry_header and end == b""
+    assert credential_line == (
+        b'{"Version": 1, "AccessToken": "00Dxx0000000001!token.number.1", "TokenType": "Bearer", '
+        b'"InstanceUrl": "https://acme.my.salesforce.com", "Id": '
+        b'"https://login.salesforce.com/id/00Dxx0000000001AAA/005xx0000000001AAA", '
+        b'"OrgId": "00Dxx0000000001AAA", "Username": "u", "Scope": "api", '
+        b'"IssuedAt": "2030-03-17T17:46:40Z", "Expiration": "2030-03-17T19:46:40Z"}'
+    )
+    assert identity_line == (
+        b'{"token_endpoint": "https://login.salesforce.com/services/oauth2/token", '
+        b'"audience": "aud", "client_id": "c", "username": "u"}'
+    )
+    assert (
+        IDENTITY.file_stem
+        == hashlib.sha256(
+            b'["https://login.salesforce.com/services/oauth2/token","aud","c","u"]'
+        ).hexdigest()
+    )
+    index = tmp_path / "0000abcd.idx"
+    write_index(
+        str(index),
+        b"key",
+        entry_path=saved.entry_path,
+        entry_header=saved.entry_header,
+        min_ttl_seconds=MIN_TTL,
+        session_ttl_seconds=SESSION_TTL,
+        output=b"out\n",
+    )
+    digest = b"%08x-%d" % (zlib.crc32(data), len(data))
+    assert index.read_bytes() == b"\t".join(
+        [
+            b"sf-credproc-index/3",
+            b"900",
+            b"7200",
+            saved.entry_path.encode(),
+            saved.entry_header,
+            digest,
+            b"3\nkeyout\n",
+        ]
+    )
+    assert index.stat().st_mode & 0o777 == 0o600
