@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .clock import Clock, SystemClock
+from .compose import CredentialPipeline
 from .config.options import GET_OPTIONS
 from .config.settings import Settings, resolve_settings
 from .credential import Credential
@@ -57,12 +58,10 @@ def get_credential(
 
     Pass a ``Settings`` (``Settings.from_profile``), or keyword arguments as ``settings_from`` takes.
     """
-    from .service import obtain_credential
-
     env = os.environ if environ is None else environ
     if settings is None:
         settings = settings_from(environ=env, **options)
     elif options:
         raise TypeError("pass either settings or keyword arguments, not both")
-    outcome = obtain_credential(settings, clock=clock or SystemClock(), environ=env)
-    return Credential.from_json(outcome.credential_json)
+    pipeline = CredentialPipeline(settings, clock=clock or SystemClock(), environ=env)
+    return pipeline.obtain().credential

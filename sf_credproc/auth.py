@@ -15,16 +15,17 @@ redirected answer too, so it replays only to the origin the token was attached f
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import os
 import threading
 from typing import Any
 
 import requests
 
-from .api import get_credential, settings_from
+from .api import settings_from
 from .cache.freshness import is_fresh
 from .clock import Clock, SystemClock
+from .compose import CredentialPipeline
 from .config.host_names import is_loopback_host
 from .config.settings import Settings
 from .credential import Credential
@@ -67,6 +68,8 @@ class SalesforceAuth(requests.auth.AuthBase):
     ) -> None:
         self._settings = settings if settings is not None else settings_from(**options)
         self._clock = clock or SystemClock()
+        # Built once: every refresh goes through the same token cache, login and AWS session.
+        self._pipeline = CredentialPipeline(self._settings, clock=self._clock, environ=os.environ)
         self._lock = threading.Lock()
         self._credential: Credential | None = None
         #: Logins (or cache reads) made to replace a token: for tests and metrics.
@@ -88,7 +91,7 @@ class SalesforceAuth(requests.auth.AuthBase):
                 settings.min_ttl_seconds,
                 settings.session_ttl_seconds,
             ):
-                self._credential = current = get_credential(self._settings, clock=self._clock)
+                self._credential = current = self._pipeline.obtain().credential
             return current
 
     def _replace(self, rejected_token: str) -> Credential:
@@ -96,8 +99,7 @@ class SalesforceAuth(requests.auth.AuthBase):
         with self._lock:
             current = self._credential
             if current is None or current.access_token == rejected_token:
-                forced = dataclasses.replace(self._settings, refresh=True)
-                self._credential = current = get_credential(forced, clock=self._clock)
+                self._credential = current = self._pipeline.obtain(refresh=True).credential
                 self.refreshes += 1
             return current
 

@@ -10,12 +10,25 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .oauth.token_response import TokenResponse
+if TYPE_CHECKING:
+    from .oauth.token_response import TokenResponse
 
 CREDENTIAL_VERSION = 1
 SCHEMA_RESOURCE = "schemas/credential-v1.schema.json"
+#: The string fields of the output contract (schemas/credential-v1.schema.json), all required.
+TEXT_FIELDS = (
+    "AccessToken",
+    "TokenType",
+    "InstanceUrl",
+    "Id",
+    "OrgId",
+    "Username",
+    "Scope",
+    "IssuedAt",
+    "Expiration",
+)
 
 
 def format_rfc3339(epoch_seconds: int) -> str:
@@ -68,15 +81,29 @@ class Credential:
         )
 
     @classmethod
-    def from_json(cls, line: str) -> Credential:
-        """The credential from its JSON line (the output contract, version 1)."""
-        import calendar
+    def from_document(cls, document: object, *, issued_at: int, expiration: int) -> Credential:
+        """The credential in ``document``, a JSON object of the output contract (version 1)
+        whose ``IssuedAt`` and ``Expiration`` are these times, as a stored credential's are kept
+        beside it (a cache entry's header, a shared item's attributes).
 
-        document = json.loads(line)
-
-        def epoch(text: str) -> int:
-            return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
-
+        Raises ``ValueError`` for anything less: a missing, extra or wrongly typed field, another
+        version, an empty token or token type, an instance URL that is not http(s).
+        """
+        if not isinstance(document, dict) or set(document) != {"Version", *TEXT_FIELDS}:
+            raise ValueError("not an object with exactly the fields of the output contract")
+        version = document["Version"]
+        if type(version) is not int or version != CREDENTIAL_VERSION:  # True == 1: no version
+            raise ValueError("not version 1 of the output contract")
+        if not all(isinstance(document[name], str) for name in TEXT_FIELDS):
+            raise ValueError("a field of the output contract is not a string")
+        if not (
+            document["AccessToken"]
+            and document["TokenType"]
+            and document["InstanceUrl"].startswith(("https://", "http://"))
+            and document["IssuedAt"] == format_rfc3339(issued_at)
+            and document["Expiration"] == format_rfc3339(expiration)
+        ):
+            raise ValueError("a field of the output contract holds no usable value")
         return cls(
             access_token=document["AccessToken"],
             token_type=document["TokenType"],
@@ -85,8 +112,8 @@ class Credential:
             org_id=document["OrgId"],
             username=document["Username"],
             scope=document["Scope"],
-            issued_at=epoch(document["IssuedAt"]),
-            expiration=epoch(document["Expiration"]),
+            issued_at=issued_at,
+            expiration=expiration,
         )
 
     def seconds_left(self, now: float | None = None) -> float:
@@ -109,6 +136,7 @@ class Credential:
         }
 
     def to_json(self) -> str:
+        """The credential's JSON line, as ``--format json`` prints it and the caches keep it."""
         return json.dumps(self.to_document())
 
 

@@ -1,16 +1,16 @@
 """The shapes a credential is printed in (``--format``), one per kind of consumer.
 
-``json`` is the versioned contract; the others are derived from it. Values are quoted for the
-consumer that reads them (POSIX shell for ``env``), never interpolated raw.
+``json`` is the versioned contract (``Credential.to_json``); the others are derived from the same
+``Credential``. Values are quoted for the consumer that reads them (POSIX shell for ``env``), never
+interpolated raw.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping
-from typing import Any
 
+from .credential import Credential, format_rfc3339
 from .errors import ConfigError
 
 FORMATS = ("json", "env", "token", "header", "github", "sf")
@@ -18,26 +18,25 @@ FORMATS = ("json", "env", "token", "header", "github", "sf")
 PURE_FORMATS = ("json", "env", "token", "header", "sf")
 
 
-def environment_variables(credential: Mapping[str, Any]) -> dict[str, str]:
+def environment_variables(credential: Credential) -> dict[str, str]:
     """The variables ``env``, ``github`` and ``exec`` provide, as the Salesforce CLI reads them."""
-    token = str(credential["AccessToken"])
-    instance_url = str(credential["InstanceUrl"])
+    token = credential.access_token
+    instance_url = credential.instance_url
     return {
         "SF_ACCESS_TOKEN": token,
         "SF_INSTANCE_URL": instance_url,
         "SF_ORG_INSTANCE_URL": instance_url,
         "SFDX_ACCESS_TOKEN": token,
         "SFDX_INSTANCE_URL": instance_url,
-        "SF_CREDPROC_EXPIRATION": str(credential["Expiration"]),
+        "SF_CREDPROC_EXPIRATION": format_rfc3339(credential.expiration),
     }
 
 
-def render(credential_json: str, format_name: str) -> str:
-    """The text to print for ``format_name``; ``json`` is the stored line itself."""
+def render(credential: Credential, format_name: str) -> str:
+    """The text to print for ``format_name``; ``json`` is the line the caches keep."""
     if format_name == "json":
-        return credential_json + "\n"
-    credential = json.loads(credential_json)
-    token = str(credential["AccessToken"])
+        return credential.to_json() + "\n"
+    token = credential.access_token
     if format_name == "token":
         return token + "\n"
     if format_name == "header":
@@ -49,9 +48,9 @@ def render(credential_json: str, format_name: str) -> str:
         # The shape of `sf org auth show-access-token --json`, for scripts written against sf.
         result = {
             "accessToken": token,
-            "instanceUrl": credential["InstanceUrl"],
-            "username": credential["Username"],
-            "orgId": credential["OrgId"],
+            "instanceUrl": credential.instance_url,
+            "username": credential.username,
+            "orgId": credential.org_id,
         }
         return json.dumps({"status": 0, "result": result, "warnings": []}) + "\n"
     if format_name == "github":
@@ -60,9 +59,9 @@ def render(credential_json: str, format_name: str) -> str:
     raise ConfigError(f"unknown --format {format_name!r}", hint="Use one of: " + ", ".join(FORMATS))
 
 
-def github_env_lines(credential_json: str) -> str:
+def github_env_lines(credential: Credential) -> str:
     """``NAME=value`` lines for ``$GITHUB_ENV`` (GitHub Actions' environment file)."""
-    variables = environment_variables(json.loads(credential_json))
+    variables = environment_variables(credential)
     for name, value in variables.items():
         if "\n" in value or "\r" in value:
             # A newline would let a value define further variables in the file.

@@ -1,33 +1,40 @@
 """``log_in``: key -> assertion -> exchange -> credential. Imported only on a cache miss.
 
-This module pulls in boto3, PyJWT, cryptography and requests; nothing on the cache-hit path imports it.
+This module pulls in PyJWT, cryptography and requests; nothing on the cache-hit path imports it. The
+key is read through the loader the composition root passes in (``compose.signing_key_loader``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import log
-from .aws import AwsClients
 from .clock import Clock
+from .config.key_uri import KeyUri
 from .config.settings import Settings
 from .credential import Credential
 from .deadline import Deadline
 from .errors import ConfigError
-from .keys.sources import load_signing_key
 from .log import fingerprint
 from .oauth.assertion import build_claims, sign_assertion
 from .oauth.exchange import ExchangeContext, TokenResponse, exchange_assertion
 from .retry import call_with_retries
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+#: Reads the signing key a key source URI names (``KmsRsaPrivateKey`` for ``kms:``). Raises
+#: ``CredProcError``; a ``TransientError`` is retried within the deadline.
+LoadKey = Callable[[KeyUri], "RSAPrivateKey"]
+
 
 def log_in(
     settings: Settings,
     *,
+    load_key: LoadKey,
     clock: Clock,
     deadline: Deadline,
-    environ: Mapping[str, str],
-    aws: AwsClients | None = None,
 ) -> Credential:
     """Log in with the JWT bearer flow and return the credential. Raises ``CredProcError``.
 
@@ -37,14 +44,11 @@ def log_in(
     if settings.key is None:
         raise ConfigError("--key is required", hint="Pass --key or set SF_CREDPROC_KEY")
     key_uri = settings.key
-    aws = aws or AwsClients.for_settings(settings, deadline)
     log.info(
         "key", f"key source {key_uri} (from {settings.origins.get('key', '?')})", key=str(key_uri)
     )
     key = call_with_retries(
-        lambda attempt: load_signing_key(
-            key_uri, aws=aws, environ=environ, passphrase=settings.key_passphrase
-        ),
+        lambda attempt: load_key(key_uri),
         doing=f"reading {key_uri}",
         deadline=deadline,
         clock=clock,

@@ -67,18 +67,22 @@ def test_lifecycle_miss_hit_expiry_refresh(
 def test_fast_path_applies_the_freshness_rule(tmp_path: Path) -> None:
     """The fast path's own check, on a clock passed in: served while more than the recorded
     --min-ttl remains and the entry does not outlive the recorded --session-ttl."""
-    from sf_credproc.cache.files import CacheIdentity, FileTokenCache
+    from sf_credproc.cache.files import FileTokenCache
+    from sf_credproc.cache.identity import CacheIdentity
     from sf_credproc.cli.fast_path import cached_output, record_invocation
+    from sf_credproc.credential import Credential
 
     environ = {"HOME": str(tmp_path), "SF_CREDPROC_CACHE_DIR": str(tmp_path / "cache")}
     identity = CacheIdentity("https://login.salesforce.com/services/oauth2/token", "a", "c", "u")
     expiration = 2_000_000_000
     cache = FileTokenCache(environ["SF_CREDPROC_CACHE_DIR"])
     issued_at = expiration - 900
-    credential = json.dumps(
-        credential_document("00Dxx0000000001!fast.path.test.token", "u", issued_at, expiration)
+    credential = Credential.from_document(
+        credential_document("00Dxx0000000001!fast.path.test.token", "u", issued_at, expiration),
+        issued_at=issued_at,
+        expiration=expiration,
     )
-    entry = cache.write(identity, credential, expiration, issued_at)
+    entry = cache.write(identity, credential)
     argv = ["get", "--session-ttl", "900"]
     record_invocation(
         argv,

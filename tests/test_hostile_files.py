@@ -18,7 +18,7 @@ import pytest
 from helpers import EXE, Run, assert_no_leaks, get_args, run_cli
 
 from sf_credproc.cache.files import FileTokenCache
-from sf_credproc.cli.fast_path import MAX_FILE_BYTES
+from sf_credproc.cache.private_files import MAX_FILE_BYTES
 from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.keys.pem import MAX_KEY_MATERIAL_BYTES
 

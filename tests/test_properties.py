@@ -12,8 +12,10 @@ from helpers import credential_document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sf_credproc.cache.files import CacheIdentity, decode_entry, encode_entry, entry_header
-from sf_credproc.cli.fast_path import parse_index
+from sf_credproc.cache.entry import decode_entry
+from sf_credproc.cache.entry_format import join_entry, new_entry_header
+from sf_credproc.cache.identity import CacheIdentity
+from sf_credproc.cache.index_format import parse_index
 from sf_credproc.config.config_file import _parse as parse_config
 from sf_credproc.config.key_uri import KeyUri, parse_key_uri
 from sf_credproc.config.login_url import LoginUrl, parse_login_url
@@ -117,13 +119,18 @@ def test_cache_entry_round_trip(
         del document[missing_field]
     credential = json.dumps(document)
     entry = decode_entry(
-        encode_entry(credential, entry_header(expiration, issued_at), identity), "p"
+        join_entry(
+            new_entry_header(expiration, issued_at),
+            credential.encode("utf-8"),
+            identity.to_json_line(),
+        ),
+        "p",
     )
     if missing_field:
         assert entry is None
         return
     assert entry is not None
-    assert (entry.credential_json, entry.expiration, entry.issued_at) == (
+    assert (entry.credential.to_json(), entry.expiration, entry.credential.issued_at) == (
         credential,
         expiration,
         issued_at,

@@ -1,1 +1,2 @@
-"""The token cache: the entry format and its freshness rule, the local files, the fleet tier."""
+"""The token cache: the ``TokenCache`` port, the one owner of the entry and index formats, the
+local files, the DynamoDB tier and the tiered cache that composes them."""

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Literal
 
-#: ``type``: not a directory; ``owner``: another user's; ``mode``: writable by group or others.
-DirectoryRefusal = Literal["type", "owner", "mode"]
+TYPE_CHECKING = False  # typing itself is not loaded: the fast path imports this module's package
+if TYPE_CHECKING:
+    from typing import Literal
+
+    #: ``type``: not a directory; ``owner``: another user's; ``mode``: writable by group or others.
+    DirectoryRefusal = Literal["type", "owner", "mode"]
 
 
 def directory_refusal(info: os.stat_result) -> DirectoryRefusal | None:

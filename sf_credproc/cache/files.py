@@ -1,12 +1,12 @@
-"""The token cache: one file per identity, written atomically, guarded by a per-entry flock.
+"""The local token cache: one file per identity, written atomically, guarded by a per-entry flock.
 
 Every Salesforce JWT grant is a login (Login History, 3,600 per user per hour), so tokens are kept
 until less than ``--min-ttl`` seconds remain. Layout of the cache directory (0700):
 
-* ``<sha256 of identity>.cred`` (0600): ``sf-credproc-cache/1 <expiration> <issued at>``, then the
-  credential JSON line exactly as printed, then the identity as JSON (for ``cache list``).
+* ``<sha256 of identity>.cred`` (0600): the entry (``entry_format.py``);
 * ``<sha256 of identity>.lock``: ``flock``-ed by the one process refreshing that identity; the kernel
-  releases it if the process dies, so a crash never wedges the others.
+  releases it if the process dies, so a crash never wedges the others;
+* ``<crc32>.idx`` (0600): the fast path's indexes (``index_format.py``).
 
 Anything unexpected in an entry (corrupt, truncated, unknown version, a credential that does not
 match the output contract, not owned by this user, readable or writable by others, a symbolic link,
@@ -19,184 +19,34 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import os
 import stat
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..cli.fast_path import ENTRY_MAGIC, INDEX_SUFFIX, parse_index, read_private_file, split_entry
+from .. import log
+from ..clock import Clock, SystemClock
+from ..credential import Credential, format_rfc3339
 from ..deadline import Deadline
 from ..errors import ConfigError, TransientError
 from ..local_files import describe_file_type
-from .directory_rule import directory_refusal
-from .entry import is_cached_credential
-from .freshness import freshness_state, is_fresh
+from .entry import CachedCredential, decode_entry, encode_entry
+from .entry_format import ENTRY_SUFFIX, LOCK_SUFFIX, entry_digest, new_entry_header
+from .events import log_cache_hit, log_outlived
+from .freshness import freshness_state, is_fresh, outlives_session
+from .identity import CacheIdentity
+from .index_format import INDEX_SUFFIX, IndexRecord, encode_index, parse_index
+from .port import CacheRequest, LogIn, Outcome
+from .private_files import (
+    TEMPORARY_SUFFIX,
+    ensure_private_directory,
+    read_private_file,
+    write_private_file,
+)
 
-ENTRY_SUFFIX = ".cred"
-LOCK_SUFFIX = ".lock"
-TEMPORARY_SUFFIX = ".part"
 #: A temporary file younger than this belongs to a write in progress: ``cache clear`` leaves it.
 TEMPORARY_GRACE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class CacheIdentity:
-    """Who a token is for. The key source is not part of it: rotating a key keeps the session."""
-
-    token_endpoint: str
-    audience: str
-    client_id: str
-    username: str
-
-    @property
-    def file_stem(self) -> str:
-        canonical = json.dumps(
-            [self.token_endpoint, self.audience, self.client_id, self.username],
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "token_endpoint": self.token_endpoint,
-            "audience": self.audience,
-            "client_id": self.client_id,
-            "username": self.username,
-        }
-
-
-@dataclass(frozen=True)
-class CachedCredential:
-    """A cache entry: the printed credential line and when it expires (Unix seconds)."""
-
-    credential_json: str
-    expiration: int
-    issued_at: int
-    identity: CacheIdentity
-    path: str
-    #: The entry's first line (magic, expiration, issue time, generation).
-    header: bytes = b""
-
-    def __repr__(self) -> str:
-        return f"CachedCredential(identity={self.identity!r}, expiration={self.expiration})"
-
-    def is_fresh(self, now: float, min_ttl_seconds: int, session_ttl_seconds: int) -> bool:
-        """True while it may be served: the one rule of ``freshness.is_fresh``."""
-        return is_fresh(self.expiration, now, min_ttl_seconds, session_ttl_seconds)
-
-
-def entry_header(expiration: int, issued_at: int) -> bytes:
-    """The first line of a new entry. A random generation tells two tokens of one second apart:
-    the fast path's index records the line to recognise the token its output was made from."""
-    return b"%s %d %d %s" % (ENTRY_MAGIC, expiration, issued_at, os.urandom(8).hex().encode())
-
-
-def encode_entry(credential_json: str, header: bytes, identity: CacheIdentity) -> bytes:
-    return b"\n".join(
-        [
-            header,
-            credential_json.encode("utf-8"),
-            json.dumps(identity.as_dict()).encode("utf-8"),
-            b"",
-        ]
-    )
-
-
-def decode_entry(data: bytes, path: str) -> CachedCredential | None:
-    """The entry in ``data``, or None when it is not a well-formed entry of this version."""
-    split = split_entry(data)
-    if split is None:
-        return None
-    header, credential_line, identity_line = split
-    expiration, issued_at = int(header[1]), int(header[2])
-    try:
-        credential_json = credential_line.decode("utf-8")  # what is printed: UTF-8, nothing else
-        credential = json.loads(credential_json)
-        identity_fields = json.loads(identity_line)
-        identity = CacheIdentity(**identity_fields)
-    except (ValueError, TypeError):
-        return None
-    if not all(isinstance(v, str) for v in identity.as_dict().values()):
-        return None
-    if not is_cached_credential(credential, expiration, issued_at, identity):
-        return None
-    return CachedCredential(
-        credential_json,
-        expiration,
-        issued_at,
-        identity,
-        path,
-        header=b" ".join(header),
-    )
-
-
-def write_private_file(directory: str, name: str, data: bytes) -> str:
-    """Atomically replace ``directory/name`` with ``data``: a 0600 temporary file, fsync, rename."""
-    for attempt in (1, 2):
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=TEMPORARY_SUFFIX)
-        try:
-            with os.fdopen(fd, "wb") as handle:  # mkstemp: 0600, O_EXCL
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            final = os.path.join(directory, name)
-            os.replace(temporary, final)
-            break
-        except FileNotFoundError:
-            # ``cache clear --all`` in another process removed the temporary file (or the
-            # directory) mid-write: write once more, then let the error speak.
-            if attempt == 2:
-                raise
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-    # Make the rename itself durable.
-    with contextlib.suppress(OSError):
-        directory_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(directory_fd)
-        finally:
-            os.close(directory_fd)
-    return final
-
-
-def ensure_private_directory(path: str) -> None:
-    """Create ``path`` as 0700 (parents as usual); refuse an existing one that others may write."""
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        os.mkdir(path, 0o700)  # the umask can only remove bits: never readable by others
-    except FileExistsError:
-        pass  # the path exists, or a parent is not a directory: the stat below says which
-    except OSError as error:
-        raise _unusable_directory(path, error.strerror) from None
-    try:
-        info = os.stat(path)
-    except OSError as error:  # e.g. a parent is a regular file (ENOTDIR)
-        raise _unusable_directory(path, error.strerror) from None
-    refusal = directory_refusal(info)
-    if refusal == "type":
-        raise ConfigError(
-            f"cache directory {path} is {describe_file_type(info.st_mode)}, not a directory",
-            hint="Choose another --cache-dir",
-        )
-    if refusal is not None:
-        raise ConfigError(
-            f"cache directory {path} is not owned by this user or is writable by others",
-            hint=f"Run chmod 700 {path}, or choose another --cache-dir",
-        )
-
-
-def _unusable_directory(path: str, reason: str | None) -> ConfigError:
-    return ConfigError(
-        f"cache directory {path} cannot be created ({reason})",
-        hint="Choose a writable --cache-dir (SF_CREDPROC_CACHE_DIR), or pass --no-cache",
-    )
 
 
 def _odd_cache_file(path: str, what: str) -> ConfigError:
@@ -207,10 +57,55 @@ def _odd_cache_file(path: str, what: str) -> ConfigError:
 
 
 class FileTokenCache:
-    """The cache in one directory."""
+    """The cache in one directory; a ``TokenCache`` (``obtain``) and the store behind the cache
+    commands (``entries``, ``delete``, ``clear``)."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, clock: Clock | None = None) -> None:
         self.directory = directory
+        self.clock = clock or SystemClock()
+
+    def obtain(self, request: CacheRequest, log_in: LogIn) -> Outcome:
+        """A fresh kept credential, else one login under the identity's lock, saved."""
+        return self.serve_or_fill(request, lambda: self.save_login(request, log_in))
+
+    def serve_or_fill(self, request: CacheRequest, fill: Callable[[], Outcome]) -> Outcome:
+        """kubelogin's flow: a fresh entry is served; otherwise take the identity's lock, look
+        again (another process may have just logged in), and only then ``fill`` the cache. So
+        processes that start together cause one login between them."""
+        identity = request.identity
+        if not request.refresh:
+            entry = self.read(identity)
+            if entry is not None and self._servable(entry, request):
+                log_cache_hit(entry.expiration, self.clock, f"cache: hit {entry.path}")
+                return Outcome(entry.credential, entry.path, entry.header)
+        forced = "refresh forced" if request.refresh else "miss"
+        log.info("cache", f"cache: {forced}; waiting for the lock")
+        with self.lock(identity, request.deadline):
+            if not request.refresh:
+                entry = self.read(identity)
+                if entry is not None and self._servable(entry, request):
+                    log_cache_hit(
+                        entry.expiration,
+                        self.clock,
+                        f"cache: another process just logged in; using its token in {entry.path}",
+                    )
+                    return Outcome(entry.credential, entry.path, entry.header)
+            return fill()
+
+    def save_login(self, request: CacheRequest, log_in: LogIn) -> Outcome:
+        """Log in and keep the credential."""
+        saved = self.write(request.identity, log_in())
+        log.info("cache", f"cache: saved {saved.path}")
+        return Outcome(saved.credential, saved.path, saved.header)
+
+    def _servable(self, entry: CachedCredential, request: CacheRequest) -> bool:
+        """The freshness rule (``freshness.is_fresh``), saying why a token on file is not served."""
+        now = self.clock.time()
+        if is_fresh(entry.expiration, now, request.min_ttl_seconds, request.session_ttl_seconds):
+            return True
+        if outlives_session(entry.expiration, now, request.session_ttl_seconds):
+            log_outlived(entry.expiration, request.session_ttl_seconds)
+        return False
 
     def entry_path(self, identity: CacheIdentity) -> str:
         return os.path.join(self.directory, identity.file_stem + ENTRY_SUFFIX)
@@ -224,27 +119,25 @@ class FileTokenCache:
             return None
         return entry
 
-    def write(
-        self, identity: CacheIdentity, credential_json: str, expiration: int, issued_at: int
-    ) -> CachedCredential:
+    def write(self, identity: CacheIdentity, credential: Credential) -> CachedCredential:
         """Save a new entry for ``identity``, replacing any other, and return it."""
         ensure_private_directory(self.directory)
-        header = entry_header(expiration, issued_at)
-        data = encode_entry(credential_json, header, identity)
+        header = new_entry_header(credential.expiration, credential.issued_at)
+        data = encode_entry(credential, header, identity)
         name = identity.file_stem + ENTRY_SUFFIX
         try:
             path = write_private_file(self.directory, name, data)
-        except IsADirectoryError:
-            raise _odd_cache_file(os.path.join(self.directory, name), "a directory") from None
+        except IsADirectoryError as error:
+            raise _odd_cache_file(os.path.join(self.directory, name), "a directory") from error
         except OSError as error:
             raise ConfigError(
                 f"cannot write the cache entry in {self.directory} ({error.strerror})",
                 hint="Free some space or choose another --cache-dir, or pass --no-cache",
-            ) from None
+            ) from error
         # Indexes made from the token just replaced would never be served again (their header no
         # longer matches): remove them rather than leave old tokens lying about.
         self._delete_indexes_of(path)
-        return CachedCredential(credential_json, expiration, issued_at, identity, path, header)
+        return CachedCredential(credential, identity, path, header)
 
     def delete(self, identity: CacheIdentity) -> bool:
         """Remove the entry, its lock file and the fast-path indexes that hold its token."""
@@ -257,8 +150,8 @@ class FileTokenCache:
                 removed = removed or suffix == ENTRY_SUFFIX
             except FileNotFoundError:
                 pass
-            except IsADirectoryError:
-                raise _odd_cache_file(path, "a directory") from None
+            except IsADirectoryError as error:
+                raise _odd_cache_file(path, "a directory") from error
         return removed
 
     def _delete_indexes_of(self, entry_path: str) -> None:
@@ -269,8 +162,8 @@ class FileTokenCache:
         for name in names:
             path = os.path.join(self.directory, name)
             data = read_private_file(path)
-            parsed = parse_index(data) if data is not None else None
-            if parsed is None or parsed[2] == entry_path:
+            record = parse_index(data) if data is not None else None
+            if record is None or record.entry_path == entry_path:
                 # Best effort: an index that cannot be removed (a directory) is never served.
                 with contextlib.suppress(OSError):
                     os.unlink(path)
@@ -314,13 +207,13 @@ class FileTokenCache:
                 os.unlink(path)
             except FileNotFoundError:
                 continue
-            except IsADirectoryError:
-                raise _odd_cache_file(path, "a directory") from None
+            except IsADirectoryError as error:
+                raise _odd_cache_file(path, "a directory") from error
             except OSError as error:
                 raise ConfigError(
                     f"cannot remove {path} ({error.strerror})",
                     hint="Check the cache directory's permissions",
-                ) from None
+                ) from error
             removed += name.endswith(ENTRY_SUFFIX)
         return removed
 
@@ -346,7 +239,7 @@ class FileTokenCache:
                 kind = describe_file_type(os.lstat(path).st_mode)
             except OSError:
                 kind = f"unusable ({error.strerror})"
-            raise _odd_cache_file(path, kind) from None
+            raise _odd_cache_file(path, kind) from error
         try:
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
@@ -382,7 +275,7 @@ def describe_entry(
     entry: CachedCredential, now: float, min_ttl_seconds: int, session_ttl_seconds: int
 ) -> dict[str, Any]:
     """What ``cache list`` shows of an entry: never the token."""
-    credential = json.loads(entry.credential_json)
+    credential = entry.credential
     state = freshness_state(entry.expiration, now, min_ttl_seconds, session_ttl_seconds)
     return {
         "id": entry.identity.file_stem,
@@ -390,8 +283,49 @@ def describe_entry(
         "client_id": entry.identity.client_id,
         "login_url": entry.identity.token_endpoint.removesuffix("/services/oauth2/token"),
         "audience": entry.identity.audience,
-        "instance_url": credential.get("InstanceUrl", ""),
-        "issued_at": credential.get("IssuedAt", ""),
-        "expiration": credential.get("Expiration", ""),
+        "instance_url": credential.instance_url,
+        "issued_at": format_rfc3339(credential.issued_at),
+        "expiration": format_rfc3339(credential.expiration),
         "state": state,
     }
+
+
+def write_index(
+    index_path: str,
+    key: bytes,
+    *,
+    entry_path: str,
+    entry_header: bytes,
+    min_ttl_seconds: int,
+    session_ttl_seconds: int,
+    output: bytes,
+) -> None:
+    """Record for the fast path that invocation ``key`` printed ``output`` from the token in
+    ``entry_path`` (``index_format.py``). Best effort: the index only saves time.
+
+    Nothing is written outside the entry's own directory, and only for the entry exactly as the
+    full reader accepts it now: the fast path serves nothing else, so the two cannot disagree.
+    """
+    directory = os.path.dirname(index_path)
+    if os.path.dirname(os.path.abspath(entry_path)) != os.path.abspath(directory):
+        return
+    entry = read_private_file(entry_path)
+    accepted = decode_entry(entry, entry_path) if entry is not None else None
+    if entry is None or accepted is None or accepted.header != entry_header:
+        return
+    data = encode_index(
+        IndexRecord(
+            min_ttl_seconds=min_ttl_seconds,
+            session_ttl_seconds=session_ttl_seconds,
+            entry_path=entry_path,
+            entry_header=entry_header,
+            entry_digest=entry_digest(entry),
+            key=key,
+            output=output,
+        )
+    )
+    if data is None:
+        return
+    with contextlib.suppress(OSError, ConfigError):
+        ensure_private_directory(directory)
+        write_private_file(directory, os.path.basename(index_path), data)

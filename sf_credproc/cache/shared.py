@@ -18,29 +18,25 @@ shared tier can never make a working ``get`` fail.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..aws import AWS_ERRORS, AwsClients
 from ..clock import Clock
+from ..credential import Credential
 from ..errors import CredProcError
 from .shared_item import (
     CLEAR_HINT,
     LeaseState,
     SharedCacheUnavailable,
+    SharedEntry,
     SharedItemMalformed,
+    SharedRead,
     StoredVersion,
     lease_of,
     stored_version_of,
 )
 
-if TYPE_CHECKING:
-    from ..config.settings import Settings
-
 CONTEXT_KEY = "sf-credproc-cache"
-#: A lease outlives its holder's own deadline by this much: the holder either wrote or died.
-LEASE_MARGIN_SECONDS = 5.0
 #: Expired items linger this long before Time to Live may remove them (it is lazy anyway).
 TTL_MARGIN_SECONDS = 3600
 #: Clocks of the machines that share a table may differ by this much: a lease taken on a machine
@@ -56,32 +52,6 @@ class _Undecryptable(Exception):
     """Raised when KMS refuses a ciphertext under the context the item's fields give."""
 
 
-@dataclass(frozen=True)
-class SharedEntry:
-    credential_json: str
-    expiration: int
-    issued_at: int
-
-    def __repr__(self) -> str:
-        return f"SharedEntry(expiration={self.expiration})"
-
-
-@dataclass(frozen=True)
-class SharedRead:
-    """What one read of an item found."""
-
-    #: The decrypted credential; None when there is none, or it must not be served.
-    entry: SharedEntry | None
-    lease: LeaseState
-    #: The stored token's version, when the item holds one (for a conditional replacement).
-    stored: StoredVersion | None = None
-    #: Why a stored token is refused (it must be replaced, not served); None when it is not.
-    refused: str | None = None
-
-    def __repr__(self) -> str:
-        return f"SharedRead(entry={self.entry!r}, lease={self.lease!r}, refused={self.refused!r})"
-
-
 def parse_table(text: str) -> str:
     """The table name in ``dynamodb://TABLE``; ``ValueError`` if it is not one."""
     prefix = "dynamodb://"
@@ -90,11 +60,6 @@ def parse_table(text: str) -> str:
     if not 3 <= len(name) <= 255 or not set(name) <= allowed:
         raise ValueError(text)
     return name
-
-
-def new_holder_id() -> str:
-    """Names this process in a lease: host, process and a random part."""
-    return f"{os.uname().nodename}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def encryption_context(item_id: str, version: StoredVersion) -> dict[str, str]:
@@ -126,29 +91,16 @@ class DynamoDbSharedCache:
         #: Calls made, by action: for the fleet simulation and ``-v``.
         self.calls: dict[str, int] = {}
 
-    @classmethod
-    def for_settings(cls, settings: Settings, aws: AwsClients, clock: Clock) -> DynamoDbSharedCache:
-        """The shared tier a command's settings name (``--shared-cache``, ``--shared-cache-key``)."""
-        table, key = settings.shared_table, settings.shared_key
-        if table is None or key is None:
-            raise SharedCacheUnavailable("--shared-cache and --shared-cache-key are not both set")
-        return cls(
-            table,
-            key.target,
-            aws,
-            clock,
-            kms_region=key.region,
-            lease_seconds=settings.timeout_seconds + LEASE_MARGIN_SECONDS,
-        )
-
     def _call(self, service: str, action: str, **arguments: Any) -> Any:
         self.calls[action] = self.calls.get(action, 0) + 1
         try:
             client = self._aws.client(service, region=self.kms_region if service == "kms" else None)
             return getattr(client, action)(**arguments)
         except CredProcError as error:  # no region or profile; the tier's share of time ran out
-            raise SharedCacheUnavailable(error.message) from None
+            raise SharedCacheUnavailable(error.message) from error
         except AWS_ERRORS as error:
+            # from None: botocore's parameter errors quote the values they were given, and an
+            # Encrypt's plaintext is the credential line, token included.
             code = _error_code(error)
             if code == "ConditionalCheckFailedException":
                 raise _ConditionFailed from None
@@ -194,12 +146,13 @@ class DynamoDbSharedCache:
                 "(written by an earlier version, or altered)",
             )
         try:
-            credential_json = answer["Plaintext"].decode("utf-8")
+            credential_line = answer["Plaintext"].decode("utf-8")
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            # from None: the cause may quote the plaintext, a token.
             raise SharedCacheUnavailable(
                 "kms Decrypt answered without a usable plaintext"
             ) from None
-        entry = SharedEntry(credential_json, stored.expiration, stored.issued_at)
+        entry = SharedEntry(credential_line, stored.expiration, stored.issued_at)
         return SharedRead(entry, lease, stored)
 
     def try_lease(
@@ -247,15 +200,14 @@ class DynamoDbSharedCache:
             return False
         return True
 
-    def write(
-        self, item_id: str, credential_json: str, version: StoredVersion, holder: str
-    ) -> None:
+    def write(self, item_id: str, credential: Credential, holder: str) -> None:
         """Store the credential, encrypted; the new item has no lease, so this releases it."""
+        version = StoredVersion(credential.expiration, credential.issued_at)
         answer = self._call(
             "kms",
             "encrypt",
             KeyId=self.kms_key,
-            Plaintext=credential_json.encode("utf-8"),
+            Plaintext=credential.to_json().encode("utf-8"),
             EncryptionContext=encryption_context(item_id, version),
         )
         ciphertext = answer.get("CiphertextBlob") if isinstance(answer, dict) else None
@@ -296,8 +248,8 @@ class DynamoDbSharedCache:
                 KeyId=self.kms_key,
                 EncryptionContext=context,
             )
-        except _Undecryptable:
-            raise SharedCacheUnavailable("kms Decrypt refused what Encrypt just made") from None
+        except _Undecryptable as error:
+            raise SharedCacheUnavailable("kms Decrypt refused what Encrypt just made") from error
 
     def release(self, item_id: str, holder: str) -> bool:
         """Give the lease back (if this holder has it), so that others need not wait it out.

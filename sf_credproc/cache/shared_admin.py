@@ -8,28 +8,24 @@ item remains (the caller's warning).
 
 from __future__ import annotations
 
-import json
-
 from .. import log
-from ..aws import AwsClients
-from ..clock import Clock
-from ..config.settings import Settings
-from ..deadline import Deadline
 from .deadline_share import DeadlineShare
-from .files import CacheIdentity
+from .entry import credential_in
+from .identity import CacheIdentity
 from .shared import DynamoDbSharedCache
 from .shared_item import SharedCacheUnavailable
 
 
 class SharedItemOfIdentity:
-    """One identity's item in the shared tier, within a share of the command's deadline."""
+    """One identity's item in the shared tier, whose calls are made within ``share`` (a part of
+    the command's deadline; ``compose.shared_item_of`` builds it)."""
 
     def __init__(
-        self, settings: Settings, identity: CacheIdentity, deadline: Deadline, clock: Clock
+        self, shared: DynamoDbSharedCache, identity: CacheIdentity, share: DeadlineShare
     ) -> None:
-        self.share = DeadlineShare(deadline, clock)
-        aws = AwsClients.for_settings(settings, self.share)
-        self._shared = DynamoDbSharedCache.for_settings(settings, aws, clock)
+        self.share = share
+        self._shared = shared
+        self._identity = identity
         self._item_id = identity.file_stem
         self.where = f"dynamodb://{self._shared.table}"
         self._read_problem: SharedCacheUnavailable | None = None
@@ -38,17 +34,22 @@ class SharedItemOfIdentity:
         """The access token the item holds, if it holds a readable one; a failure is remembered
         for ``delete_or_warn``. A token that does not decrypt is no one's to revoke."""
         try:
-            found = self._shared.read(self._item_id)
-            if found.entry is None:
-                return None
-            token = json.loads(found.entry.credential_json)["AccessToken"]
+            entry = self._shared.read(self._item_id).entry
         except SharedCacheUnavailable as problem:
             self._read_problem = problem
             return None
-        except (ValueError, KeyError, TypeError):
+        if entry is None:
+            return None
+        credential = credential_in(
+            entry.credential_line,
+            expiration=entry.expiration,
+            issued_at=entry.issued_at,
+            username=self._identity.username,
+        )
+        if credential is None:
             self._read_problem = SharedCacheUnavailable("its credential is not a credential line")
             return None
-        return token if isinstance(token, str) else None
+        return credential.access_token
 
     def delete_or_warn(self, username: str) -> str:
         """Delete the item (its token and any lease with it). Returns the words to add to the

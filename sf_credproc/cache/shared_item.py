@@ -101,3 +101,32 @@ def stored_version_of(item: dict[str, Any]) -> StoredVersion | None:
     ):
         raise SharedItemMalformed(f"its ciphertext is empty; {CLEAR_HINT}")
     return StoredVersion(expiration, issued_at)
+
+
+@dataclass(frozen=True)
+class SharedEntry:
+    """A decrypted item: its credential line, unchecked (``entry.credential_in`` checks it), and
+    the times the encryption context bound to it."""
+
+    credential_line: str
+    expiration: int
+    issued_at: int
+
+    def __repr__(self) -> str:
+        return f"SharedEntry(expiration={self.expiration})"
+
+
+@dataclass(frozen=True)
+class SharedRead:
+    """What one read of an item found."""
+
+    #: The decrypted credential; None when there is none, or it must not be served.
+    entry: SharedEntry | None
+    lease: LeaseState
+    #: The stored token's version, when the item holds one (for a conditional replacement).
+    stored: StoredVersion | None = None
+    #: Why a stored token is refused (it must be replaced, not served); None when it is not.
+    refused: str | None = None
+
+    def __repr__(self) -> str:
+        return f"SharedRead(entry={self.entry!r}, lease={self.lease!r}, refused={self.refused!r})"

@@ -13,9 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 
-from ..cli.fast_path import read_private_file
 from ..errors import ConfigError
-from .files import ensure_private_directory, write_private_file
+from .private_files import ensure_private_directory, read_private_file, write_private_file
 
 WATERMARK_SUFFIX = ".seen"
 WATERMARK_MAGIC = b"sf-credproc-seen/1"

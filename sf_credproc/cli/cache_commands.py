@@ -44,8 +44,8 @@ def list_entries(args: argparse.Namespace, context: CommandContext) -> ExitStatu
 
 def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     """Delete one identity's entry (and its shared item), or every local entry with ``--all``."""
+    from ..compose import cache_identity, shared_item_of
     from ..config.settings import resolve_cache_dir
-    from ..service import cache_identity
 
     if args.all:
         # Every local entry; shared items are per identity (use clear without --all for those).
@@ -61,31 +61,27 @@ def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     what = "removed the cached token" if removed else "no cached token"
     also = ""
     if settings.shared_table:
-        from ..cache.shared_admin import SharedItemOfIdentity
-
-        also = SharedItemOfIdentity(
-            settings, identity, resolved.deadline, context.clock
-        ).delete_or_warn(settings.username)
+        also = shared_item_of(settings, identity, resolved.deadline, context.clock).delete_or_warn(
+            settings.username
+        )
     context.log.say("cache", f"{what} for {settings.username} at {settings.login_url.base}{also}")
     return ExitStatus.OK
 
 
 def logout(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     """Revoke the session at Salesforce (RFC 7009), then delete the cached entry and shared item."""
+    from ..compose import cache_identity, shared_item_of
     from ..oauth.exchange import revoke_token
-    from ..service import cache_identity
 
     resolved = context.resolve(args, needs=IDENTITY)
     settings, deadline = resolved.settings, resolved.deadline
     cache = FileTokenCache(settings.cache_dir)
     identity = cache_identity(settings)
     entry = cache.read(identity)
-    tokens = [json.loads(entry.credential_json)["AccessToken"]] if entry is not None else []
+    tokens = [entry.credential.access_token] if entry is not None else []
     shared = None
     if settings.shared_table:
-        from ..cache.shared_admin import SharedItemOfIdentity
-
-        shared = SharedItemOfIdentity(settings, identity, deadline, context.clock)
+        shared = shared_item_of(settings, identity, deadline, context.clock)
         # Another machine may have logged in since this one did: its token is revoked too.
         shared_token = shared.read_token()
         if shared_token is not None and shared_token not in tokens:

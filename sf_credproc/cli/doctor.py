@@ -77,7 +77,7 @@ class _Pieces:
 
 
 def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check]:
-    from ..aws import AwsClients
+    from ..compose import AwsSession
 
     try:
         resolved = context.resolve(args)
@@ -89,7 +89,7 @@ def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check
         environ=context.environ,
         clock=context.clock,
         deadline=resolved.deadline,
-        aws=AwsClients.for_settings(settings, resolved.deadline),
+        aws=AwsSession(settings).clients(resolved.deadline),
     )
     checks = [_configuration(settings), _login_url(settings)]
     key, key_check = _key(pieces)
@@ -137,17 +137,12 @@ def _key(pieces: _Pieces) -> tuple[RSAPrivateKey | None, Check]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from ..keys.sources import load_signing_key
+    from ..compose import signing_key_loader
 
     settings = pieces.settings
     assert settings.key is not None  # resolve() needs it
     try:
-        key = load_signing_key(
-            settings.key,
-            aws=pieces.aws,
-            environ=pieces.environ,
-            passphrase=settings.key_passphrase,
-        )
+        key = signing_key_loader(settings, pieces.aws, pieces.environ)(settings.key)
         key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())  # for KMS: proves kms:Sign works
     except CredProcError as error:
         return None, _failed("key", error)
@@ -250,15 +245,15 @@ def _clock(pieces: _Pieces) -> Check:
 
 
 def _exchange(pieces: _Pieces) -> Check:
+    from ..compose import signing_key_loader
     from ..login import log_in
 
     try:
         credential = log_in(
             pieces.settings,
+            load_key=signing_key_loader(pieces.settings, pieces.aws, pieces.environ),
             clock=pieces.clock,
             deadline=pieces.deadline,
-            environ=pieces.environ,
-            aws=pieces.aws,
         )
     except CredProcError as error:
         return _failed("token exchange", error)
@@ -271,13 +266,12 @@ def _exchange(pieces: _Pieces) -> Check:
 
 
 def _shared_cache(pieces: _Pieces) -> Check:
-    from ..cache.shared import DynamoDbSharedCache
     from ..cache.shared_item import SharedCacheUnavailable, SharedItemMalformed
-    from ..service import cache_identity
+    from ..compose import cache_identity, shared_cache_of
 
     settings, clock = pieces.settings, pieces.clock
     assert settings.shared_key is not None  # settings pair it with shared_table
-    shared = DynamoDbSharedCache.for_settings(settings, pieces.aws, clock)
+    shared = shared_cache_of(settings, pieces.aws, clock)
     where = f"dynamodb://{shared.table} with KMS key {settings.shared_key.target}"
     try:
         found = shared.read(cache_identity(settings).file_stem)

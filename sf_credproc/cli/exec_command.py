@@ -4,7 +4,6 @@ environment (aws-vault's ``exec``; the variables are ``formats.environment_varia
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
             hint="Check the name, or give its full path",
         )
     settings, outcome = obtain(args, context)
-    variables = environment_variables(json.loads(outcome.credential_json))
+    variables = environment_variables(outcome.credential)
     child_environment = {**scrubbed_environment(context.environ, settings), **variables}
     context.stderr.flush()
     watchdog.disarm()  # an interval timer would survive execve and kill the command

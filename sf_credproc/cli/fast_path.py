@@ -4,24 +4,24 @@ Resolving settings needs argparse and the TOML parser; a cache hit must cost lit
 interpreter's own start. So every successful ``get`` records an *index* file keyed by its exact
 inputs: the arguments, the settings' environment variables and the config file's identity (device,
 inode, size, modification and change times), together with what it printed and the resolved
-``--min-ttl`` and ``--session-ttl``. The next identical invocation finds the index, checks that the
-entry it points to still holds the same token and that it is fresh by the one rule of
-``freshness.py``, and prints the recorded output.
+``--min-ttl`` and ``--session-ttl`` (the cache owns that format: ``cache/index_format.py``). The
+next identical invocation finds the index, checks that the entry it points to still holds the same
+token and that it is fresh by the one rule of ``freshness.py``, and prints the recorded output.
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
-Only ``os``, ``stat``, ``time`` and ``zlib`` are imported here; ``zlib.crc32`` only names the index
-file, and the index holds the full inputs, compared byte for byte.
+Only ``os``, ``stat``, ``time`` and ``zlib`` are imported here and by the cache modules this uses;
+``zlib.crc32`` only names the index file, and the index holds the full inputs, compared byte for
+byte.
 """
 
 from __future__ import annotations
 
 import os
-import stat  # already loaded by os: free
 import time
 import zlib
 
-from ..cache.freshness import is_fresh
+from ..cache.index_format import INDEX_SUFFIX, indexed_output
 from ..config.paths import config_path, default_cache_dir
 
 # Typing-only imports: collections.abc and typing cost milliseconds on the cache-hit path.
@@ -29,14 +29,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import BinaryIO
-
-INDEX_MAGIC = b"sf-credproc-index/3"
-ENTRY_MAGIC = b"sf-credproc-cache/1"
-INDEX_SUFFIX = ".idx"
-#: Entries and indexes are read up to this size. The token endpoint's answer is cut at 256 KiB
-#: (exchange.MAX_RESPONSE_BYTES), so every token that can be obtained can also be cached, even in
-#: an index of ``--format env`` (which holds the token twice).
-MAX_FILE_BYTES = 1024 * 1024
 
 #: Environment variables that can change what ``get`` resolves to. Secrets (the key passphrase) are
 #: deliberately absent: they never decide *which* token, and the index must never hold them.
@@ -90,84 +82,6 @@ def index_path(key: bytes, environ: Mapping[str, str]) -> str:
     return os.path.join(default_cache_dir(environ), name)
 
 
-def read_private_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
-    """Contents of ``path`` if it is a regular file of ours that no one else can read or write.
-
-    ``O_NOFOLLOW`` refuses symbolic links and ``O_NONBLOCK`` opens a FIFO at once instead of waiting
-    for a writer; the checks run on the opened descriptor, so the file cannot be swapped between
-    check and read. Shared with ``cache.py``.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.getuid()
-            or info.st_mode & 0o077
-            or info.st_size > limit
-        ):
-            return None
-        # One byte more than fstat saw: a file that grew meanwhile reads as a miss, not a cut.
-        data = os.read(fd, info.st_size + 1)
-        return data if len(data) == info.st_size else None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def split_entry(data: bytes) -> tuple[list[bytes], bytes, bytes] | None:
-    """``(header fields, credential line, identity line)`` of a cache entry, or None.
-
-    The byte layout of an entry, owned here for both readers: ``cache.decode_entry`` checks the
-    JSON on top of it; the fast path serves only an entry byte-identical to one that check passed.
-    """
-    # Exactly three complete lines (header, credential, identity): anything else was cut short.
-    lines = data.split(b"\n")
-    if len(lines) != 4 or lines[3] != b"":
-        return None
-    fields = lines[0].split(b" ")
-    if len(fields) != 4 or fields[0] != ENTRY_MAGIC:
-        return None
-    if not (fields[1].isdigit() and fields[2].isdigit()):
-        return None
-    return fields, lines[1], lines[2]
-
-
-def entry_digest(data: bytes) -> bytes:
-    """Names an entry's exact bytes in an index: CRC-32 and length (corruption, not forgery: the
-    files are the user's own, 0600 in a 0700 directory)."""
-    return b"%08x-%d" % (zlib.crc32(data), len(data))
-
-
-def parse_index(data: bytes) -> tuple[int, int, str, bytes, bytes, bytes, bytes] | None:
-    """``(min_ttl, session_ttl, entry path, entry header, entry digest, invocation key, output)``
-    of an index."""
-    header, newline, body = data.partition(b"\n")
-    fields = header.split(b"\t")
-    if not newline or len(fields) != 7 or fields[0] != INDEX_MAGIC:
-        return None
-    try:
-        min_ttl, session_ttl, key_length = int(fields[1]), int(fields[2]), int(fields[6])
-    except ValueError:
-        return None
-    if not 0 <= key_length <= len(body):
-        return None
-    entry_path = os.fsdecode(fields[3])
-    return (
-        min_ttl,
-        session_ttl,
-        entry_path,
-        fields[4],
-        fields[5],
-        body[:key_length],
-        body[key_length:],
-    )
-
-
 def ca_bundle_missing(environ: Mapping[str, str]) -> bool:
     """True when the CA bundle variable ``get`` would use names nothing: the full command then
     fails with exit 2 (``settings._ca_bundle``), and the fast path must not answer 0 instead."""
@@ -185,26 +99,7 @@ def cached_output(argv: Sequence[str], environ: Mapping[str, str], now: float) -
     if ca_bundle_missing(environ):
         return None
     key = invocation_key(argv, environ)
-    index = read_private_file(index_path(key, environ))
-    parsed = parse_index(index) if index is not None else None
-    if parsed is None:
-        return None
-    min_ttl, session_ttl, entry_path, recorded_header, recorded_digest, stored_key, output = parsed
-    if stored_key != key or not output:
-        return None
-    entry = read_private_file(entry_path)
-    if entry is None or entry_digest(entry) != recorded_digest:
-        # Changed since the full reader accepted it and this index was made: let it judge again.
-        return None
-    split = split_entry(entry)
-    # The output was rendered from this very token: an entry refreshed since then (by another
-    # invocation) has another header, and the full command renders the new token.
-    if split is None or b" ".join(split[0]) != recorded_header:
-        return None
-    expiration = int(split[0][1])
-    if not is_fresh(expiration, now, min_ttl, session_ttl):
-        return None
-    return output
+    return indexed_output(index_path(key, environ), key, now)
 
 
 def record_invocation(
@@ -219,41 +114,21 @@ def record_invocation(
 ) -> None:
     """Remember what this exact invocation printed, for the token in ``entry_path``.
 
-    Best effort: the index only saves time, and the full command works without it.
+    Best effort: the index only saves time, and the full command works without it. Only a
+    ``get`` that went through the full command calls this, so loading the file cache is free.
     """
-    from ..cache.files import decode_entry, ensure_private_directory, write_private_file
-    from ..errors import ConfigError
+    from ..cache.files import write_index
 
     key = invocation_key(argv, environ)
-    path = index_path(key, environ)
-    if os.path.dirname(os.path.abspath(entry_path)) != os.path.abspath(os.path.dirname(path)):
-        # The cache directory came from a flag or a profile, which the fast path cannot see
-        # without resolving settings; and nothing is written outside the chosen directory.
-        return
-    # Record the entry exactly as the full reader accepts it now: the fast path serves nothing
-    # else, so the two readers cannot disagree.
-    entry = read_private_file(entry_path)
-    accepted = decode_entry(entry, entry_path) if entry is not None else None
-    if entry is None or accepted is None or accepted.header != entry_header:
-        return
-    fields = [
-        INDEX_MAGIC,
-        b"%d" % min_ttl_seconds,
-        b"%d" % session_ttl_seconds,
-        os.fsencode(entry_path),
-        entry_header,
-        entry_digest(entry),
-    ]
-    header = b"\t".join([*fields, b"%d" % len(key)])
-    if b"\n" in header:
-        return
-    try:
-        ensure_private_directory(os.path.dirname(path))
-        write_private_file(
-            os.path.dirname(path), os.path.basename(path), header + b"\n" + key + output
-        )
-    except (OSError, ConfigError):
-        pass
+    write_index(
+        index_path(key, environ),
+        key,
+        entry_path=entry_path,
+        entry_header=entry_header,
+        min_ttl_seconds=min_ttl_seconds,
+        session_ttl_seconds=session_ttl_seconds,
+        output=output,
+    )
 
 
 def main_fast(argv: Sequence[str], environ: Mapping[str, str], stdout: BinaryIO) -> bool:

@@ -21,9 +21,9 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     from ..formats import PURE_FORMATS, github_env_lines, render
 
     settings, outcome = obtain(args, context)
-    text = render(outcome.credential_json, settings.output_format)
+    text = render(outcome.credential, settings.output_format)
     if settings.output_format == "github":
-        _append_github_env(settings.github_env, github_env_lines(outcome.credential_json))
+        _append_github_env(settings.github_env, github_env_lines(outcome.credential))
     # One write, after everything succeeded: a consumer never sees half a credential.
     write_output(context.stdout, text, cached=outcome.entry_path is not None)
     plain = not (settings.refresh or settings.verbose)

@@ -1,0 +1,61 @@
+"""The ``TokenCache`` port: where a command's credential is looked for, and kept after a login.
+
+botocore's ``CachedCredentialFetcher`` and kubelogin's token cache in one seam: the cache decides
+whether a login is needed, and the login itself is passed in as a callable, so no cache ever
+calls back into the code that chose it. Adapters: ``NoTokenCache`` (``--no-cache``),
+``FileTokenCache`` (``files.py``) and ``TieredTokenCache`` (``tiered.py``: the local files and the
+DynamoDB tier, whose lease is the fleet-wide lock). ``compose.py`` picks one per command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .. import log
+from ..credential import Credential
+from ..deadline import Deadline
+from .identity import CacheIdentity
+
+#: A login: key → assertion → exchange. It raises ``CredProcError`` when it fails.
+LogIn = Callable[[], Credential]
+
+
+@dataclass(frozen=True)
+class CacheRequest:
+    """What one command asks a cache for."""
+
+    identity: CacheIdentity
+    #: Serve a token only while more than this many seconds remain (``freshness.py``).
+    min_ttl_seconds: int
+    #: ... and while it ends no later than a session of this length started now.
+    session_ttl_seconds: int
+    #: Log in even if a fresh token is kept, and replace it (``--refresh``).
+    refresh: bool
+    #: The command's deadline: waiting for a lock or a lease ends with it.
+    deadline: Deadline = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The credential to print, and where the cache keeps it (None when it is not kept)."""
+
+    credential: Credential
+    entry_path: str | None
+    #: The entry's first line: names the token, for the fast path's index.
+    entry_header: bytes = b""
+
+
+class TokenCache(Protocol):
+    """A fresh credential for a request: a kept one, or the one ``log_in`` obtains (once)."""
+
+    def obtain(self, request: CacheRequest, log_in: LogIn) -> Outcome: ...
+
+
+class NoTokenCache:
+    """``--no-cache``: nothing is read or written; every command logs in."""
+
+    def obtain(self, request: CacheRequest, log_in: LogIn) -> Outcome:
+        log.info("cache", "cache: off (--no-cache)")
+        return Outcome(log_in(), None)

@@ -1,0 +1,165 @@
+"""The composition root: one command's settings become its deadline, AWS clients, key source,
+login and token cache, built here and nowhere else (botocore's ``create_credential_resolver``).
+
+``CredentialPipeline`` is built once per command and once per Python API object
+(``get_credential`` call, ``SalesforceAuth`` instance); each ``obtain()`` starts a new deadline,
+since ``--timeout`` bounds one attempt to get a credential, not the object's life. The token cache
+is chosen once: none (``--no-cache``), the local files, or the local files and the shared tier.
+
+A cache hit must stay cheap, so what only a miss needs is imported when a miss needs it: boto3
+(through ``aws.py``), the login's requests, PyJWT and cryptography, the shared tier's client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .cache.deadline_share import DeadlineShare
+from .cache.files import FileTokenCache
+from .cache.identity import CacheIdentity
+from .cache.port import CacheRequest, LogIn, NoTokenCache, Outcome, TokenCache
+from .cache.shared_item import SharedCacheUnavailable
+from .cache.tiered import TieredTokenCache
+from .clock import Clock
+from .config.settings import Settings
+from .credential import Credential
+from .deadline import Deadline
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+    from .aws import AwsClients
+    from .cache.shared import DynamoDbSharedCache
+    from .cache.shared_admin import SharedItemOfIdentity
+    from .config.key_uri import KeyUri
+    from .login import LoadKey
+
+#: A lease outlives its holder's own deadline by this much: the holder either wrote or died.
+LEASE_MARGIN_SECONDS = 5.0
+
+
+def cache_identity(settings: Settings) -> CacheIdentity:
+    """Who the settings' token is for: the key of the local entry and of the shared item."""
+    return CacheIdentity(
+        token_endpoint=settings.login_url.token_endpoint,
+        audience=settings.audience,
+        client_id=settings.client_id,
+        username=settings.username,
+    )
+
+
+class AwsSession:
+    """The AWS clients of one pipeline: one boto3 session, created on the first miss that needs
+    it, with timeouts cut from each command's deadline."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._clients: AwsClients | None = None
+
+    def clients(self, deadline: Deadline) -> AwsClients:
+        from .aws import AwsClients  # botocore: only when AWS is called
+
+        if self._clients is None:
+            settings = self._settings
+            self._clients = AwsClients(
+                region=settings.region,
+                profile=settings.aws_profile,
+                deadline=deadline,
+                fallback_region=settings.fallback_region,
+            )
+        return self._clients.cut_to(deadline)
+
+
+def signing_key_loader(settings: Settings, aws: AwsClients, environ: Mapping[str, str]) -> LoadKey:
+    """The key source for the login: reads the key ``--key`` names, from AWS through ``aws``, or
+    from a file or ``environ`` (with ``SF_CREDPROC_KEY_PASSPHRASE`` for an encrypted PEM)."""
+    from .keys.sources import load_signing_key  # cryptography: only on a miss
+
+    def load(uri: KeyUri) -> RSAPrivateKey:
+        return load_signing_key(uri, aws=aws, environ=environ, passphrase=settings.key_passphrase)
+
+    return load
+
+
+def shared_cache_of(settings: Settings, aws: AwsClients, clock: Clock) -> DynamoDbSharedCache:
+    """The shared tier the settings name (``--shared-cache``, ``--shared-cache-key``); raises
+    ``SharedCacheUnavailable`` when they do not name both."""
+    from .cache.shared import DynamoDbSharedCache  # botocore
+
+    table, key = settings.shared_table, settings.shared_key
+    if table is None or key is None:
+        raise SharedCacheUnavailable("--shared-cache and --shared-cache-key are not both set")
+    return DynamoDbSharedCache(
+        table,
+        key.target,
+        aws,
+        clock,
+        kms_region=key.region,
+        lease_seconds=settings.timeout_seconds + LEASE_MARGIN_SECONDS,
+    )
+
+
+def shared_item_of(
+    settings: Settings, identity: CacheIdentity, deadline: Deadline, clock: Clock
+) -> SharedItemOfIdentity:
+    """The identity's item in the shared tier, for ``logout`` and ``cache clear``, its calls
+    within a share of ``deadline``."""
+    from .cache.shared_admin import SharedItemOfIdentity
+
+    share = DeadlineShare(deadline, clock)
+    shared = shared_cache_of(settings, AwsSession(settings).clients(share), clock)
+    return SharedItemOfIdentity(shared, identity, share)
+
+
+class CredentialPipeline:
+    """Settings → a fresh credential: the token cache in front of the login."""
+
+    def __init__(self, settings: Settings, *, clock: Clock, environ: Mapping[str, str]) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._environ = environ
+        self._identity = cache_identity(settings)
+        self._aws = AwsSession(settings)
+        self.token_cache = self._token_cache()
+
+    def obtain(self, *, refresh: bool | None = None) -> Outcome:
+        """A fresh credential, from the cache or a single login, within a new deadline.
+        ``refresh`` overrides the settings' ``--refresh``."""
+        settings = self.settings
+        deadline = Deadline(settings.timeout_seconds, self._clock)
+        request = CacheRequest(
+            identity=self._identity,
+            min_ttl_seconds=settings.min_ttl_seconds,
+            session_ttl_seconds=settings.session_ttl_seconds,
+            refresh=settings.refresh if refresh is None else refresh,
+            deadline=deadline,
+        )
+        return self.token_cache.obtain(request, self._log_in_within(deadline))
+
+    def _token_cache(self) -> TokenCache:
+        settings = self.settings
+        if settings.no_cache:
+            return NoTokenCache()
+        local = FileTokenCache(settings.cache_dir, self._clock)
+        if settings.shared_table is None or settings.shared_key is None:
+            return local
+
+        def open_shared(share: DeadlineShare) -> DynamoDbSharedCache:
+            return shared_cache_of(settings, self._aws.clients(share), self._clock)
+
+        return TieredTokenCache(local, open_shared)
+
+    def _log_in_within(self, deadline: Deadline) -> LogIn:
+        def log_in_now() -> Credential:
+            from .login import log_in  # boto3, requests, PyJWT and cryptography: only on a miss
+
+            aws = self._aws.clients(deadline)
+            return log_in(
+                self.settings,
+                load_key=signing_key_loader(self.settings, aws, self._environ),
+                clock=self._clock,
+                deadline=deadline,
+            )
+
+        return log_in_now
