@@ -41,7 +41,7 @@ def main(
     ``replace_process`` is what ``exec`` becomes the command with (``os.execve``); tests pass one
     that runs the command as a child instead, so ``exec`` can run inside the test process.
     """
-    from ..config.settings import early_log_format
+    from ..config.sources import resolve_log_format
     from .stderr_log import stderr_events
 
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -56,7 +56,7 @@ def main(
         # Everything after "--" belongs to the command, never to argparse.
         split = args_list.index("--")
         args_list, exec_command = args_list[:split], args_list[split + 1 :]
-    with stderr_events(err, json_format=early_log_format({}, env) == "json") as log:
+    with stderr_events(err, json_format=resolve_log_format({}, env) == "json") as log:
         return _run_command(
             args_list,
             whole_command_line,
@@ -82,13 +82,13 @@ def _run_command(
     replace_process: ReplaceProcess,
 ) -> int:
     """Parse and dispatch; every exception ends here as one stderr line and an exit status."""
-    from ..config.settings import early_log_format
+    from ..config.sources import resolve_log_format
 
     verbose = "-v" in args_list or "--verbose" in args_list
     previous_sigterm = watchdog.catch_sigterm()
     try:
         args = _parse(args_list, whole_command_line)
-        log.json_format = early_log_format(vars(args), env) == "json"
+        log.json_format = resolve_log_format(vars(args), env) == "json"
         return _dispatch(
             args, args_list, exec_command, env, out, err, clock or SystemClock(), replace_process
         )
@@ -256,7 +256,7 @@ def _append_github_env(path: str | None, lines: str) -> None:
 def scrubbed_environment(environ: Mapping[str, str], settings: Settings) -> dict[str, str]:
     """``environ`` without the secrets that unlocked the key: the command gets the token it
     needs, never the passphrase or the PEM of an ``env:`` key source."""
-    from ..config.settings import PASSPHRASE_ENV
+    from ..config.options import PASSPHRASE_ENV
 
     secret_names = {PASSPHRASE_ENV}
     if settings.key is not None and settings.key.scheme == "env":
