@@ -161,6 +161,7 @@ GET_OPTIONS: tuple[Option, ...] = (
         low=0,
         high=MAX_SESSION_TTL_SECONDS,
         decides_output=True,
+        readme_default=f"`min({DEFAULT_MIN_TTL_CEILING_SECONDS}, session TTL / 4)`",
         doc="serve a cached token only while more than this many seconds remain before "
         "`Expiration` (0 to 86400; when set, below `--session-ttl`)",
     ),
