@@ -1,6 +1,6 @@
 """The README's settings table, rendered from the option spec (a test keeps the README equal to it).
 
-    python -m sf_credproc.config.settings_table    # prints the table to paste into README.md
+``python -m sf_credproc.config.settings_table`` prints it, to paste into README.md after a change.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from .option import Kind, Option
 from .options import ENVIRONMENT_ONLY, GET_OPTIONS, NO_CACHE, PROFILE, REFRESH, VERBOSE
 
 HEADER = (
-    "| flag | environment variable | profile key | default | meaning |\n"
-    "|---|---|---|---|---|\n"
+    "| flag | environment variable | profile key | default | meaning |\n|---|---|---|---|---|\n"
 )
 #: In the README's order: ``get``'s settings, its switches, then what only the environment sets.
 TABLE_OPTIONS: tuple[Option, ...] = (
