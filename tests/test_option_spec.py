@@ -147,8 +147,9 @@ def python_error(tmp_path: Path, **options: Any) -> str:
         ({"login_url": "http://evil.example"}, "login_url='http://evil.example' (from login_url=)"),
         ({"login_url": "https://evil.example"}, "login_url host 'evil.example' (from login_url=)"),
         ({"shared_cache": "redis://x"}, "shared_cache='redis://x' (from shared_cache=)"),
-        ({"shared_cache": "dynamodb://table"}, "shared_cache= needs --shared-cache-key"),
+        ({"shared_cache": "dynamodb://table"}, "shared_cache= needs shared_cache_key="),
         ({"username": ""}, "username= (from username=) must be a non-empty string"),
+        ({"key": "kms:"}, "key='kms:' (from key=) names no kms key"),
     ],
 )
 def test_python_errors_name_the_keyword_argument(
@@ -157,7 +158,7 @@ def test_python_errors_name_the_keyword_argument(
     message = python_error(tmp_path, **options)
     assert named in message
     assert not re.search(
-        r"--(session-ttl|timeout|min-ttl|format|log-format|region|login-url)", message
+        r"--(session-ttl|timeout|min-ttl|format|log-format|region|login-url|key\b)", message
     )
 
 

@@ -263,9 +263,10 @@ def _shared_cache(table: RawValue | None, key: RawValue | None) -> tuple[str | N
             hint="Name a DynamoDB table, such as dynamodb://sf-credproc-tokens",
         ) from error
     if key is None:
+        needed = OPTIONS_BY_NAME["shared_cache_key"]
+        needed_label = needed.python_label() if table.from_python else needed.flag
         raise ConfigError(
-            f"{table.label} needs {OPTIONS_BY_NAME['shared_cache_key'].flag}: tokens in the table "
-            "are encrypted with it",
+            f"{table.label} needs {needed_label}: tokens in the table are encrypted with it",
             hint="Pass a symmetric KMS key id, alias/NAME or ARN (SF_CREDPROC_SHARED_CACHE_KEY)",
         )
     key_text = check_text(key)
