@@ -143,6 +143,11 @@ def python_error(tmp_path: Path, **options: Any) -> str:
         ({"format": "xml"}, "format='xml' (from format=) is not one of"),
         ({"log_format": "xml"}, "log_format='xml' (from log_format=)"),
         ({"region": "Mars"}, "region='Mars' (from region=) is not an AWS region name"),
+        (
+            {"key": "kms:arn:aws:kms:eu-west-1:111122223333:alias/k", "region": "us-east-1"},
+            "key=kms:arn:aws:kms:eu-west-1:111122223333:alias/k is in region eu-west-1 but "
+            "region= (from region=) is us-east-1",
+        ),
         ({"trusted_hosts": ["*.com"]}, "trusted_hosts='*.com' (from trusted_hosts=)"),
         ({"login_url": "http://evil.example"}, "login_url='http://evil.example' (from login_url=)"),
         ({"login_url": "https://evil.example"}, "login_url host 'evil.example' (from login_url=)"),

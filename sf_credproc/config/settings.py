@@ -146,10 +146,11 @@ def resolve_settings(
     key = parse_key_uri(check_text(raw["key"]), raw["key"].origin) if "key" in raw else None
     region = check_region(raw["region"]) if "region" in raw else None
     if key and key.region and region and key.region != region:
+        region_label = raw["region"].label
         raise ConfigError(
-            f"--key {key} is in region {key.region} but {raw['region'].label} (from "
-            f"{raw['region'].origin}) is {region}",
-            hint="Drop --region (the ARN names the region), or make them agree",
+            f"{naming(raw['key'].label, str(key))} is in region {key.region} but {region_label} "
+            f"(from {raw['region'].origin}) is {region}",
+            hint=f"Drop {region_label} (the ARN names the region), or make them agree",
         )
     shared_table, shared_key = _shared_cache(raw.get("shared_cache"), raw.get("shared_cache_key"))
     session_ttl, min_ttl = _ttls(raw.get("session_ttl"), raw.get("min_ttl"))
