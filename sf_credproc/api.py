@@ -8,43 +8,16 @@ immutable ``Credential``. Errors are the exceptions behind the exit codes. Nothi
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from .clock import Clock, SystemClock
 from .compose import CredentialPipeline
-from .config.options import GET_OPTIONS
-from .config.settings import Settings, resolve_settings
+from .config.settings import Settings, resolve_keywords
 from .credential import Credential
 
-_OPTION_NAMES = frozenset(option.name for option in GET_OPTIONS)
-
-
-def settings_from(
-    *,
-    profile: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    refresh: bool = False,
-    no_cache: bool = False,
-    **options: Any,
-) -> Settings:
-    """``Settings`` as the command line would resolve them: keyword arguments play the flags.
-
-    Keyword names are the long option names with underscores (``client_id``, ``login_url``,
-    ``session_ttl``, ``trusted_hosts`` ...); the environment and the config profile fill the rest.
-    """
-    unknown = sorted(set(options) - _OPTION_NAMES)
-    if unknown:
-        raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
-    flags: dict[str, Any] = {name: None for name in _OPTION_NAMES}
-    for name, value in options.items():
-        if value is not None:
-            # Numbers and lists arrive as Python values; the resolver validates them like flags.
-            flags[name] = (
-                list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
-            )
-    flags.update(profile=profile, refresh=refresh, no_cache=no_cache, verbose=False)
-    return resolve_settings(flags, os.environ if environ is None else environ)
+#: ``Settings`` from keyword arguments, as ``get_credential`` and ``SalesforceAuth`` take them.
+settings_from = resolve_keywords
 
 
 def get_credential(

@@ -94,7 +94,7 @@ def test_errors_carry_the_exit_codes(org: SalesforceEmulator, options: dict[str,
     with pytest.raises(SalesforceRefusedError, match="hasn't approved") as refused:
         get_credential(**options)
     assert refused.value.exit_status == 4
-    with pytest.raises(ConfigError, match="--session-ttl"):
+    with pytest.raises(ConfigError, match="session_ttl="):
         get_credential(**{**options, "session_ttl": "forever"})
     with pytest.raises(TypeError, match="client_secret"):
         get_credential(**options, client_secret="x")

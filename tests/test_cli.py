@@ -30,8 +30,8 @@ def test_get_help_lists_every_option_its_env_var_and_the_exit_codes(tmp_path: Pa
     assert run.code == 0
     text = " ".join(run.stdout.split())
     for option in GET_OPTIONS:
-        assert option.flag in text
-        assert option.env in text
+        assert option.flag and option.flag in text
+        assert option.env and option.env in text
     for flag in ("--profile", "SF_CREDPROC_PROFILE", "--verbose"):
         assert flag in text
     for code in range(6):

@@ -8,7 +8,8 @@ import os
 import shutil
 from collections.abc import Mapping
 
-from ..config.settings import PASSPHRASE_ENV, Settings
+from ..config.options import PASSPHRASE_ENV
+from ..config.settings import Settings
 from ..errors import ConfigError, ExitStatus
 from . import watchdog
 from .context import CommandContext

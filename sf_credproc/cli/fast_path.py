@@ -21,6 +21,7 @@ import os
 import time
 import zlib
 
+from .. import __version__
 from ..cache.index_format import INDEX_SUFFIX, indexed_output
 from ..config.paths import config_path, default_cache_dir
 
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import BinaryIO
 
-#: Environment variables that can change what ``get`` resolves to. Secrets (the key passphrase) are
-#: deliberately absent: they never decide *which* token, and the index must never hold them.
+#: The variables whose values are part of the key: ``config.options.fast_path_environment()``, copied
+#: because importing the option spec here would cost more than the cache hit itself (a test keeps the
+#: two equal). Secrets (the key passphrase) are deliberately absent: they never decide *which* token,
+#: and the index must never hold them.
 KEY_ENVIRONMENT = (
     "HOME",
     "XDG_CONFIG_HOME",
@@ -47,16 +50,23 @@ KEY_ENVIRONMENT = (
     "SF_CREDPROC_AWS_PROFILE",
     "SF_CREDPROC_SESSION_TTL",
     "SF_CREDPROC_TIMEOUT",
-    "SF_CREDPROC_TRUSTED_HOSTS",
     "SF_CREDPROC_CACHE_DIR",
     "SF_CREDPROC_MIN_TTL",
     "SF_CREDPROC_FORMAT",
+    "SF_CREDPROC_TRUSTED_HOSTS",
 )
 
 
-def invocation_key(argv: Sequence[str], environ: Mapping[str, str]) -> bytes:
-    """Everything that decides the outcome of a ``get`` invocation, as bytes."""
-    parts = [os.fsencode(arg) for arg in argv]
+def invocation_key(
+    argv: Sequence[str], environ: Mapping[str, str], version: str = __version__
+) -> bytes:
+    """Everything that decides the outcome of a ``get`` invocation, as bytes.
+
+    The package version comes first: another release may resolve or print the same invocation
+    differently, so it never answers from an index an older one wrote.
+    """
+    parts = [os.fsencode(f"sf-credproc {version}")]
+    parts.extend(os.fsencode(arg) for arg in argv)
     parts.append(b"--env--")
     for name in KEY_ENVIRONMENT:
         value = environ.get(name)
@@ -78,6 +88,8 @@ def invocation_key(argv: Sequence[str], environ: Mapping[str, str]) -> bytes:
 
 
 def index_path(key: bytes, environ: Mapping[str, str]) -> str:
+    """Where the index of the invocation ``key`` names lives: the default cache directory (the only
+    one the fast path knows without resolving settings), named by the key's CRC-32."""
     name = f"{zlib.crc32(key):08x}{INDEX_SUFFIX}"
     return os.path.join(default_cache_dir(environ), name)
 

@@ -56,7 +56,7 @@ def main(
     (``--help``; a test's ``replace_process``, which runs ``exec``'s command as a child and ends
     with its status). ``replace_process`` is what ``exec`` becomes the command with (``os.execve``).
     """
-    from ..config.settings import early_log_format
+    from ..config.sources import resolve_log_format
     from .stderr_log import stderr_events
 
     whole_command_line = list(sys.argv[1:] if argv is None else argv)
@@ -71,12 +71,12 @@ def main(
         # Everything after "--" belongs to the command, never to argparse.
         split = args_list.index("--")
         args_list, exec_command = args_list[:split], args_list[split + 1 :]
-    with stderr_events(err, json_format=early_log_format({}, env) == "json") as log:
+    with stderr_events(err, json_format=resolve_log_format({}, env) == "json") as log:
         verbose = "-v" in args_list or "--verbose" in args_list
         previous_sigterm = watchdog.catch_sigterm()
         try:
             args = _parse(args_list, whole_command_line)
-            log.json_format = early_log_format(vars(args), env) == "json"
+            log.json_format = resolve_log_format(vars(args), env) == "json"
             context = CommandContext(
                 environ=env,
                 stdout=out,

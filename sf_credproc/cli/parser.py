@@ -6,8 +6,8 @@ import argparse
 from typing import Any, NoReturn
 
 from .. import __version__
-from ..config.options import GET_OPTIONS
-from ..config.settings import PROFILE_ENV
+from ..config.commands import COMMAND_OPTIONS
+from ..config.option import Kind, Option
 from ..errors import ConfigError
 
 EXIT_CODES_HELP = """exit codes:
@@ -54,11 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_get_options(get)
-    get.add_argument(
-        "--refresh", action="store_true", help="log in even if the cache has a fresh token"
-    )
-    get.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    add_options(get, "get")
 
     exec_parser = commands.add_parser(
         "exec",
@@ -71,13 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_get_options(exec_parser)
-    exec_parser.add_argument(
-        "--refresh", action="store_true", help="log in even if the cache is fresh"
-    )
-    exec_parser.add_argument(
-        "--no-cache", action="store_true", help="neither read nor write the cache"
-    )
+    add_options(exec_parser, "exec")
 
     logout = commands.add_parser(
         "logout",
@@ -87,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_get_options(logout)
+    add_options(logout, "logout")
 
     cert = commands.add_parser(
         "cert",
@@ -99,15 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_get_options(cert, only=("key", "region", "aws_profile", "timeout"))
-    cert.add_argument(
-        "--subject", metavar="DN", help='distinguished name [default: "CN=sf-credproc"]'
-    )
-    cert.add_argument("--days", type=int, default=730, metavar="N", help="validity in days [730]")
-    cert.add_argument("--out", metavar="FILE", help="write the PEM here instead of stdout")
-    cert.add_argument(
-        "--csr", action="store_true", help="make a certificate signing request instead"
-    )
+    add_options(cert, "cert")
 
     doctor = commands.add_parser(
         "doctor",
@@ -118,13 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_get_options(doctor)
-    doctor.add_argument(
-        "--cert",
-        metavar="FILE",
-        help="the certificate uploaded to the connected app or External Client App",
-    )
-    doctor.add_argument("--json", action="store_true", help="the report as JSON")
+    add_options(doctor, "doctor")
 
     cache = commands.add_parser("cache", help="list or clear cached tokens")
     cache_commands = cache.add_subparsers(
@@ -133,40 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     listing = cache_commands.add_parser(
         "list", help="show cached tokens (user, login URL, expiration; never the token)"
     )
-    listing.add_argument(
-        "--cache-dir", metavar="DIR", help="cache directory [env SF_CREDPROC_CACHE_DIR]"
-    )
-    listing.add_argument("--profile", metavar="NAME", help="profile whose cache_dir to use")
-    listing.add_argument(
-        "--min-ttl",
-        metavar="SECONDS",
-        help="freshness threshold for the state column [env SF_CREDPROC_MIN_TTL; "
-        "default: min(900, session TTL / 4)]",
-    )
-    listing.add_argument(
-        "--session-ttl",
-        metavar="SECONDS",
-        help="the session TTL get uses, for the state column [env SF_CREDPROC_SESSION_TTL; "
-        "default: 7200]",
-    )
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_options(listing, "cache list")
     clear = cache_commands.add_parser(
         "clear",
         help="delete the cached token the get options select, or --all",
         description="Delete the cache entry of the identity the get options select (no "
         "revocation: see logout), or every entry with --all.",
     )
-    add_get_options(clear)
-    clear.add_argument(
-        "--all", action="store_true", help="delete every entry in the cache directory"
-    )
+    add_options(clear, "cache clear")
 
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
         help="run 'get' end to end against a local emulator with a throwaway key",
         description="Start a local Salesforce emulator, register a throwaway key with it, run the "
         "real 'get' pipeline against it and print the credential.",
     )
+    add_options(demo, "demo")
 
     emulator = commands.add_parser(
         "emulator",
@@ -174,46 +132,45 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve Salesforce's OAuth endpoints locally (token, revoke, userinfo) for "
         "offline integration tests.",
     )
-    emulator.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
-    emulator.add_argument("--port", type=int, default=0, help="port [a free one]")
-    emulator.add_argument(
-        "--client-id", default="sf-credproc-emulator-app", help="consumer key to accept"
-    )
-    emulator.add_argument(
-        "--username", default="integration@emulator.example", help="user to accept"
-    )
-    emulator.add_argument(
-        "--cert", metavar="PEM", help="the connected app's certificate [a new key]"
-    )
-    emulator.add_argument(
-        "--tls-cert", metavar="PEM", help="serve https with this certificate chain"
-    )
-    emulator.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    add_options(emulator, "emulator")
     return parser
 
 
-def add_get_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
-    """The options of ``get`` (or those named in ``only``), with their env vars in the help."""
-    for option in GET_OPTIONS:
-        if only is not None and option.name not in only:
-            continue
-        if option.name == "trusted_hosts":
-            parser.add_argument(
-                option.flag,
-                dest=option.name,
-                action="append",
-                metavar=option.metavar,
-                help=option.env_help,
-            )
-        else:
-            parser.add_argument(
-                option.flag, dest=option.name, metavar=option.metavar, help=option.env_help
-            )
-    parser.add_argument(
-        "--profile",
-        metavar="NAME",
-        help=f"profile from the config file [env {PROFILE_ENV}; default: 'default' if present]",
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="progress on stderr, never a secret"
-    )
+def add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """The options of ``command`` (``"cache list"`` for an action), from the option spec.
+
+    Settings arrive as text (``None`` when absent): the resolver checks them, so that a wrong value
+    is reported the same way whether it came from a flag, a variable or a profile.
+    """
+    for option in COMMAND_OPTIONS[command]:
+        _add_option(parser, option)
+
+
+def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    names = [name for name in (option.short, option.flag) if name]
+    if option.kind is Kind.SWITCH:
+        parser.add_argument(*names, dest=option.name, action="store_true", help=option.env_help)
+    elif option.repeatable:
+        parser.add_argument(
+            *names, dest=option.name, action="append", metavar=option.metavar, help=option.env_help
+        )
+    elif option.kind is Kind.INTEGER:
+        parser.add_argument(
+            *names,
+            dest=option.name,
+            type=int,
+            default=option.default,
+            metavar=option.metavar,
+            help=option.env_help,
+        )
+    elif option.env is None and option.default is not None:
+        # A command's own text flag with a default (the emulator's): no resolver behind it.
+        parser.add_argument(
+            *names,
+            dest=option.name,
+            default=option.default,
+            metavar=option.metavar,
+            help=option.env_help,
+        )
+    else:
+        parser.add_argument(*names, dest=option.name, metavar=option.metavar, help=option.env_help)

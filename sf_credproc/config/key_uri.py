@@ -83,7 +83,9 @@ def shown(text: str) -> str:
 
 
 def _bad(text: str, source: str, why: str, hint: str) -> ConfigError:
-    return ConfigError(f"--key {shown(text)} (from {source}) {why}", hint=hint)
+    # A Python keyword argument (source ``key=``) is named as the caller wrote it.
+    subject = f"{source}{shown(text)}" if source.endswith("=") else f"--key {shown(text)}"
+    return ConfigError(f"{subject} (from {source}) {why}", hint=hint)
 
 
 def _is_uuid(text: str) -> bool:

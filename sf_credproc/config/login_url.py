@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from .host_names import canonical_host, host_in_url, is_loopback_host, matches_trusted_host
+from .option import naming
 
 PRODUCTION_AUDIENCE = "https://login.salesforce.com"
 SANDBOX_AUDIENCE = "https://test.salesforce.com"
@@ -150,25 +151,28 @@ def _shown(text: str) -> str:
     return f"{scheme + separator if separator else ''}***@{text[text.rindex('@') + 1 :]}"
 
 
-def parse_login_url(text: str, trusted_hosts: tuple[str, ...], source: str) -> LoginUrl:
-    """Validate ``text`` against the login URL policy, or raise ``ConfigError`` naming ``source``."""
+def parse_login_url(
+    text: str, trusted_hosts: tuple[str, ...], source: str, label: str = "--login-url"
+) -> LoginUrl:
+    """Validate ``text`` against the login URL policy, or raise ``ConfigError`` naming ``source``
+    (``label``: how the setting is named, ``login_url=`` for a Python keyword argument)."""
     text = text.strip()
     try:
         scheme, host, port, path = split_login_url(text)
     except ValueError as error:
         raise ConfigError(
-            f"--login-url {_shown(text)!r} (from {source}) {error}", hint=_URL_HINT
+            f"{naming(label, repr(_shown(text)))} (from {source}) {error}", hint=_URL_HINT
         ) from None
     loopback = is_loopback_host(host)
     if scheme == "http" and not loopback:
         raise ConfigError(
-            f"--login-url {text!r} (from {source}) uses plain http to a remote host; the signed "
+            f"{naming(label, repr(text))} (from {source}) uses plain http to a remote host; the signed "
             "assertion is a bearer credential",
             hint="Use https (plain http is allowed only for localhost, 127.0.0.0/8 and [::1])",
         )
     if not (loopback or is_salesforce_host(host) or is_trusted_host(host, trusted_hosts)):
         raise ConfigError(
-            f"--login-url host {host!r} (from {source}) is not a Salesforce domain, and the signed "
+            f"{label.rstrip('=')} host {host!r} (from {source}) is not a Salesforce domain, and the signed "
             "assertion is only sent to Salesforce",
             hint=f"If {host} really is your Salesforce login host, pass --trusted-host {host}",
         )

@@ -1,158 +1,309 @@
-"""The options of ``get``: each one's flag, environment variable, profile key and default.
+"""The option spec: every setting, with its flag, variable, profile key, type, default and range.
 
-One table, read by the argument parser (``cli.py``), the resolution of settings (``settings.py``),
-the config file's key check and ``--help``.
+Each default, range and choice list is written here once. Generated from this table: the argument
+parser of every command (``cli/parser.py``, with ``commands.py``), the config file's key check, the
+``--help`` text, the Python API's keyword arguments (``keywords.py``), the fast path's key
+(``fast_path_environment``) and the README's settings table (``settings_table.py``, checked by a
+test).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .option import Kind, Option
+from .paths import CONFIG_ENV
+
+PROFILE_ENV = "SF_CREDPROC_PROFILE"
+PASSPHRASE_ENV = "SF_CREDPROC_KEY_PASSPHRASE"
+DEFAULT_PROFILE = "default"
+#: Salesforce session timeouts range from 15 minutes to 24 hours; a shorter TTL is always safe.
+MAX_SESSION_TTL_SECONDS = 24 * 3600
+#: botocore's advisory refresh window (15 minutes): the minimum TTL's ceiling when none is set.
+DEFAULT_MIN_TTL_CEILING_SECONDS = 900
 
 
-@dataclass(frozen=True)
-class Option:
-    """One setting of ``get``: its flag, environment variable, profile key and default."""
+def default_min_ttl(session_ttl_seconds: int) -> int:
+    """The minimum TTL when none is set: ``min(900, session_ttl / 4)`` whole seconds.
 
-    name: str
-    flag: str
-    env: str
-    help: str
-    default: str | None = None
-    required: bool = False
-    metavar: str = "VALUE"
-
-    @property
-    def env_help(self) -> str:
-        default = f"; default: {self.default}" if self.default else ""
-        return f"{self.help} [env {self.env}{default}]"
+    With 900 alone, a 15-minute session (Salesforce's shortest timeout) would never be served from
+    the cache.
+    """
+    return min(DEFAULT_MIN_TTL_CEILING_SECONDS, session_ttl_seconds // 4)
 
 
+#: The settings of ``get`` (``exec``, ``logout``, ``doctor`` and ``cache clear`` take them all).
 GET_OPTIONS: tuple[Option, ...] = (
     Option(
         "client_id",
         "--client-id",
-        "SF_CREDPROC_CLIENT_ID",
         "consumer key of the connected app or External Client App (JWT iss)",
+        "KEY",
+        "SF_CREDPROC_CLIENT_ID",
+        in_profile=True,
         required=True,
-        metavar="KEY",
+        decides_output=True,
+        doc="consumer key of the connected app or External Client App (JWT `iss`)",
     ),
     Option(
         "username",
         "--username",
-        "SF_CREDPROC_USERNAME",
         "Salesforce username (JWT sub)",
+        "USER",
+        "SF_CREDPROC_USERNAME",
+        in_profile=True,
         required=True,
-        metavar="USER",
+        decides_output=True,
+        doc="Salesforce username (JWT `sub`)",
     ),
     Option(
         "login_url",
         "--login-url",
-        "SF_CREDPROC_LOGIN_URL",
         "host whose /services/oauth2/token is called",
-        "https://login.salesforce.com",
-        metavar="URL",
+        "URL",
+        "SF_CREDPROC_LOGIN_URL",
+        in_profile=True,
+        default="https://login.salesforce.com",
+        decides_output=True,
+        doc="host whose `/services/oauth2/token` is called",
     ),
     Option(
         "audience",
         "--audience",
-        "SF_CREDPROC_AUDIENCE",
         "JWT aud",
-        "derived from --login-url",
-        metavar="URL",
+        "URL",
+        "SF_CREDPROC_AUDIENCE",
+        in_profile=True,
+        default_text="derived from --login-url",
+        decides_output=True,
+        doc="JWT `aud`",
+        readme_default="derived, see below",
     ),
     Option(
         "key",
         "--key",
-        "SF_CREDPROC_KEY",
         "key source: kms:, secretsmanager:, ssm:, file: or env:",
+        "URI",
+        "SF_CREDPROC_KEY",
+        in_profile=True,
         required=True,
-        metavar="URI",
+        decides_output=True,
+        doc="key source URI, see below",
     ),
     Option(
         "region",
         "--region",
-        "SF_CREDPROC_REGION",
         "AWS region",
-        "boto3's own resolution",
-        metavar="REGION",
+        "REGION",
+        "SF_CREDPROC_REGION",
+        in_profile=True,
+        default_text="boto3's own resolution",
+        decides_output=True,
+        doc="AWS region (a key ARN's region wins when this is unset)",
+        readme_default="boto3's own resolution, then `AWS_REGION`",
     ),
     Option(
         "aws_profile",
         "--aws-profile",
-        "SF_CREDPROC_AWS_PROFILE",
         "AWS named profile",
-        "boto3's own resolution",
-        metavar="NAME",
+        "NAME",
+        "SF_CREDPROC_AWS_PROFILE",
+        in_profile=True,
+        default_text="boto3's own resolution",
+        decides_output=True,
     ),
     Option(
         "session_ttl",
         "--session-ttl",
-        "SF_CREDPROC_SESSION_TTL",
         "seconds the Salesforce session lives (the org/app session timeout)",
-        "7200",
-        metavar="SECONDS",
+        "SECONDS",
+        "SF_CREDPROC_SESSION_TTL",
+        in_profile=True,
+        kind=Kind.WHOLE_SECONDS,
+        default=7200,
+        low=1,
+        high=MAX_SESSION_TTL_SECONDS,
+        decides_output=True,
+        doc="seconds the Salesforce session lives, 1 to 86400",
     ),
     Option(
         "timeout",
         "--timeout",
-        "SF_CREDPROC_TIMEOUT",
         "overall deadline in seconds for the whole command",
-        "30",
-        metavar="SECONDS",
+        "SECONDS",
+        "SF_CREDPROC_TIMEOUT",
+        in_profile=True,
+        kind=Kind.SECONDS,
+        default=30.0,
+        low=0.001,
+        high=3600.0,
+        decides_output=True,
+        doc="overall deadline in seconds for the whole command (up to 3600)",
     ),
     Option(
         "cache_dir",
         "--cache-dir",
-        "SF_CREDPROC_CACHE_DIR",
         "token cache directory",
-        "$XDG_CACHE_HOME/sf-credproc",
-        metavar="DIR",
+        "DIR",
+        "SF_CREDPROC_CACHE_DIR",
+        in_profile=True,
+        default_text="$XDG_CACHE_HOME/sf-credproc",
+        decides_output=True,
+        readme_default="`$XDG_CACHE_HOME/sf-credproc`, else `~/.cache/sf-credproc`",
     ),
     Option(
         "min_ttl",
         "--min-ttl",
-        "SF_CREDPROC_MIN_TTL",
         "serve a cached token only while more than this many seconds remain",
-        "min(900, session TTL / 4)",
-        metavar="SECONDS",
+        "SECONDS",
+        "SF_CREDPROC_MIN_TTL",
+        in_profile=True,
+        kind=Kind.WHOLE_SECONDS,
+        default_text=f"min({DEFAULT_MIN_TTL_CEILING_SECONDS}, session TTL / 4)",
+        low=0,
+        high=MAX_SESSION_TTL_SECONDS,
+        decides_output=True,
+        readme_default=f"`min({DEFAULT_MIN_TTL_CEILING_SECONDS}, session TTL / 4)`",
+        doc="serve a cached token only while more than this many seconds remain before "
+        "`Expiration` (0 to 86400; when set, below `--session-ttl`)",
     ),
     Option(
         "shared_cache",
         "--shared-cache",
-        "SF_CREDPROC_SHARED_CACHE",
         "fleet-wide token cache: dynamodb://TABLE",
-        metavar="URI",
+        "URI",
+        "SF_CREDPROC_SHARED_CACHE",
+        in_profile=True,
+        # A cache hit serves the local entry, which the shared tier never overrides.
+        doc="a fleet-wide cache, `dynamodb://TABLE` (see [the shared cache]"
+        "(#the-shared-cache-a-fleet))",
+        readme_default="none",
     ),
     Option(
         "shared_cache_key",
         "--shared-cache-key",
-        "SF_CREDPROC_SHARED_CACHE_KEY",
         "symmetric KMS key that encrypts tokens in the shared cache",
-        metavar="KEY",
+        "KEY",
+        "SF_CREDPROC_SHARED_CACHE_KEY",
+        in_profile=True,
+        doc="the symmetric KMS key (id, `alias/NAME` or ARN) that encrypts tokens in the table",
+        readme_default="none; required with `--shared-cache`",
     ),
     Option(
         "format",
         "--format",
-        "SF_CREDPROC_FORMAT",
         "output: json, env, token, header, github or sf",
-        "json",
-        metavar="FORMAT",
+        "FORMAT",
+        "SF_CREDPROC_FORMAT",
+        in_profile=True,
+        kind=Kind.CHOICE,
+        default="json",
+        choices=("json", "env", "token", "header", "github", "sf"),
+        decides_output=True,
+        doc="output: `json`, `env`, `token`, `header`, `github` or `sf` (see [Consumers]"
+        "(#consumers-formats-and-exec))",
     ),
     Option(
         "log_format",
         "--log-format",
-        "SF_CREDPROC_LOG_FORMAT",
         "what stderr carries: text lines, or one JSON object per event",
-        "text",
-        metavar="FORMAT",
+        "FORMAT",
+        "SF_CREDPROC_LOG_FORMAT",
+        in_profile=True,
+        kind=Kind.CHOICE,
+        default="text",
+        choices=("text", "json"),
+        # stderr only: stdout's bytes are the same in both formats.
+        doc="stderr: `text` lines, or `json` (one object per event: `time`, `level`, `event`, "
+        "`message` and fields)",
     ),
     Option(
         "trusted_hosts",
         "--trusted-host",
-        "SF_CREDPROC_TRUSTED_HOSTS",
         "extra login host to trust (repeatable; env: comma-separated)",
-        metavar="HOST",
+        "HOST",
+        "SF_CREDPROC_TRUSTED_HOSTS",
+        in_profile=True,
+        kind=Kind.HOST_LIST,
+        decides_output=True,
+        doc="extra login hosts to trust; `*.example.com` matches subdomains (never `*.com`, see "
+        "[the policy](#login-url-policy-and-audience))",
+        readme_default="none",
     ),
 )
+
+PROFILE = Option(
+    "profile",
+    "--profile",
+    "profile from the config file",
+    "NAME",
+    PROFILE_ENV,
+    default_text=f"'{DEFAULT_PROFILE}' if present",
+    decides_output=True,
+    doc="profile of the config file",
+    readme_default=f"`{DEFAULT_PROFILE}` if present",
+)
+VERBOSE = Option(
+    "verbose",
+    "--verbose",
+    "progress on stderr, never a secret",
+    kind=Kind.SWITCH,
+    short="-v",
+    doc="one progress line per step on stderr; never a secret",
+)
+REFRESH = Option(
+    "refresh",
+    "--refresh",
+    "log in even if the cache has a fresh token",
+    kind=Kind.SWITCH,
+    doc="log in even if the cache holds a fresh token, and replace the entry",
+)
+NO_CACHE = Option("no_cache", "--no-cache", "neither read nor write the cache", kind=Kind.SWITCH)
+
+#: Settings read from the environment only (secrets never go on a command line).
+ENVIRONMENT_ONLY: tuple[Option, ...] = (
+    Option(
+        "key_passphrase",
+        None,
+        "unlocks an encrypted PEM",
+        env=PASSPHRASE_ENV,
+        doc="unlocks an encrypted PEM from `file:` or `env:` (only those: a `secretsmanager:` "
+        "secret carries its own `passphrase` field, an `ssm:` parameter holds an unencrypted PEM)",
+        readme_default="none",
+    ),
+    Option(
+        "config",
+        None,
+        "the config file",
+        env=CONFIG_ENV,
+        doc="the config file (TOML; `/dev/null` for none)",
+        readme_default="`$XDG_CONFIG_HOME/sf-credproc/config.toml`, else "
+        "`~/.config/sf-credproc/config.toml`",
+    ),
+    Option(
+        "ca_bundle",
+        None,
+        "CA bundle for TLS to Salesforce",
+        env="REQUESTS_CA_BUNDLE",
+        env_fallbacks=("SSL_CERT_FILE",),
+        doc="CA bundle for TLS to Salesforce",
+        readme_default="the system's CA store (certifi)",
+    ),
+)
+
 OPTIONS_BY_NAME = {option.name: option for option in GET_OPTIONS}
-PROFILE_KEYS = frozenset(OPTIONS_BY_NAME)
+PROFILE_KEYS = frozenset(option.name for option in GET_OPTIONS if option.in_profile)
+
+#: Besides the options' variables, what locates the config file and the cache directory.
+_LOCATION_ENVIRONMENT = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", CONFIG_ENV)
+
+
+def fast_path_environment() -> tuple[str, ...]:
+    """The variables whose values key the fast path's index (``cli/fast_path.py`` holds a copy,
+    since importing this table there would cost more than the cache hit itself).
+
+    Secrets (the key passphrase) are never among them: they never decide *which* token, and the
+    index must never hold them.
+    """
+    deciding = [PROFILE, *GET_OPTIONS]
+    return _LOCATION_ENVIRONMENT + tuple(
+        option.env for option in deciding if option.decides_output and option.env
+    )

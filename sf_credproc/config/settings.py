@@ -1,32 +1,45 @@
-"""Resolve every setting of ``get``: flag > environment variable > config profile > default.
+"""Resolve every setting of a command: flag > environment variable > config profile > default.
 
-This module is the only reader of the environment. Each value is validated here, before any key is
-touched or any request is made, and every error names the setting and where its value came from.
+Each value is validated here, against its entry in the option spec (``options.py``), before any key
+is touched or any request is made, and every error names the setting and where its value came from.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cache.freshness import DEFAULT_MIN_TTL_SECONDS, default_min_ttl
 from ..errors import ConfigError
-from ..formats import FORMATS
-from ..log import LOG_FORMATS
-from .config_file import ConfigFile, load_config_file
 from .key_uri import KeyUri, parse_key_uri
 from .login_url import LoginUrl, derive_audience, parse_login_url
-from .options import GET_OPTIONS, OPTIONS_BY_NAME, PROFILE_KEYS, Option
+from .option import naming
+from .options import (
+    ENVIRONMENT_ONLY,
+    GET_OPTIONS,
+    OPTIONS_BY_NAME,
+    PASSPHRASE_ENV,
+    default_min_ttl,
+)
 from .paths import default_cache_dir
+from .sources import SettingSources, load_sources
+from .values import (
+    RawValue,
+    check_choice,
+    check_hosts,
+    check_region,
+    check_seconds,
+    check_text,
+    parse_table,
+)
 
-PROFILE_ENV = "SF_CREDPROC_PROFILE"
-PASSPHRASE_ENV = "SF_CREDPROC_KEY_PASSPHRASE"
-DEFAULT_PROFILE = "default"
-#: Salesforce session timeouts range from 15 minutes to 24 hours; a shorter TTL is always safe.
-MAX_SESSION_TTL_SECONDS = 24 * 3600
-MAX_TIMEOUT_SECONDS = 3600.0
+_SESSION_TTL = OPTIONS_BY_NAME["session_ttl"]
+_MIN_TTL = OPTIONS_BY_NAME["min_ttl"]
+_FORMAT = OPTIONS_BY_NAME["format"]
+_LOG_FORMAT = OPTIONS_BY_NAME["log_format"]
+_CA_BUNDLE = next(option for option in ENVIRONMENT_ONLY if option.name == "ca_bundle")
+_SETTING_NAMES = frozenset(OPTIONS_BY_NAME)
 
 
 @dataclass(frozen=True)
@@ -51,15 +64,15 @@ class Settings:
     config_path: str
     ca_bundle: str | None
     cache_dir: str = ""
-    #: Already resolved by the one rule (``freshness.default_min_ttl`` when not set).
-    min_ttl_seconds: int = DEFAULT_MIN_TTL_SECONDS
+    #: Already resolved by the one rule (``options.default_min_ttl`` when not set).
+    min_ttl_seconds: int = default_min_ttl(int(_SESSION_TTL.default or 0))
     refresh: bool = False
     no_cache: bool = False
     #: The shared cache's DynamoDB table and KMS key (None: no shared tier).
     shared_table: str | None = None
     shared_key: KeyUri | None = None
-    output_format: str = "json"
-    log_format: str = "text"
+    output_format: str = str(_FORMAT.default)
+    log_format: str = str(_LOG_FORMAT.default)
     #: ``$GITHUB_ENV``, the file ``--format github`` appends variables to.
     github_env: str | None = None
     key_passphrase: str | None = field(repr=False, default=None)
@@ -72,17 +85,35 @@ class Settings:
     ) -> Settings:
         """The settings of a config-file profile (``None``: the default one), with keyword
         overrides named like the long options (``client_id=...``, ``session_ttl=...``)."""
-        from ..api import settings_from
-
-        return settings_from(profile=profile, environ=environ, **options)
+        return resolve_keywords(profile=profile, environ=environ, **options)
 
 
-@dataclass(frozen=True)
-class _Raw:
-    value: Any
-    origin: str
-    #: From the TOML config file, where values carry their own types ("7200" is a string).
-    typed: bool = False
+def resolve_keywords(
+    *,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    refresh: bool = False,
+    no_cache: bool = False,
+    **options: Any,
+) -> Settings:
+    """``Settings`` as the command line would resolve them, keyword arguments playing the flags.
+
+    Keyword names are the settings' names in the option spec (``client_id``, ``login_url``,
+    ``session_ttl``, ``trusted_hosts`` ...); the environment and the config profile fill the rest.
+    Errors name them as given: ``session_ttl=`` (``TypeError`` for a name that is no setting).
+    """
+    unknown = sorted(set(options) - _SETTING_NAMES)
+    if unknown:
+        raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
+    flags: dict[str, Any] = {name: None for name in _SETTING_NAMES}
+    for name, value in options.items():
+        if value is not None:
+            # Numbers and lists arrive as Python values; the resolver validates them like flags.
+            is_list = isinstance(value, Sequence) and not isinstance(value, str)
+            flags[name] = list(value) if is_list else value
+    flags.update(profile=profile, refresh=refresh, no_cache=no_cache, verbose=False)
+    env = os.environ if environ is None else environ
+    return resolve_settings(flags, env, from_python=True)
 
 
 def resolve_settings(
@@ -90,48 +121,39 @@ def resolve_settings(
     environ: Mapping[str, str],
     *,
     needs: frozenset[str] = frozenset({"client_id", "username", "key"}),
+    from_python: bool = False,
 ) -> Settings:
     """Build ``Settings`` from parsed flags (``None`` when absent) and the environment.
 
     ``needs`` names the settings this command cannot do without: the identity for ``logout`` and
-    ``cache clear``, only the key for ``cert``. The others default to empty.
+    ``cache clear``, only the key for ``cert``. The others default to empty. ``from_python``: the
+    flags are a Python caller's keyword arguments, and errors name them so (``session_ttl=``).
     """
-    config = load_config_file(environ, PROFILE_KEYS)
-    profile_name, profile = _select_profile(flags.get("profile"), environ, config)
-    raw: dict[str, _Raw] = {}
+    sources = load_sources(flags, environ, from_python=from_python)
+    raw: dict[str, RawValue] = {}
     for option in GET_OPTIONS:
-        found = _lookup(option, flags, environ, profile, profile_name, config.path)
+        found = sources.find(option)
         if found is not None:
             raw[option.name] = found
         elif option.required and option.name in needs:
-            where = (
-                f", or add {option.name} to profile {profile_name!r}"
-                if profile_name
-                else f", or add {option.name} to [profile.default] in {config.path}"
-            )
-            raise ConfigError(
-                f"{option.flag} is required",
-                hint=f"Pass {option.flag}, set {option.env}{where}",
-            )
+            raise _missing(option.name, sources)
 
     def text(name: str) -> str | None:
-        return _text(name, raw[name]) if name in raw else None
+        return check_text(raw[name]) if name in raw else None
 
-    trusted_hosts = _hosts(raw["trusted_hosts"]) if "trusted_hosts" in raw else ()
-    login_raw = raw.get("login_url") or _Raw(OPTIONS_BY_NAME["login_url"].default, "default")
-    login_url = parse_login_url(_text("login_url", login_raw), trusted_hosts, login_raw.origin)
-    key = parse_key_uri(_text("key", raw["key"]), raw["key"].origin) if "key" in raw else None
-    region = text("region")
-    if region is not None:
-        _check_region(region, raw["region"].origin)
+    trusted_hosts = check_hosts(raw["trusted_hosts"]) if "trusted_hosts" in raw else ()
+    login_url = _login_url(raw.get("login_url"), trusted_hosts, from_python)
+    key = parse_key_uri(check_text(raw["key"]), raw["key"].origin) if "key" in raw else None
+    region = check_region(raw["region"]) if "region" in raw else None
     if key and key.region and region and key.region != region:
+        region_label = raw["region"].label
         raise ConfigError(
-            f"--key {key} is in region {key.region} but --region (from {raw['region'].origin}) "
-            f"is {region}",
-            hint="Drop --region (the ARN names the region), or make them agree",
+            f"{naming(raw['key'].label, str(key))} is in region {key.region} but {region_label} "
+            f"(from {raw['region'].origin}) is {region}",
+            hint=f"Drop {region_label} (the ARN names the region), or make them agree",
         )
     shared_table, shared_key = _shared_cache(raw.get("shared_cache"), raw.get("shared_cache_key"))
-    session_ttl = _session_ttl(raw.get("session_ttl"))
+    session_ttl, min_ttl = _ttls(raw.get("session_ttl"), raw.get("min_ttl"))
     return Settings(
         client_id=text("client_id") or "",
         username=text("username") or "",
@@ -142,21 +164,19 @@ def resolve_settings(
         fallback_region=environ.get("AWS_REGION") or None,
         aws_profile=text("aws_profile"),
         session_ttl_seconds=session_ttl,
-        timeout_seconds=_number(
-            raw.get("timeout"), "timeout", 30.0, 0.001, MAX_TIMEOUT_SECONDS, float
-        ),
+        timeout_seconds=check_seconds(raw.get("timeout"), OPTIONS_BY_NAME["timeout"]),
         trusted_hosts=trusted_hosts,
-        profile=profile_name,
-        config_path=config.path,
+        profile=sources.profile_name,
+        config_path=sources.config.path,
         ca_bundle=_ca_bundle(environ),
         cache_dir=_cache_dir(raw.get("cache_dir"), environ),
-        min_ttl_seconds=_min_ttl(raw.get("min_ttl"), raw.get("session_ttl"), session_ttl),
+        min_ttl_seconds=min_ttl,
         refresh=bool(flags.get("refresh")),
         no_cache=bool(flags.get("no_cache")),
         shared_table=shared_table,
         shared_key=shared_key,
-        output_format=_format(raw.get("format")),
-        log_format=_choice(raw.get("log_format"), "log_format", LOG_FORMATS),
+        output_format=check_choice(raw.get("format"), _FORMAT),
+        log_format=check_choice(raw.get("log_format"), _LOG_FORMAT),
         github_env=environ.get("GITHUB_ENV") or None,
         key_passphrase=environ.get(PASSPHRASE_ENV) or None,
         verbose=bool(flags.get("verbose")),
@@ -165,7 +185,7 @@ def resolve_settings(
 
 
 def resolve_cache_dir(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    """The cache directory alone (for ``cache list``): flag > env > profile > default."""
+    """The cache directory alone (for ``cache clear --all``): flag > env > profile > default."""
     return resolve_cache_view(flags, environ)[0]
 
 
@@ -173,233 +193,91 @@ def resolve_cache_view(
     flags: Mapping[str, Any], environ: Mapping[str, str]
 ) -> tuple[str, int, int]:
     """The cache directory, ``--min-ttl`` and ``--session-ttl``, resolved like ``get``'s (for
-    ``cache list``, whose state column applies ``get``'s freshness rule)."""
-    config = load_config_file(environ, PROFILE_KEYS)
-    profile_name, profile = _select_profile(flags.get("profile"), environ, config)
+    ``cache list``, whose state column applies ``get``'s freshness rule); ``--log-format`` is
+    checked too, as every command checks it."""
+    sources = load_sources(flags, environ)
 
-    def find(name: str) -> _Raw | None:
-        option = OPTIONS_BY_NAME[name]
-        return _lookup(option, flags, environ, profile, profile_name, config.path)
+    def find(name: str) -> RawValue | None:
+        return sources.find(OPTIONS_BY_NAME[name])
 
-    session_raw = find("session_ttl")
-    session_ttl = _session_ttl(session_raw)
-    min_ttl = _min_ttl(find("min_ttl"), session_raw, session_ttl)
+    session_ttl, min_ttl = _ttls(find("session_ttl"), find("min_ttl"))
+    check_choice(find("log_format"), _LOG_FORMAT)
     return _cache_dir(find("cache_dir"), environ), min_ttl, session_ttl
 
 
-def _session_ttl(raw: _Raw | None) -> int:
-    value: int = _number(raw, "session_ttl", 7200, 1, MAX_SESSION_TTL_SECONDS, int)
-    return value
+def _missing(name: str, sources: SettingSources) -> ConfigError:
+    option = OPTIONS_BY_NAME[name]
+    label = option.python_label() if sources.from_python else str(option.flag)
+    where = (
+        f", or add {name} to profile {sources.profile_name!r}"
+        if sources.profile_name
+        else f", or add {name} to [profile.default] in {sources.config.path}"
+    )
+    return ConfigError(f"{label} is required", hint=f"Pass {label}, set {option.env}{where}")
 
 
-def _min_ttl(raw: _Raw | None, session_raw: _Raw | None, session_ttl: int) -> int:
-    """``--min-ttl`` as set, or scaled to the session when not set (``freshness``).
+def _login_url(raw: RawValue | None, trusted_hosts: tuple[str, ...], from_python: bool) -> LoginUrl:
+    option = OPTIONS_BY_NAME["login_url"]
+    if raw is None:
+        raw = RawValue(option, option.default, "default", from_python=from_python)
+    return parse_login_url(check_text(raw), trusted_hosts, raw.origin, raw.label)
+
+
+def _ttls(session_raw: RawValue | None, min_raw: RawValue | None) -> tuple[int, int]:
+    """``--session-ttl``, and ``--min-ttl`` as set or scaled to the session when not set.
 
     A minimum TTL at or above the session's own would make every cached token due for refresh the
     moment it is saved: the cache would silently never serve, and every call would log in.
     """
-    if raw is None:
-        return default_min_ttl(session_ttl)
-    min_ttl: int = _number(raw, "min_ttl", 0, 0, MAX_SESSION_TTL_SECONDS, int)
+    session_ttl: int = check_seconds(session_raw, _SESSION_TTL)
+    if min_raw is None:
+        return session_ttl, default_min_ttl(session_ttl)
+    min_ttl: int = check_seconds(min_raw, _MIN_TTL)
     if min_ttl >= session_ttl:
+        session_label = session_raw.label if session_raw else str(_SESSION_TTL.flag)
         session_origin = session_raw.origin if session_raw else "the default"
         raise ConfigError(
-            f"--min-ttl {min_ttl} (from {raw.origin}) is not below --session-ttl {session_ttl} "
-            f"(from {session_origin}): no cached token would ever be served",
-            hint="Lower --min-ttl, or unset it: it then defaults to min(900, session TTL / 4)",
+            f"{min_raw.subject(str(min_ttl))} (from {min_raw.origin}) is not below "
+            f"{naming(session_label, str(session_ttl))} (from {session_origin}): no cached token "
+            "would ever "
+            "be served",
+            hint=f"Lower {min_raw.label}, or unset it: it then defaults to {_MIN_TTL.default_text}",
         )
-    return min_ttl
+    return session_ttl, min_ttl
 
 
-def _cache_dir(raw: _Raw | None, environ: Mapping[str, str]) -> str:
+def _cache_dir(raw: RawValue | None, environ: Mapping[str, str]) -> str:
     if raw is None:
         return default_cache_dir(environ)
-    return os.path.abspath(os.path.expanduser(_text("cache_dir", raw)))
+    return os.path.abspath(os.path.expanduser(check_text(raw)))
 
 
-def _select_profile(
-    flag_value: str | None, environ: Mapping[str, str], config: ConfigFile
-) -> tuple[str | None, Mapping[str, Any]]:
-    if flag_value is not None:
-        name, origin = flag_value, "--profile"
-    elif environ.get(PROFILE_ENV):
-        name, origin = environ[PROFILE_ENV], PROFILE_ENV
-    else:
-        if DEFAULT_PROFILE in config.profiles:
-            return DEFAULT_PROFILE, config.profiles[DEFAULT_PROFILE]
-        return None, {}
-    if name not in config.profiles:
-        known = ", ".join(sorted(config.profiles)) or "none"
-        raise ConfigError(
-            f"profile {name!r} (from {origin}) is not in config file {config.path}",
-            hint=f"Add a [profile.{name}] table, or choose one of: {known}",
-        )
-    return name, config.profiles[name]
-
-
-def _lookup(
-    option: Option,
-    flags: Mapping[str, Any],
-    environ: Mapping[str, str],
-    profile: Mapping[str, Any],
-    profile_name: str | None,
-    config_path: str,
-) -> _Raw | None:
-    value = flags.get(option.name)
-    if value is not None and value != []:
-        return _Raw(value, option.flag)
-    # An empty environment variable counts as unset, as in most CLIs.
-    if environ.get(option.env):
-        env_value = environ[option.env]
-        if option.name == "trusted_hosts":
-            return _Raw([h.strip() for h in env_value.split(",") if h.strip()], option.env)
-        return _Raw(env_value, option.env)
-    if option.name in profile:
-        return _Raw(profile[option.name], f"profile {profile_name!r} in {config_path}", typed=True)
-    return None
-
-
-def _text(name: str, raw: _Raw) -> str:
-    option = OPTIONS_BY_NAME[name]
-    if not isinstance(raw.value, str) or not raw.value.strip():
-        raise ConfigError(
-            f"{option.flag} (from {raw.origin}) must be a non-empty string",
-            hint=f"Set {option.flag} to a {option.metavar.lower()}",
-        )
-    return raw.value.strip()
-
-
-def _hosts(raw: _Raw) -> tuple[str, ...]:
-    """The ``--trusted-host`` entries in canonical form, each checked with the login URL's host
-    grammar (``host_names``); a wildcard over a public suffix is refused when the list is there."""
-    from .host_names import canonical_trusted_host, load_public_suffix_check
-
-    values = raw.value
-    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
-        raise ConfigError(
-            f"--trusted-host (from {raw.origin}) must be a list of host names",
-            hint='Write trusted_hosts = ["sso.example.com"] in the profile',
-        )
-    entries = [v.strip() for v in values]
-    # The Public Suffix List is read only when a wildcard needs it.
-    wildcards = any(entry.startswith("*.") for entry in entries)
-    is_public_suffix = load_public_suffix_check() if wildcards else None
-    hosts = []
-    for entry in entries:
-        try:
-            hosts.append(canonical_trusted_host(entry, is_public_suffix))
-        except ValueError as error:
-            raise ConfigError(
-                f"--trusted-host {entry!r} (from {raw.origin}) {error}",
-                hint="Give a bare host such as sso.example.com, or *.example.com for its "
-                "subdomains",
-            ) from None
-    return tuple(hosts)
-
-
-def _number(
-    raw: _Raw | None,
-    name: str,
-    default: float,
-    low: float,
-    high: float,
-    kind: Callable[[Any], Any],
-) -> Any:
-    if raw is None:
-        return kind(default)
-    option = OPTIONS_BY_NAME[name]
-    what = "a whole number of seconds" if kind is int else "a number of seconds"
-    value = raw.value
-    if raw.typed and isinstance(value, str):
-        # TOML has numbers: a quoted one is a mistake the README promises to report, not to guess.
-        unquoted = raw.value.strip()
-        hint = f"Write it without quotes: {name} = {unquoted}"
-        if not unquoted.replace(".", "", 1).isdigit():
-            hint = f"Set it to {what} between {low:g} and {high:g}, without quotes"
-        raise ConfigError(
-            f"{option.flag} {raw.value!r} (from {raw.origin}) is a string, not {what}",
-            hint=hint,
-        )
-    if isinstance(value, str):
-        try:
-            value = kind(value.strip())
-        except ValueError:
-            value = None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (kind is int and not isinstance(value, int))
-    ):
-        raise ConfigError(
-            f"{option.flag} {raw.value!r} (from {raw.origin}) is not {what}",
-            hint=f"Set it to {what} between {low:g} and {high:g}",
-        )
-    if not low <= value <= high:
-        raise ConfigError(
-            f"{option.flag} {raw.value!r} (from {raw.origin}) is out of range",
-            hint=f"Set it to {what} between {low:g} and {high:g}",
-        )
-    return kind(value)
-
-
-def _shared_cache(table: _Raw | None, key: _Raw | None) -> tuple[str | None, KeyUri | None]:
+def _shared_cache(table: RawValue | None, key: RawValue | None) -> tuple[str | None, KeyUri | None]:
     if table is None:
         return None, None
-    from ..cache.shared import parse_table  # after the check: it loads botocore
-
-    text = _text("shared_cache", table)
+    text = check_text(table)
     try:
         name = parse_table(text)
-    except ValueError:
+    except ValueError as error:
         raise ConfigError(
-            f"--shared-cache {text!r} (from {table.origin}) is not dynamodb://TABLE",
+            f"{table.subject(repr(text))} (from {table.origin}) is not dynamodb://TABLE",
             hint="Name a DynamoDB table, such as dynamodb://sf-credproc-tokens",
-        ) from None
+        ) from error
     if key is None:
+        needed = OPTIONS_BY_NAME["shared_cache_key"]
+        needed_label = needed.python_label() if table.from_python else needed.flag
         raise ConfigError(
-            "--shared-cache needs --shared-cache-key: tokens in the table are encrypted with it",
+            f"{table.label} needs {needed_label}: tokens in the table are encrypted with it",
             hint="Pass a symmetric KMS key id, alias/NAME or ARN (SF_CREDPROC_SHARED_CACHE_KEY)",
         )
-    key_text = _text("shared_cache_key", key)
+    key_text = check_text(key)
     uri = parse_key_uri(key_text if key_text.startswith("kms:") else f"kms:{key_text}", key.origin)
     return name, uri
 
 
-def _format(raw: _Raw | None) -> str:
-    return _choice(raw, "format", FORMATS)
-
-
-def _choice(raw: _Raw | None, name: str, choices: tuple[str, ...]) -> str:
-    if raw is None:
-        return choices[0]
-    value = _text(name, raw)
-    if value not in choices:
-        raise ConfigError(
-            f"{OPTIONS_BY_NAME[name].flag} {value!r} (from {raw.origin}) is not one of "
-            + ", ".join(choices),
-            hint="Use one of: " + ", ".join(choices),
-        )
-    return value
-
-
-def early_log_format(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    """The log format for errors raised before the settings are resolved (flag > env > text)."""
-    value = flags.get("log_format") or environ.get("SF_CREDPROC_LOG_FORMAT") or "text"
-    return value if value in LOG_FORMATS else "text"
-
-
-def _check_region(region: str, origin: str) -> None:
-    # Region names are lower-case words and digits joined by hyphens (us-east-1, us-gov-west-1).
-    if not all((part.isalnum() and part.islower()) or part.isdigit() for part in region.split("-")):
-        raise ConfigError(
-            f"--region {region!r} (from {origin}) is not an AWS region name",
-            hint="Use a region such as us-east-1 or eu-west-1",
-        )
-
-
 def _ca_bundle(environ: Mapping[str, str]) -> str | None:
     """The CA bundle requests should verify TLS with: REQUESTS_CA_BUNDLE, then SSL_CERT_FILE."""
-    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+    for name in (str(_CA_BUNDLE.env), *_CA_BUNDLE.env_fallbacks):
         path = environ.get(name)
         if path:
             if not os.path.exists(path):
