@@ -16,9 +16,6 @@ from .compose import CredentialPipeline
 from .config.settings import Settings, resolve_keywords
 from .credential import Credential
 
-#: ``Settings`` from keyword arguments, as ``get_credential`` and ``SalesforceAuth`` take them.
-settings_from = resolve_keywords
-
 
 def get_credential(
     settings: Settings | None = None,
@@ -29,11 +26,11 @@ def get_credential(
 ) -> Credential:
     """A fresh credential, from the cache or a single login. Raises ``CredProcError`` subclasses.
 
-    Pass a ``Settings`` (``Settings.from_profile``), or keyword arguments as ``settings_from`` takes.
+    Pass a ``Settings`` (``Settings.from_profile``), or keyword arguments as ``config.settings.resolve_keywords`` takes.
     """
     env = os.environ if environ is None else environ
     if settings is None:
-        settings = settings_from(environ=env, **options)
+        settings = resolve_keywords(environ=env, **options)
     elif options:
         raise TypeError("pass either settings or keyword arguments, not both")
     pipeline = CredentialPipeline(settings, clock=clock or SystemClock(), environ=env)

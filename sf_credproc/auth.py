@@ -22,12 +22,11 @@ from typing import Any
 
 import requests
 
-from .api import settings_from
 from .cache.freshness import is_fresh
 from .clock import Clock, SystemClock
 from .compose import CredentialPipeline
 from .config.host_names import is_loopback_host
-from .config.settings import Settings
+from .config.settings import Settings, resolve_keywords
 from .credential import Credential
 from .errors import ConfigError, SessionInvalidError
 
@@ -66,7 +65,7 @@ class SalesforceAuth(requests.auth.AuthBase):
     def __init__(
         self, settings: Settings | None = None, *, clock: Clock | None = None, **options: Any
     ) -> None:
-        self._settings = settings if settings is not None else settings_from(**options)
+        self._settings = settings if settings is not None else resolve_keywords(**options)
         self._clock = clock or SystemClock()
         # Built once: every refresh goes through the same token cache, login and AWS session.
         self._pipeline = CredentialPipeline(self._settings, clock=self._clock, environ=os.environ)

@@ -8,7 +8,7 @@ XML body. Both become one ``KeySourceError`` naming the action and resource that
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -50,17 +50,6 @@ class AwsTarget:
     also_needs: str = ""
 
 
-class AwsSettings(Protocol):
-    """The settings AWS clients are made from (``Settings`` has them; so may a test's value)."""
-
-    @property
-    def region(self) -> str | None: ...
-    @property
-    def aws_profile(self) -> str | None: ...
-    @property
-    def fallback_region(self) -> str | None: ...
-
-
 class AwsClients:
     """Creates boto3 clients for one command: one session, the deadline's timeouts."""
 
@@ -78,16 +67,6 @@ class AwsClients:
         self._deadline = deadline
         #: One boto3 session, shared with the clients ``cut_to`` makes (created on first use).
         self._sessions: dict[str, Any] = {}
-
-    @classmethod
-    def for_settings(cls, settings: AwsSettings, deadline: Deadline) -> AwsClients:
-        """The AWS clients of one command, per its region and profile settings."""
-        return cls(
-            region=settings.region,
-            profile=settings.aws_profile,
-            deadline=deadline,
-            fallback_region=settings.fallback_region,
-        )
 
     def cut_to(self, deadline: Deadline) -> AwsClients:
         """The same settings and session, with timeouts cut from another deadline (a share)."""

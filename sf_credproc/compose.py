@@ -25,15 +25,13 @@ from .clock import Clock
 from .config.settings import Settings
 from .credential import Credential
 from .deadline import Deadline
+from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
     from .aws import AwsClients
     from .cache.shared import DynamoDbSharedCache
     from .cache.shared_admin import SharedItemOfIdentity
-    from .config.key_uri import KeyUri
-    from .login import LoadKey
+    from .keys.source import KeySource
 
 #: A lease outlives its holder's own deadline by this much: the holder either wrote or died.
 LEASE_MARGIN_SECONDS = 5.0
@@ -71,15 +69,16 @@ class AwsSession:
         return self._clients.cut_to(deadline)
 
 
-def signing_key_loader(settings: Settings, aws: AwsClients, environ: Mapping[str, str]) -> LoadKey:
-    """The key source for the login: reads the key ``--key`` names, from AWS through ``aws``, or
-    from a file or ``environ`` (with ``SF_CREDPROC_KEY_PASSPHRASE`` for an encrypted PEM)."""
-    from .keys.sources import load_signing_key  # cryptography: only on a miss
+def key_source_of(settings: Settings, aws: AwsClients, environ: Mapping[str, str]) -> KeySource:
+    """The ``KeySource`` adapter for ``--key``, chosen once by its scheme: AWS sources call through
+    ``aws``; ``file:`` and ``env:`` read a PEM (``SF_CREDPROC_KEY_PASSPHRASE`` unlocks one)."""
+    from .keys.registry import KeySourceRegistry  # cryptography: only on a miss
+    from .keys.source import KeySourceContext
 
-    def load(uri: KeyUri) -> RSAPrivateKey:
-        return load_signing_key(uri, aws=aws, environ=environ, passphrase=settings.key_passphrase)
-
-    return load
+    if settings.key is None:
+        raise ConfigError("--key is required", hint="Pass --key or set SF_CREDPROC_KEY")
+    context = KeySourceContext(aws=aws, environ=environ, passphrase=settings.key_passphrase)
+    return KeySourceRegistry().source_for(settings.key, context)
 
 
 def shared_cache_of(settings: Settings, aws: AwsClients, clock: Clock) -> DynamoDbSharedCache:
@@ -157,7 +156,7 @@ class CredentialPipeline:
             aws = self._aws.clients(deadline)
             return log_in(
                 self.settings,
-                load_key=signing_key_loader(self.settings, aws, self._environ),
+                key_source=key_source_of(self.settings, aws, self._environ),
                 clock=self._clock,
                 deadline=deadline,
             )

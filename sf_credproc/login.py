@@ -1,17 +1,15 @@
 """``log_in``: key -> assertion -> exchange -> credential. Imported only on a cache miss.
 
 This module pulls in PyJWT, cryptography and requests; nothing on the cache-hit path imports it. The
-key is read through the loader the composition root passes in (``compose.signing_key_loader``).
+key is read through the ``KeySource`` the composition root chose (``compose.key_source_of``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import log
 from .clock import Clock
-from .config.key_uri import KeyUri
 from .config.settings import Settings
 from .credential import Credential
 from .deadline import Deadline
@@ -22,17 +20,13 @@ from .oauth.exchange import ExchangeContext, TokenResponse, exchange_assertion
 from .retry import call_with_retries
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
-#: Reads the signing key a key source URI names (``KmsRsaPrivateKey`` for ``kms:``). Raises
-#: ``CredProcError``; a ``TransientError`` is retried within the deadline.
-LoadKey = Callable[[KeyUri], "RSAPrivateKey"]
+    from .keys.source import KeySource
 
 
 def log_in(
     settings: Settings,
     *,
-    load_key: LoadKey,
+    key_source: KeySource,
     clock: Clock,
     deadline: Deadline,
 ) -> Credential:
@@ -48,7 +42,7 @@ def log_in(
         "key", f"key source {key_uri} (from {settings.origins.get('key', '?')})", key=str(key_uri)
     )
     key = call_with_retries(
-        lambda attempt: load_key(key_uri),
+        lambda attempt: key_source.load_key(),
         doing=f"reading {key_uri}",
         deadline=deadline,
         clock=clock,

@@ -15,7 +15,6 @@ import pytest
 from helpers import CLIENT_ID, USERNAME, credential_document
 
 import sf_credproc
-from sf_credproc.api import settings_from
 from sf_credproc.cache.entry_format import split_entry
 from sf_credproc.cache.files import FileTokenCache, write_index
 from sf_credproc.cache.identity import CacheIdentity
@@ -23,6 +22,7 @@ from sf_credproc.cache.index_format import indexed_output
 from sf_credproc.cache.port import CacheRequest, NoTokenCache
 from sf_credproc.cache.tiered import TieredTokenCache
 from sf_credproc.compose import CredentialPipeline
+from sf_credproc.config.settings import resolve_keywords
 from sf_credproc.credential import Credential
 from sf_credproc.deadline import Deadline
 from sf_credproc.emulator import SalesforceEmulator
@@ -247,7 +247,7 @@ def test_a_pipeline_built_once_gives_each_obtain_its_own_deadline(
     org: SalesforceEmulator, env: dict[str, str], key_file: Path
 ) -> None:
     """As SalesforceAuth uses it: built once, obtained from for longer than --timeout."""
-    settings = settings_from(
+    settings = resolve_keywords(
         environ=env,
         client_id=CLIENT_ID,
         username=USERNAME,

@@ -23,7 +23,6 @@ from sf_credproc.keys.file_source import FileKeySource
 from sf_credproc.keys.kms_key import KmsRsaPrivateKey
 from sf_credproc.keys.registry import KeySourceRegistry
 from sf_credproc.keys.source import KeySource, KeySourceContext
-from sf_credproc.keys.sources import load_signing_key
 from sf_credproc.oauth.assertion import build_claims, sign_assertion
 
 
@@ -149,7 +148,7 @@ def test_kms_source_fetches_nothing_and_makes_a_client_per_call(aws: Aws) -> Non
 
 
 def test_aws_sources_read_through_the_port(aws: Aws) -> None:
-    """The compatibility call and the port read the same secret and parameter."""
+    """The AWS adapters read the secret and the parameter through the clients they are given."""
     key = new_key()
     pem = pem_private(key).decode()
     aws.client("secretsmanager").create_secret(Name="sf/jwt", SecretString=json.dumps({"pem": pem}))
@@ -157,7 +156,7 @@ def test_aws_sources_read_through_the_port(aws: Aws) -> None:
     clients = MotoClients(aws)
     for text in ("secretsmanager:sf/jwt#pem", "ssm:/sf/jwt"):
         uri = parse_key_uri(text, "test")
-        loaded = load_signing_key(uri, aws=clients, environ={}, passphrase=None)
+        loaded = KeySourceRegistry().source_for(uri, context(clients)).load_key()
         assert public_numbers(loaded) == public_numbers(key)
     assert clients.made == ["secretsmanager", "ssm"]
 

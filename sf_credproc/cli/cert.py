@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..aws import AwsClients
+from ..compose import AwsSession, key_source_of
 from ..errors import ConfigError, ExitStatus
 from ..keys.certificates import (
     DEFAULT_SUBJECT,
@@ -17,7 +17,6 @@ from ..keys.certificates import (
     make_csr,
     parse_subject,
 )
-from ..keys.sources import load_signing_key
 from .context import CommandContext
 
 KEY_ONLY = frozenset({"key"})
@@ -28,12 +27,10 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     settings = resolved.settings
     subject = parse_subject(args.subject or DEFAULT_SUBJECT)
     assert settings.key is not None  # required by KEY_ONLY
-    # The key is read with the same calls get makes (login.py): the AWS clients of the settings,
-    # their timeouts cut from the command's deadline.
-    aws = AwsClients.for_settings(settings, resolved.deadline)
-    key = load_signing_key(
-        settings.key, aws=aws, environ=context.environ, passphrase=settings.key_passphrase
-    )
+    # The key is read through the pieces get uses (compose.py): the same AWS session and key
+    # source, their timeouts cut from the command's deadline.
+    aws = AwsSession(settings).clients(resolved.deadline)
+    key = key_source_of(settings, aws, context.environ).load_key()
     if args.csr:
         document = make_csr(key, subject)
         what = "certificate signing request"

@@ -137,12 +137,12 @@ def _key(pieces: _Pieces) -> tuple[RSAPrivateKey | None, Check]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from ..compose import signing_key_loader
+    from ..compose import key_source_of
 
     settings = pieces.settings
     assert settings.key is not None  # resolve() needs it
     try:
-        key = signing_key_loader(settings, pieces.aws, pieces.environ)(settings.key)
+        key = key_source_of(settings, pieces.aws, pieces.environ).load_key()
         key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())  # for KMS: proves kms:Sign works
     except CredProcError as error:
         return None, _failed("key", error)
@@ -245,13 +245,13 @@ def _clock(pieces: _Pieces) -> Check:
 
 
 def _exchange(pieces: _Pieces) -> Check:
-    from ..compose import signing_key_loader
+    from ..compose import key_source_of
     from ..login import log_in
 
     try:
         credential = log_in(
             pieces.settings,
-            load_key=signing_key_loader(pieces.settings, pieces.aws, pieces.environ),
+            key_source=key_source_of(pieces.settings, pieces.aws, pieces.environ),
             clock=pieces.clock,
             deadline=pieces.deadline,
         )
