@@ -122,11 +122,12 @@ class CredentialPipeline:
         self._aws = AwsSession(settings)
         self.token_cache = self._token_cache()
 
-    def obtain(self, *, refresh: bool | None = None) -> Outcome:
-        """A fresh credential, from the cache or a single login, within a new deadline.
-        ``refresh`` overrides the settings' ``--refresh``."""
+    def obtain(self, *, refresh: bool | None = None, deadline: Deadline | None = None) -> Outcome:
+        """A fresh credential, from the cache or a single login, within ``deadline`` (a new one
+        by default: the command line passes the one its watchdog guards). ``refresh`` overrides
+        the settings' ``--refresh``."""
         settings = self.settings
-        deadline = Deadline(settings.timeout_seconds, self._clock)
+        deadline = deadline or Deadline(settings.timeout_seconds, self._clock)
         request = CacheRequest(
             identity=self._identity,
             min_ttl_seconds=settings.min_ttl_seconds,

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Literal
 
-TYPE_CHECKING = False  # typing itself is not loaded: the fast path imports this module's package
-if TYPE_CHECKING:
-    from typing import Literal
-
-    #: ``type``: not a directory; ``owner``: another user's; ``mode``: writable by group or others.
-    DirectoryRefusal = Literal["type", "owner", "mode"]
+#: ``type``: not a directory; ``owner``: another user's; ``mode``: writable by group or others.
+DirectoryRefusal = Literal["type", "owner", "mode"]
 
 
 def directory_refusal(info: os.stat_result) -> DirectoryRefusal | None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import stat  # already loaded by os: free
 
-from .directory_rule import directory_refusal
-
 #: Entries and indexes are read up to this size. The token endpoint's answer is cut at 256 KiB
 #: (exchange.MAX_RESPONSE_BYTES), so every token that can be obtained can also be cached, even in
 #: an index of ``--format env`` (which holds the token twice).
@@ -101,6 +99,8 @@ def ensure_private_directory(path: str) -> None:
         info = os.stat(path)
     except OSError as error:  # e.g. a parent is a regular file (ENOTDIR)
         raise _unusable_directory(path, error.strerror) from error
+    from .directory_rule import directory_refusal  # the write path only, never a cache hit
+
     refusal = directory_refusal(info)
     if refusal == "type":
         from ..errors import ConfigError

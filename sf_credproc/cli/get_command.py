@@ -13,8 +13,8 @@ from .context import CommandContext
 from .standard_streams import write_output
 
 if TYPE_CHECKING:
+    from ..cache.port import Outcome
     from ..config.settings import Settings
-    from ..service import Outcome
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
@@ -45,10 +45,11 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
 
 def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings, Outcome]:
     """Resolve the settings and obtain the credential, the cache included (``get`` and ``exec``)."""
-    from ..service import obtain_credential
+    from ..compose import CredentialPipeline
     from .stderr_log import show_progress
 
-    settings = context.resolve(args).settings
+    resolved = context.resolve(args)
+    settings = resolved.settings
     show_progress(settings.verbose)
     log.info(
         "settings",
@@ -58,7 +59,8 @@ def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings,
         login_url=settings.login_url.base,
         audience=settings.audience,
     )
-    return settings, obtain_credential(settings, clock=context.clock, environ=context.environ)
+    pipeline = CredentialPipeline(settings, clock=context.clock, environ=context.environ)
+    return settings, pipeline.obtain(deadline=resolved.deadline)
 
 
 def _append_github_env(path: str | None, lines: str) -> None:
