@@ -17,11 +17,10 @@ import requests
 import trustme
 from aws_fault_proxy import AwsFaultProxy
 from cryptography.hazmat.primitives.asymmetric import rsa
+from faulty_emulator import FaultyEmulator
 from helpers import CLIENT_ID, EMULATORS, REGION, USERNAME, base_env, pem_private, pem_public
 from moto.server import ThreadedMotoServer
 from moto_adapters import atomic_dynamodb_writes
-
-from sf_credproc.emulator import SalesforceEmulator
 
 #: Names the emulator's test certificate carries, reachable through tests/connect_proxy.py.
 #: The shared cache's table in moto (the ``shared`` fixture).
@@ -87,10 +86,10 @@ def ca_bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def emulator_server(ca: trustme.CA) -> Iterator[SalesforceEmulator]:
+def emulator_server(ca: trustme.CA) -> Iterator[FaultyEmulator]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert(*TLS_NAMES).configure_cert(context)
-    with SalesforceEmulator(ssl_context=context) as emulator:
+    with FaultyEmulator(ssl_context=context) as emulator:
         EMULATORS.append(emulator)
         yield emulator
         EMULATORS.remove(emulator)
@@ -103,7 +102,7 @@ def app_key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture
-def org(emulator_server: SalesforceEmulator, app_key: rsa.RSAPrivateKey) -> SalesforceEmulator:
+def org(emulator_server: FaultyEmulator, app_key: rsa.RSAPrivateKey) -> FaultyEmulator:
     """The emulator, reset, with CLIENT_ID registered for ``app_key`` and USERNAME approved."""
     emulator_server.reset()
     emulator_server.register_app(CLIENT_ID, pem_public(app_key))

@@ -11,6 +11,7 @@ import pytest
 from conftest import Aws
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from faulty_emulator import CannedResponse, FaultyEmulator
 from helpers import (
     CLIENT_ID,
     USERNAME,
@@ -21,8 +22,6 @@ from helpers import (
     pem_public,
     run_cli,
 )
-
-from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
 GOOD = ["--client-id", CLIENT_ID, "--username", USERNAME, "--login-url", "http://127.0.0.1:9"]
 
@@ -607,7 +606,7 @@ def test_malformed_token_responses(
     canned: CannedResponse,
     code: int,
     needles: tuple[str, ...],
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     env: dict[str, str],
     key_file: Path,
 ) -> None:

@@ -16,9 +16,8 @@ import pytest
 import requests
 from conftest import Aws
 from cryptography.hazmat.primitives.asymmetric import rsa
+from faulty_emulator import CannedResponse, FaultyEmulator
 from helpers import EXE, USERNAME, credential_document, get_args, pem_private, run_cli
-
-from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
 
 def cache_dir(env: dict[str, str]) -> Path:
@@ -30,7 +29,7 @@ def entries(env: dict[str, str]) -> list[Path]:
 
 
 def test_lifecycle_miss_hit_expiry_refresh(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """Miss, hits (fast path and full command), a refresh once within --min-ttl, the new token.
 
@@ -107,7 +106,7 @@ def first_expiry(credential: dict[str, str]) -> float:
     return calendar.timegm(time.strptime(credential["Expiration"], "%Y-%m-%dT%H:%M:%SZ"))
 
 
-def test_min_ttl_is_never_undercut(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_min_ttl_is_never_undercut(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     """A token with less than --min-ttl left is replaced, even though it is not expired."""
     args = get_args(org, key, "--session-ttl", "1000", "--min-ttl", "999")
     first = run_cli(args, env).credential()
@@ -117,7 +116,7 @@ def test_min_ttl_is_never_undercut(org: SalesforceEmulator, env: dict[str, str],
 
 
 def test_files_are_private_whatever_the_umask(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     done = subprocess.run(
         [str(EXE), *get_args(org, key)], env=env, umask=0, capture_output=True, check=True
@@ -197,7 +196,7 @@ CREDENTIAL_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     ],
 )
 def test_untrustworthy_entry_is_a_miss_and_is_replaced(
-    damage: str, org: SalesforceEmulator, env: dict[str, str], key: str
+    damage: str, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     previous = run_cli(get_args(org, key), env).credential()
     # The same invocation (the fast path), then another one (the full command's own read).
@@ -215,7 +214,7 @@ def test_untrustworthy_entry_is_a_miss_and_is_replaced(
 
 @pytest.mark.skipif(os.getuid() != 0, reason="changing a file's owner needs root")
 def test_entry_owned_by_someone_else_is_a_miss(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     first = run_cli(get_args(org, key), env).credential()
     for path in cache_dir(env).glob("*.*"):
@@ -228,7 +227,7 @@ def test_entry_owned_by_someone_else_is_a_miss(
 
 
 def test_refresh_forces_a_login_and_replaces_the_entry(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     first = run_cli(get_args(org, key), env).credential()
     refreshed = run_cli(get_args(org, key, "--refresh"), env).credential()
@@ -241,7 +240,7 @@ def test_refresh_forces_a_login_and_replaces_the_entry(
 
 
 def test_no_cache_neither_reads_nor_writes(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     for _ in range(2):
         run_cli(get_args(org, key, "--no-cache"), env).credential()
@@ -255,7 +254,7 @@ def test_no_cache_neither_reads_nor_writes(
 
 
 def test_a_rotated_key_keeps_the_cached_session(
-    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+    org: FaultyEmulator, env: dict[str, str], key: str, tmp_path: Path
 ) -> None:
     first = run_cli(get_args(org, key), env).credential()
     rotated = tmp_path / "rotated.pem"
@@ -265,7 +264,7 @@ def test_a_rotated_key_keeps_the_cached_session(
 
 
 def test_editing_the_config_file_is_seen_at_once(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """The fast path is keyed by the config file's identity: an edit re-resolves everything."""
     other = "second-user@acme.example"
@@ -282,7 +281,7 @@ def test_editing_the_config_file_is_seen_at_once(
 
 
 def test_racing_cold_starts_cause_one_login(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     processes = [
         subprocess.Popen(
@@ -302,7 +301,7 @@ def test_racing_cold_starts_cause_one_login(
 
 
 def test_waiters_give_up_at_the_deadline(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key, "--no-cache"), env).credential()  # warm nothing: cache stays empty
     cache_dir(env).mkdir(parents=True, mode=0o700)
@@ -319,7 +318,7 @@ def test_waiters_give_up_at_the_deadline(
 
 
 def test_a_killed_lock_holder_does_not_wedge_the_others(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key), env).credential()
     (entry,) = entries(env)
@@ -342,7 +341,7 @@ def test_a_killed_lock_holder_does_not_wedge_the_others(
 
 
 def test_bad_input_leaves_the_cache_untouched(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key), env).credential()
     before = {p.name: p.read_bytes() for p in cache_dir(env).iterdir()}
@@ -352,7 +351,7 @@ def test_bad_input_leaves_the_cache_untouched(
 
 
 def test_logout_revokes_the_session_and_deletes_the_entry(
-    org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
+    org: FaultyEmulator, env: dict[str, str], key: str, ca_bundle: str
 ) -> None:
     token = run_cli(get_args(org, key), env).credential()["AccessToken"]
     userinfo = f"{org.url}/services/oauth2/userinfo"
@@ -371,7 +370,7 @@ def test_logout_revokes_the_session_and_deletes_the_entry(
 
 
 def test_cache_list_shows_entries_but_never_a_token(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     credential = run_cli(get_args(org, key), env).credential()
     listing = run_cli(["cache", "list"], env)
@@ -391,7 +390,7 @@ def test_cache_list_shows_entries_but_never_a_token(
 
 
 def test_cache_clear_one_identity_or_all(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     other = "second-user@acme.example"
     org.add_user(other, approve=[next(iter(org.apps))])
@@ -409,7 +408,7 @@ def test_cache_clear_one_identity_or_all(
 
 
 def test_cache_dir_setting(
-    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+    org: FaultyEmulator, env: dict[str, str], key: str, tmp_path: Path
 ) -> None:
     custom = tmp_path / "custom-cache"
     run_cli(get_args(org, key, "--cache-dir", str(custom)), env).credential()
@@ -425,7 +424,7 @@ def test_cache_dir_setting(
 
 
 def test_cache_dir_writable_by_others_is_refused(
-    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+    org: FaultyEmulator, env: dict[str, str], key: str, tmp_path: Path
 ) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -436,7 +435,7 @@ def test_cache_dir_writable_by_others_is_refused(
 
 
 def test_cache_hits_import_no_heavy_library(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """Both hit paths, measured with -X importtime in a real process."""
     run_cli(get_args(org, key), env).credential()
@@ -460,7 +459,7 @@ def test_cache_hits_import_no_heavy_library(
 
 
 def test_a_hit_touches_neither_aws_nor_salesforce(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str]
+    aws: Aws, org: FaultyEmulator, env: dict[str, str]
 ) -> None:
     """With a KMS key: after the first login, AWS and Salesforce may both be down."""
     from cryptography.hazmat.primitives import serialization
@@ -483,7 +482,7 @@ def test_a_hit_touches_neither_aws_nor_salesforce(
 
 
 def test_a_fifteen_minute_session_is_cached_with_the_default_min_ttl(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """--session-ttl 900 (Salesforce's shortest timeout) with --min-ttl unset: served from the
     cache (min(900, 900 / 4) = 225 s), by the fast path, the full command and cache list."""
@@ -497,7 +496,7 @@ def test_a_fifteen_minute_session_is_cached_with_the_default_min_ttl(
 
 
 def test_lowering_session_ttl_takes_effect_at_once(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """A token obtained under --session-ttl 7200 outlives a session of 900 started now: not
     served once 900 is in force; the token obtained under 900 is."""
@@ -516,7 +515,7 @@ def test_lowering_session_ttl_takes_effect_at_once(
 
 
 def test_verbose_says_the_answer_came_from_the_cache(
-    org: SalesforceEmulator, env: dict[str, str], key_file: Path
+    org: FaultyEmulator, env: dict[str, str], key_file: Path
 ) -> None:
     """A hit never reads the key: -v says so, with the expiration, and what checks the key."""
     args = get_args(org, f"file:{key_file}")
@@ -530,7 +529,7 @@ def test_verbose_says_the_answer_came_from_the_cache(
 
 
 def test_fast_path_fails_like_the_full_command_on_a_missing_ca_bundle(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """REQUESTS_CA_BUNDLE naming nothing is exit 2 for the full command: the same on a hit."""
     args = get_args(org, key)
@@ -545,7 +544,7 @@ def test_fast_path_fails_like_the_full_command_on_a_missing_ca_bundle(
 
 
 def test_fast_path_sees_a_config_edit_that_keeps_size_and_mtime(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """An edit with the modification time put back (touch -r, cp -p) still changes the ctime."""
     config = Path(env["XDG_CONFIG_HOME"]) / "sf-credproc" / "config.toml"

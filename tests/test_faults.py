@@ -18,10 +18,9 @@ import pytest
 from aws_fault_proxy import AwsFaultProxy
 from conftest import Aws
 from cryptography.hazmat.primitives import serialization
+from faulty_emulator import PASS, CannedResponse, FaultyEmulator
 from helpers import CLIENT_ID, EXE, USERNAME, Run, get_args, run_cli, with_default_sigint
 from tcp_fault_proxy import TcpFaultProxy
-
-from sf_credproc.emulator import PASS, CannedResponse, SalesforceEmulator
 
 HTML = b"<html><body><h1>Down for maintenance</h1></body></html>"
 JSON = "application/json;charset=UTF-8"
@@ -71,7 +70,7 @@ def cache_snapshot(env: dict[str, str]) -> dict[str, bytes]:
     "fault", [f[1] for f in SALESFORCE_FAULTS], ids=[f[0] for f in SALESFORCE_FAULTS]
 )
 def test_salesforce_fault_once_then_success(
-    fault: CannedResponse, org: SalesforceEmulator, env: dict[str, str], key: str
+    fault: CannedResponse, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.canned_responses.append(fault)
     run = run_cli(get_args(org, key, "-v", "--log-format", "json", "--timeout", "20"), env)
@@ -86,7 +85,7 @@ def test_salesforce_fault_once_then_success(
     "fault", [f[1] for f in SALESFORCE_FAULTS], ids=[f[0] for f in SALESFORCE_FAULTS]
 )
 def test_salesforce_fault_persisting(
-    fault: CannedResponse, org: SalesforceEmulator, env: dict[str, str], key: str
+    fault: CannedResponse, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key), env).credential()
     before = cache_snapshot(env)
@@ -100,7 +99,7 @@ def test_salesforce_fault_persisting(
 
 
 def test_refused_until_the_server_comes_up(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     port = int(org.url.rsplit(":", 1)[1])
     proxy = TcpFaultProxy(port)  # its port is bound but not listening: connections are refused
@@ -131,7 +130,7 @@ def test_refused_until_the_server_comes_up(
     "action", ["reset", "hang"], ids=["reset before TLS", "TLS handshake stalls"]
 )
 def test_tcp_fault_once_then_success(
-    action: str, org: SalesforceEmulator, env: dict[str, str], key: str
+    action: str, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     port = int(org.url.rsplit(":", 1)[1])
     proxy = TcpFaultProxy(port, [action]).start()
@@ -183,7 +182,7 @@ def aws_proxy(aws: Aws, env: dict[str, str]) -> Iterator[AwsFaultProxy]:
     proxy.stop()
 
 
-def kms_key(aws: Aws, org: SalesforceEmulator) -> str:
+def kms_key(aws: Aws, org: FaultyEmulator) -> str:
     kms = aws.client("kms")
     key_id: str = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
     public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
@@ -222,7 +221,7 @@ AWS_FAULTS = [
 ]
 
 
-def aws_key(target: str, aws: Aws, org: SalesforceEmulator, app_key_pem: bytes) -> str:
+def aws_key(target: str, aws: Aws, org: FaultyEmulator, app_key_pem: bytes) -> str:
     if target.startswith("TrentService"):
         return f"kms:{kms_key(aws, org)}"
     aws.client("secretsmanager").create_secret(Name="sf/jwt", SecretString=app_key_pem.decode())
@@ -237,7 +236,7 @@ def test_aws_fault_once_then_success(
     inject: Any,
     aws_proxy: AwsFaultProxy,
     aws: Aws,
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     env: dict[str, str],
     key_file: Path,
 ) -> None:
@@ -257,7 +256,7 @@ def test_aws_fault_persisting(
     inject: Any,
     aws_proxy: AwsFaultProxy,
     aws: Aws,
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     env: dict[str, str],
     key_file: Path,
 ) -> None:
@@ -274,7 +273,7 @@ def test_aws_fault_persisting(
 
 
 def test_permanent_errors_are_never_retried(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.users[USERNAME].approved_apps.clear()
     run = run_cli(get_args(org, key, "-v", "--log-format", "json"), env)
@@ -283,7 +282,7 @@ def test_permanent_errors_are_never_retried(
 
 
 def test_login_rate_exceeded_is_not_retried(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.login_limit_per_hour = 0
     run = run_cli(get_args(org, key, "-v", "--log-format", "json"), env)
@@ -294,7 +293,7 @@ def test_login_rate_exceeded_is_not_retried(
 
 
 def test_expired_assertion_names_the_clock_skew(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.clock = lambda: time.time() + 3600
     try:
@@ -308,7 +307,7 @@ def test_expired_assertion_names_the_clock_skew(
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signals_leave_nothing_behind(
-    signum: int, code: int, org: SalesforceEmulator, env: dict[str, str], key: str
+    signum: int, code: int, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key), env).credential()
     before = cache_snapshot(env)
