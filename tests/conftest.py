@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ def app_key() -> rsa.RSAPrivateKey:
 def org(emulator_server: FaultyEmulator, app_key: rsa.RSAPrivateKey) -> FaultyEmulator:
     """The emulator, reset, with CLIENT_ID registered for ``app_key`` and USERNAME approved."""
     emulator_server.reset()
+    emulator_server.clock = time.time  # a test may have set its own
     emulator_server.register_app(CLIENT_ID, pem_public(app_key))
     emulator_server.add_user(USERNAME, approve=[CLIENT_ID])
     return emulator_server

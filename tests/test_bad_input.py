@@ -17,7 +17,6 @@ from helpers import (
     USERNAME,
     base_env,
     get_args,
-    invoke,
     pem_private,
     pem_public,
     run_cli,
@@ -321,7 +320,7 @@ def test_bad_invocation(
     tmp_path: Path,
 ) -> None:
     env = {**base_env(tmp_path), **extra_env}
-    run = invoke(argv, env)
+    run = run_cli(argv, env)
     if argv:
         run.assert_failed(code, *needles)
     else:  # no command: the help, on stderr, and exit 2
@@ -403,7 +402,7 @@ def test_bad_key_material(
     env = base_env(tmp_path)
     if passphrase:
         env["SF_CREDPROC_KEY_PASSPHRASE"] = passphrase
-    run = invoke(get("--key", f"file:{path}"), env)
+    run = run_cli(get("--key", f"file:{path}"), env)
     run.assert_failed(3, f"file:{path}", *needles)
 
 
@@ -419,7 +418,7 @@ def test_openssh_hint_is_one_command_that_works(tmp_path: Path) -> None:
     original = tmp_path / "id_rsa"
     original.write_bytes(_pem(key, serialization.PrivateFormat.OpenSSH))
     original.chmod(0o600)
-    run = invoke(get("--key", f"file:{original}"), base_env(tmp_path))
+    run = run_cli(get("--key", f"file:{original}"), base_env(tmp_path))
     run.assert_failed(3, OPENSSH_HINT)
     assert "openssl" not in run.stderr
     if shutil.which("ssh-keygen") is None:
@@ -435,7 +434,7 @@ def test_openssh_hint_is_one_command_that_works(tmp_path: Path) -> None:
 def test_pasted_pem_in_key_flag_is_never_echoed(tmp_path: Path) -> None:
     """A private key pasted where the URI belongs is refused without repeating it."""
     pem = pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)).decode()
-    run = invoke(get("--key", pem), base_env(tmp_path))
+    run = run_cli(get("--key", pem), base_env(tmp_path))
     run.assert_failed(2, "looks like key material or a passphrase, not shown")
     body = pem.splitlines()[1]
     assert body not in run.stderr

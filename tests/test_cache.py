@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from clocks import SkippingClock
 from conftest import Aws
 from cryptography.hazmat.primitives.asymmetric import rsa
 from faulty_emulator import CannedResponse, FaultyEmulator
-from helpers import EXE, USERNAME, credential_document, get_args, pem_private, run_cli
+from helpers import EXE, USERNAME, credential_document, get_args, pem_private, run_cli, run_process
 
 
 def cache_dir(env: dict[str, str]) -> Path:
@@ -37,29 +38,32 @@ def test_lifecycle_miss_hit_expiry_refresh(
     --min-ttl" waits for the entry's own Expiration to come that close, not for a guessed time.
     """
     args = get_args(org, key, "--session-ttl", "30", "--min-ttl", "1")
-    first = run_cli(args, env).credential()
+    clock = SkippingClock()
+    first = run_cli(args, env, clock=clock).credential()
     assert org.token_request_count == 1
 
     # Salesforce now fails every login: a hit must not even ask.
     org.canned_responses.extend([CannedResponse(503, b"<html>down</html>")] * 5)
-    assert run_cli(args, env).credential() == first  # the fast path (same invocation)
+    assert run_process(args, env).credential() == first  # the fast path (same invocation)
     env["SF_CREDPROC_MIN_TTL"] = "1"  # a different invocation, same identity: the full command
-    assert run_cli(get_args(org, key, "--session-ttl", "30"), env).credential() == first
+    assert (
+        run_cli(get_args(org, key, "--session-ttl", "30"), env, clock=clock).credential() == first
+    )
     assert org.token_request_count == 1
     assert len(org.canned_responses) == 5
 
     # Within --min-ttl of the expiration the token is never served: a refresh is attempted.
     due = get_args(org, key, "--session-ttl", "30", "--min-ttl", "28")
-    time.sleep(max(0.0, first_expiry(first) - 28 - time.time()) + 0.05)
-    run_cli(due, env).assert_failed(5, "HTML page")
+    clock.advance(max(0.0, first_expiry(first) - 28 - clock.time()) + 0.05)
+    run_cli(due, env, clock=clock).assert_failed(5, "HTML page")
     org.canned_responses.clear()
-    second = run_cli(due, env).credential()
+    second = run_cli(due, env, clock=clock).credential()
     assert second["AccessToken"] != first["AccessToken"]
     assert org.token_request_count == 1 + 4 + 1  # the failed refresh made 4 attempts
     # The first invocation's index names the replaced token: the full command serves the new one,
     # and records it for the fast path.
-    assert run_cli(args, env).credential() == second
-    assert run_cli(args, env).credential() == second
+    assert run_cli(args, env, clock=clock).credential() == second
+    assert run_process(args, env).credential() == second
     assert org.token_request_count == 6
 
 
@@ -109,9 +113,10 @@ def first_expiry(credential: dict[str, str]) -> float:
 def test_min_ttl_is_never_undercut(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     """A token with less than --min-ttl left is replaced, even though it is not expired."""
     args = get_args(org, key, "--session-ttl", "1000", "--min-ttl", "999")
-    first = run_cli(args, env).credential()
-    time.sleep(1.1)
-    assert run_cli(args, env).credential()["AccessToken"] != first["AccessToken"]
+    clock = SkippingClock()
+    first = run_cli(args, env, clock=clock).credential()
+    clock.advance(1.1)
+    assert run_cli(args, env, clock=clock).credential()["AccessToken"] != first["AccessToken"]
     assert org.token_request_count == 2
 
 
@@ -200,10 +205,11 @@ def test_untrustworthy_entry_is_a_miss_and_is_replaced(
 ) -> None:
     previous = run_cli(get_args(org, key), env).credential()
     # The same invocation (the fast path), then another one (the full command's own read).
-    for args in (get_args(org, key), get_args(org, key, "--timeout", "20")):
+    full_command = get_args(org, key, "--timeout", "20")
+    for args, run in ((get_args(org, key), run_process), (full_command, run_cli)):
         (entry,) = entries(env)
         damage_entry(entry, damage)
-        current = run_cli(args, env).credential()
+        current = run(args, env).credential()
         assert current["AccessToken"] != previous["AccessToken"]
         previous = current
         assert not entry.is_symlink()
@@ -274,9 +280,9 @@ def test_editing_the_config_file_is_seen_at_once(
     profile = f'[profile.default]\nclient_id = "{next(iter(org.apps))}"\nlogin_url = "{org.url}"\nkey = "{key}"\n'
     config.write_text(profile + f'username = "{USERNAME}"\n')
     assert run_cli(["get"], env).credential()["Username"] == USERNAME
-    assert run_cli(["get"], env).credential()["Username"] == USERNAME
+    assert run_process(["get"], env).credential()["Username"] == USERNAME
     config.write_text(profile + f'username = "{other}"\n')
-    assert run_cli(["get"], env).credential()["Username"] == other
+    assert run_process(["get"], env).credential()["Username"] == other
     assert org.token_request_count == 2
 
 
@@ -416,7 +422,7 @@ def test_cache_dir_setting(
     assert stat.S_IMODE(custom.stat().st_mode) == 0o700
     assert not cache_dir(env).exists()  # nothing is written outside the chosen directory
     env["SF_CREDPROC_CACHE_DIR"] = str(custom)  # from the environment, the fast path applies
-    run_cli(get_args(org, key), env).credential()
+    run_process(get_args(org, key), env).credential()
     assert len(list(custom.glob("*.idx"))) == 1
     assert org.token_request_count == 1
     listing = run_cli(["cache", "list", "--cache-dir", str(custom)], env)
@@ -476,7 +482,7 @@ def test_a_hit_touches_neither_aws_nor_salesforce(
     first = run_cli(get_args(org, f"kms:{key_id}"), env).credential()
     env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens: any AWS call would fail
     org.canned_responses.extend([CannedResponse(503, b"down")] * 3)
-    assert run_cli(get_args(org, f"kms:{key_id}"), env).credential() == first  # fast path
+    assert run_process(get_args(org, f"kms:{key_id}"), env).credential() == first  # fast path
     assert run_cli(get_args(org, f"kms:{key_id}", "--timeout", "9"), env).credential() == first
     assert org.token_request_count == 1
 
@@ -488,7 +494,7 @@ def test_a_fifteen_minute_session_is_cached_with_the_default_min_ttl(
     cache (min(900, 900 / 4) = 225 s), by the fast path, the full command and cache list."""
     args = get_args(org, key, "--session-ttl", "900")
     first = run_cli(args, env).credential()
-    assert run_cli(args, env).credential() == first  # the fast path
+    assert run_process(args, env).credential() == first  # the fast path
     assert run_cli([*args, "--timeout", "29"], env).credential() == first  # the full command
     assert org.token_request_count == 1
     listing = run_cli(["cache", "list", "--json", "--session-ttl", "900"], env)
@@ -510,7 +516,7 @@ def test_lowering_session_ttl_takes_effect_at_once(
     assert second["AccessToken"] != long_lived["AccessToken"]
     assert first_expiry(second) - first_expiry(long_lived) < 0
     assert run_cli(short, env).credential() == second
-    assert run_cli(short, env).credential() == second  # and by the fast path
+    assert run_process(short, env).credential() == second  # and by the fast path
     assert org.token_request_count == 2
 
 
@@ -539,7 +545,7 @@ def test_fast_path_fails_like_the_full_command_on_a_missing_ca_bundle(
         broken = {**env, name: "/nonexistent/ca.pem"}
         if name == "SSL_CERT_FILE":
             del broken["REQUESTS_CA_BUNDLE"]
-        run_cli(args, broken).assert_failed(2, f"{name} names /nonexistent/ca.pem")
+        run_process(args, broken).assert_failed(2, f"{name} names /nonexistent/ca.pem")
     assert org.token_request_count == 1
 
 
@@ -561,4 +567,4 @@ def test_fast_path_sees_a_config_edit_that_keeps_size_and_mtime(
         before.st_size,
         before.st_mtime_ns,
     )
-    run_cli(args, env).assert_failed(2, "--timeout '3'", "is a string")
+    run_process(args, env).assert_failed(2, "--timeout '3'", "is a string")

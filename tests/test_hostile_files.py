@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import EXE, Run, assert_no_leaks, get_args, run_cli
+from helpers import EXE, Run, assert_no_leaks, get_args, run_cli, run_process
 
 from sf_credproc.cache.files import FileTokenCache
 from sf_credproc.cli.fast_path import MAX_FILE_BYTES
@@ -54,7 +54,7 @@ def plant(path: Path, kind: str, oversize_bytes: int) -> None:
 
 def run_timed(args: list[str], env: dict[str, str]) -> tuple[Run, float]:
     started = time.monotonic()
-    run = run_cli(args, env, timeout=TIMEOUT_SECONDS + 20)
+    run = run_process(args, env, timeout=TIMEOUT_SECONDS + 20)
     return run, time.monotonic() - started
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CLIENT_ID, USERNAME, Run, invoke, run_cli
+from helpers import CLIENT_ID, USERNAME, Run, run_cli
 from recording_proxy import RecordingProxy
 
 #: ``{tripwire}`` stands for the recording proxy's own loopback address and port.
@@ -128,7 +128,7 @@ def tripwire(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[R
 
 
 def run(source: str, args: list[str], env: dict[str, str]) -> Run:
-    return run_cli(args, env) if source == "flag" else invoke(args, env)
+    return run_cli(args, env)
 
 
 def configure(

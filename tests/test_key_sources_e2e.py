@@ -11,7 +11,7 @@ import pytest
 from conftest import Aws
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, REGION, USERNAME, get_args, pem_private, run_cli
+from helpers import CLIENT_ID, REGION, USERNAME, get_args, pem_private, run_cli, run_process
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -237,7 +237,7 @@ def test_claims_received_by_salesforce(
 def test_python_module_entry_point(
     org: SalesforceEmulator, env: dict[str, str], key_file: Path
 ) -> None:
-    run = run_cli(get_args(org, f"file:{key_file}"), env, module=True)
+    run = run_process(get_args(org, f"file:{key_file}"), env, module=True)
     assert_logged_in(org, run.credential())
 
 

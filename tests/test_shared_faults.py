@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from aws_fault_proxy import AwsFaultProxy
+from clocks import SkippingClock
 from conftest import Aws
 from faulty_emulator import CannedResponse, FaultyEmulator
 from helpers import get_args, run_cli
@@ -37,10 +38,12 @@ ACTIONS = [
 def timed_get(
     org: FaultyEmulator, key: str, env: dict[str, str], *extra: str
 ) -> tuple[float, str, str]:
-    """Run ``get``; its duration, the token printed and stderr (asserting exit 0)."""
-    started = time.monotonic()
-    run = run_cli(get_args(org, key, "--timeout", f"{TIMEOUT:g}", *extra), env)
-    return time.monotonic() - started, run.credential()["AccessToken"], run.stderr
+    """Run ``get``; its duration as the command saw it (waits on its clock included), the token
+    printed and stderr (asserting exit 0)."""
+    clock = SkippingClock()
+    started = clock.monotonic()
+    run = run_cli(get_args(org, key, "--timeout", f"{TIMEOUT:g}", *extra), env, clock=clock)
+    return clock.monotonic() - started, run.credential()["AccessToken"], run.stderr
 
 
 @pytest.mark.parametrize("fault", ["reset", "hang"])
