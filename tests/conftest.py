@@ -5,10 +5,11 @@ Both servers start once per session on loopback and are reset for every test tha
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,16 @@ import trustme
 from aws_fault_proxy import AwsFaultProxy
 from cryptography.hazmat.primitives.asymmetric import rsa
 from faulty_emulator import FaultyEmulator
-from helpers import CLIENT_ID, EMULATORS, REGION, USERNAME, base_env, pem_private, pem_public
+from helpers import (
+    CLIENT_ID,
+    EMULATORS,
+    REGION,
+    USERNAME,
+    base_env,
+    pem_private,
+    pem_public,
+    throwaway_key,
+)
 from moto.server import ThreadedMotoServer
 from moto_adapters import atomic_dynamodb_writes
 
@@ -49,6 +59,25 @@ class Aws:
     def client(self, service: str, **kwargs: Any) -> Any:
         make: Any = self.session.client  # one helper for every service: typed as Any on purpose
         return make(service, endpoint_url=self.endpoint, **kwargs)
+
+    def run_as(
+        self, env: dict[str, str], *, actions: Sequence[str] = (), policy: Any = None
+    ) -> None:
+        """Make ``env`` call AWS as a new IAM user holding exactly ``policy`` (or one allowing
+        ``actions`` on every resource), and turn IAM enforcement on from the next request."""
+        if policy is None:
+            statement = {"Effect": "Allow", "Action": list(actions), "Resource": "*"}
+            policy = {"Version": "2012-10-17", "Statement": [statement]}
+        iam = self.client("iam")
+        name = f"job-{len(iam.list_users()['Users'])}"
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="policy", PolicyDocument=json.dumps(policy))
+        access_key = iam.create_access_key(UserName=name)["AccessKey"]
+        env.update(
+            AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
+            AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
+        )
+        self.set_iam_enforcement(True)
 
     def set_iam_enforcement(self, enabled: bool) -> None:
         """Turn moto's IAM checks on (from the next request) or off."""
@@ -99,7 +128,7 @@ def emulator_server(ca: trustme.CA) -> Iterator[FaultyEmulator]:
 @pytest.fixture(scope="session")
 def app_key() -> rsa.RSAPrivateKey:
     """The key whose certificate is uploaded to the test connected app."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return throwaway_key()
 
 
 @pytest.fixture

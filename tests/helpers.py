@@ -35,6 +35,11 @@ SECRETS: set[str] = set()
 EMULATORS: list[SalesforceEmulator] = []
 
 
+def throwaway_key(size: int = 2048) -> rsa.RSAPrivateKey:
+    """A new RSA key, not the app's: a rotated, mismatched or pending key."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=size)
+
+
 def pem_private(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
     if passphrase and len(passphrase) >= 8:
         SECRETS.add(passphrase.decode())

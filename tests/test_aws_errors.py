@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,24 +28,6 @@ def signing_key(aws: Aws, **kwargs: Any) -> str:
     return key_id
 
 
-def restricted_user(aws: Aws, env: dict[str, str], actions: list[str]) -> None:
-    """Make the subprocess call AWS as an IAM user allowed only ``actions``, enforcement on."""
-    iam = aws.client("iam")
-    iam.create_user(UserName="job")
-    statement = {"Effect": "Allow", "Action": actions, "Resource": "*"}
-    iam.put_user_policy(
-        UserName="job",
-        PolicyName="job",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
-    )
-    access_key = iam.create_access_key(UserName="job")["AccessKey"]
-    env.update(
-        AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
-    )
-    aws.set_iam_enforcement(True)
-
-
 def test_kms_key_not_found(aws: Aws, org: SalesforceEmulator, env: dict[str, str]) -> None:
     run = run_cli(get_args(org, "kms:alias/does-not-exist"), env)
     run.assert_failed(3, "kms:alias/does-not-exist", "NotFoundException", "--region")
@@ -55,7 +36,7 @@ def test_kms_key_not_found(aws: Aws, org: SalesforceEmulator, env: dict[str, str
 
 def test_kms_access_denied_http_403(aws: Aws, org: SalesforceEmulator, env: dict[str, str]) -> None:
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    restricted_user(aws, env, ["kms:DescribeKey", "kms:GetPublicKey"])
+    aws.run_as(env, actions=["kms:DescribeKey", "kms:GetPublicKey"])
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     aws.set_iam_enforcement(False)
     run.assert_failed(3, "AWS denied kms:Sign", key_id, "Grant the caller's IAM role kms:Sign")
@@ -127,7 +108,7 @@ def test_secret_access_denied(
     aws.client("secretsmanager").create_secret(
         Name="sf/jwt", SecretString=pem_private(app_key).decode()
     )
-    restricted_user(aws, env, ["secretsmanager:DescribeSecret"])
+    aws.run_as(env, actions=["secretsmanager:DescribeSecret"])
     run = run_cli(get_args(org, "secretsmanager:sf/jwt"), env)
     aws.set_iam_enforcement(False)
     run.assert_failed(3, "AWS denied secretsmanager:GetSecretValue", "kms:Decrypt")
@@ -162,7 +143,7 @@ def test_parameter_access_denied(
     aws.client("ssm").put_parameter(
         Name="/sf/jwt", Value=pem_private(app_key).decode(), Type="SecureString"
     )
-    restricted_user(aws, env, ["ssm:DescribeParameters"])
+    aws.run_as(env, actions=["ssm:DescribeParameters"])
     run = run_cli(get_args(org, "ssm:/sf/jwt"), env)
     aws.set_iam_enforcement(False)
     run.assert_failed(3, "AWS denied ssm:GetParameter")

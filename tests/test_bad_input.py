@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import Aws
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519
 from faulty_emulator import CannedResponse, FaultyEmulator
 from helpers import (
     CLIENT_ID,
@@ -20,6 +20,7 @@ from helpers import (
     pem_private,
     pem_public,
     run_cli,
+    throwaway_key,
 )
 
 GOOD = ["--client-id", CLIENT_ID, "--username", USERNAME, "--login-url", "http://127.0.0.1:9"]
@@ -336,7 +337,7 @@ def _pem(
 
 
 def _material_rows() -> list[tuple[str, bytes, str | None, tuple[str, ...]]]:
-    rsa2048 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa2048 = throwaway_key()
     certificate = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     return [
         ("EC key", _pem(ec.generate_private_key(ec.SECP256R1())), None, ("an EC key", "RS256")),
@@ -344,7 +345,7 @@ def _material_rows() -> list[tuple[str, bytes, str | None, tuple[str, ...]]]:
         ("DSA key", _pem(dsa.generate_private_key(2048)), None, ("a DSA key",)),
         (
             "RSA 1024",
-            _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+            _pem(throwaway_key(1024)),
             None,
             ("1024-bit", "2048"),
         ),
@@ -414,7 +415,7 @@ def test_openssh_hint_is_one_command_that_works(tmp_path: Path) -> None:
 
     from sf_credproc.keys.pem import OPENSSH_HINT, load_rsa_private_key
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = throwaway_key()
     original = tmp_path / "id_rsa"
     original.write_bytes(_pem(key, serialization.PrivateFormat.OpenSSH))
     original.chmod(0o600)
@@ -433,7 +434,7 @@ def test_openssh_hint_is_one_command_that_works(tmp_path: Path) -> None:
 
 def test_pasted_pem_in_key_flag_is_never_echoed(tmp_path: Path) -> None:
     """A private key pasted where the URI belongs is refused without repeating it."""
-    pem = pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)).decode()
+    pem = pem_private(throwaway_key()).decode()
     run = run_cli(get("--key", pem), base_env(tmp_path))
     run.assert_failed(2, "looks like key material or a passphrase, not shown")
     body = pem.splitlines()[1]
@@ -524,9 +525,7 @@ def test_encrypted_key_hint_names_where_the_source_takes_a_passphrase(
     parameter must point to what works there."""
     import json
 
-    encrypted = pem_private(
-        rsa.generate_private_key(public_exponent=65537, key_size=2048), b"the right passphrase"
-    ).decode()
+    encrypted = pem_private(throwaway_key(), b"the right passphrase").decode()
     if stored == "file":
         (tmp_path / "key.pem").write_text(encrypted)
         key = f"file:{tmp_path / 'key.pem'}"
@@ -623,7 +622,7 @@ def test_der_keys_ending_in_whitespace_bytes(tmp_path: Path) -> None:
 
     seen = set()
     for _ in range(2000):  # about 2.3% of keys qualify: ~45 tries on average
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = throwaway_key()
         der = key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,

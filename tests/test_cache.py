@@ -16,9 +16,17 @@ import pytest
 import requests
 from clocks import SkippingClock
 from conftest import Aws
-from cryptography.hazmat.primitives.asymmetric import rsa
 from faulty_emulator import CannedResponse, FaultyEmulator
-from helpers import EXE, USERNAME, credential_document, get_args, pem_private, run_cli, run_process
+from helpers import (
+    EXE,
+    USERNAME,
+    credential_document,
+    get_args,
+    pem_private,
+    run_cli,
+    run_process,
+    throwaway_key,
+)
 
 
 def cache_dir(env: dict[str, str]) -> Path:
@@ -264,7 +272,7 @@ def test_a_rotated_key_keeps_the_cached_session(
 ) -> None:
     first = run_cli(get_args(org, key), env).credential()
     rotated = tmp_path / "rotated.pem"
-    rotated.write_bytes(pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    rotated.write_bytes(pem_private(throwaway_key()))
     assert run_cli(get_args(org, f"file:{rotated}"), env).credential() == first
     assert org.token_request_count == 1
 

@@ -24,6 +24,7 @@ from helpers import (
     get_args,
     pem_private,
     run_cli,
+    throwaway_key,
 )
 
 Scenario = Callable[[FaultyEmulator, Aws, dict[str, str], Path, rsa.RSAPrivateKey], list[str]]
@@ -99,9 +100,7 @@ def unapproved_user(
 def mismatched_key(
     org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
-    return file_key(
-        org, aws, env, tmp, rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
+    return file_key(org, aws, env, tmp, throwaway_key())
 
 
 def outage(

@@ -22,6 +22,7 @@ from helpers import (
     pem_private,
     run_cli,
     run_process,
+    throwaway_key,
     with_default_sigint,
 )
 
@@ -156,7 +157,7 @@ def test_exec_hands_on_neither_the_passphrase_nor_the_env_key(
 
 
 def _pasted_values() -> list[tuple[str, str]]:
-    pem = pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)).decode()
+    pem = pem_private(throwaway_key()).decode()
     lines = pem.splitlines()
     blob = "".join(lines[1:4])
     SECRETS.update([lines[1], blob[:120], "correct-horse-battery-staple"])

@@ -12,7 +12,7 @@ import pytest
 from connect_proxy import ConnectProxy
 from cryptography.hazmat.primitives.asymmetric import rsa
 from faulty_emulator import CannedResponse, FaultyEmulator
-from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_cli
+from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_cli, throwaway_key
 
 
 def test_user_not_pre_authorized(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
@@ -25,7 +25,7 @@ def test_key_does_not_match_certificate(
     org: FaultyEmulator, env: dict[str, str], tmp_path: Path
 ) -> None:
     other = tmp_path / "other.pem"
-    other.write_bytes(pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    other.write_bytes(pem_private(throwaway_key()))
     run = run_cli(get_args(org, f"file:{other}"), env)
     run.assert_failed(4, "invalid assertion", "does not match the certificate")
 

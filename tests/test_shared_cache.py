@@ -165,19 +165,7 @@ def test_a_broken_shared_tier_only_warns(
     elif problem == "unknown KMS key":
         env["SF_CREDPROC_SHARED_CACHE_KEY"] = "alias/no-such-key"
     else:
-        iam = aws.client("iam")
-        iam.create_user(UserName="job")
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
-        }
-        iam.put_user_policy(UserName="job", PolicyName="p", PolicyDocument=json.dumps(policy))
-        access_key = iam.create_access_key(UserName="job")["AccessKey"]
-        env.update(
-            AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
-            AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
-        )
-        aws.set_iam_enforcement(True)
+        aws.run_as(env, actions=["kms:*"])
     run = run_cli(get_args(org, key), env)
     aws.set_iam_enforcement(False)
     assert run.credential()["AccessToken"] in org.sessions
