@@ -199,6 +199,15 @@ def run_cli(
     return run
 
 
+def run_timed(args: Sequence[str], env: Mapping[str, str]) -> tuple[Run, float]:
+    """``run_cli``, and how long the command took as it saw it: real time plus the waits its
+    clock skipped, never less than the real time (so a bound on it is at least as strict)."""
+    clock = SkippingClock()
+    started = clock.monotonic()
+    run = run_cli(args, env, clock=clock)
+    return run, clock.monotonic() - started
+
+
 def assert_no_leaks(run: Run) -> None:
     """No key material, passphrase or assertion anywhere; tokens on stdout only (the credential)."""
     tokens: list[str] = []

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 from aws_fault_proxy import AwsFaultProxy
-from clocks import SkippingClock
 from conftest import Aws
 from faulty_emulator import CannedResponse, FaultyEmulator
-from helpers import get_args, run_cli
+from helpers import get_args, run_cli, run_timed
 from shared_tier import items, local_entries, machine
 
 TIMEOUT = 10.0
@@ -40,10 +39,8 @@ def timed_get(
 ) -> tuple[float, str, str]:
     """Run ``get``; its duration as the command saw it (waits on its clock included), the token
     printed and stderr (asserting exit 0)."""
-    clock = SkippingClock()
-    started = clock.monotonic()
-    run = run_cli(get_args(org, key, "--timeout", f"{TIMEOUT:g}", *extra), env, clock=clock)
-    return clock.monotonic() - started, run.credential()["AccessToken"], run.stderr
+    run, elapsed = run_timed(get_args(org, key, "--timeout", f"{TIMEOUT:g}", *extra), env)
+    return elapsed, run.credential()["AccessToken"], run.stderr
 
 
 @pytest.mark.parametrize("fault", ["reset", "hang"])
