@@ -164,8 +164,16 @@ def aws_fault_proxy(aws: Aws) -> Iterator[AwsFaultProxy]:
 
 
 @pytest.fixture
+def aws_through_fault_proxy(aws_fault_proxy: AwsFaultProxy, env: dict[str, str]) -> AwsFaultProxy:
+    """``aws_fault_proxy``, with every AWS call of ``env`` going through it."""
+    env["AWS_ENDPOINT_URL"] = aws_fault_proxy.url
+    return aws_fault_proxy
+
+
+@pytest.fixture
 def env(tmp_path: Path, moto_url: str, ca_bundle: str) -> dict[str, str]:
-    """The environment for a ``sf-credproc`` subprocess: moto for AWS, the test CA for TLS."""
+    """The environment for ``sf-credproc`` (in-process or a subprocess): moto for AWS, the test CA
+    for TLS."""
     home = tmp_path / "home"
     home.mkdir()
     return {

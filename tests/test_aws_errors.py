@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,15 +11,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import get_args, pem_private, run_cli
 
 from sf_credproc.emulator import SalesforceEmulator
-
-
-@pytest.fixture
-def fault_proxy(aws: Aws, env: dict[str, str]) -> Iterator[AwsFaultProxy]:
-    """Routes the subprocess's AWS calls through a proxy that can answer like real AWS."""
-    proxy = AwsFaultProxy(aws.endpoint).start()
-    env["AWS_ENDPOINT_URL"] = proxy.url
-    yield proxy
-    proxy.stop()
 
 
 def signing_key(aws: Aws, **kwargs: Any) -> str:
@@ -43,42 +33,46 @@ def test_kms_access_denied_http_403(aws: Aws, org: SalesforceEmulator, env: dict
 
 
 def test_kms_access_denied_http_400(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
     """Real KMS says no with HTTP 400 AccessDeniedException."""
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    fault_proxy.fail("TrentService.Sign", "AccessDeniedException", message="not authorized")
+    aws_through_fault_proxy.fail(
+        "TrentService.Sign", "AccessDeniedException", message="not authorized"
+    )
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     run.assert_failed(3, "AWS denied kms:Sign", "AccessDeniedException")
 
 
 def test_kms_disabled_key(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    fault_proxy.fail("TrentService.Sign", "DisabledException")
+    aws_through_fault_proxy.fail("TrentService.Sign", "DisabledException")
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     run.assert_failed(3, "disabled", "enable-key")
 
 
 def test_kms_pending_deletion(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    fault_proxy.fail("TrentService.Sign", "KMSInvalidStateException")
+    aws_through_fault_proxy.fail("TrentService.Sign", "KMSInvalidStateException")
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     run.assert_failed(3, "pending deletion", "cancel-key-deletion")
 
 
 def test_kms_throttling_is_transient(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    fault_proxy.fail("TrentService.Sign", "ThrottlingException", message="Rate exceeded")
+    aws_through_fault_proxy.fail(
+        "TrentService.Sign", "ThrottlingException", message="Rate exceeded"
+    )
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     run.assert_failed(5, "ThrottlingException", "Retry later")
     # sf-credproc's own retries (4 attempts at most), none inside botocore.
-    assert fault_proxy.seen.count("TrentService.Sign") == 4
+    assert aws_through_fault_proxy.seen.count("TrentService.Sign") == 4
 
 
 @pytest.mark.parametrize(
@@ -125,9 +119,9 @@ def test_secret_scheduled_for_deletion(
 
 
 def test_secret_decryption_failure(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
-    fault_proxy.fail("secretsmanager.GetSecretValue", "DecryptionFailure")
+    aws_through_fault_proxy.fail("secretsmanager.GetSecretValue", "DecryptionFailure")
     run = run_cli(get_args(org, "secretsmanager:sf/jwt"), env)
     run.assert_failed(3, "could not decrypt", "kms:Decrypt")
 

@@ -627,7 +627,7 @@ def test_der_keys_ending_in_whitespace_bytes(tmp_path: Path) -> None:
     from sf_credproc.keys.pem import load_rsa_private_key
 
     primes = []
-    for _ in range(12):  # 552 ordered pairs: all miss once in some 400,000 runs
+    for _ in range(12):  # 552 ordered pairs: all miss once in some 500,000 runs
         numbers = throwaway_key().private_numbers()
         primes += [numbers.p, numbers.q]
     seen = set()

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,14 +169,6 @@ def test_a_trickling_server_is_cut_at_the_deadline(env: dict[str, str], key: str
     assert elapsed < 3 + 1 + 2  # the deadline, its grace, and the interpreter's start
 
 
-@pytest.fixture
-def aws_proxy(aws: Aws, env: dict[str, str]) -> Iterator[AwsFaultProxy]:
-    proxy = AwsFaultProxy(aws.endpoint).start()
-    env["AWS_ENDPOINT_URL"] = proxy.url
-    yield proxy
-    proxy.stop()
-
-
 def kms_key(aws: Aws, org: FaultyEmulator) -> str:
     kms = aws.client("kms")
     key_id: str = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
@@ -230,18 +221,18 @@ def aws_key(target: str, aws: Aws, org: FaultyEmulator, app_key_pem: bytes) -> s
 def test_aws_fault_once_then_success(
     target: str,
     inject: Any,
-    aws_proxy: AwsFaultProxy,
+    aws_through_fault_proxy: AwsFaultProxy,
     aws: Aws,
     org: FaultyEmulator,
     env: dict[str, str],
     key_file: Path,
 ) -> None:
     key = aws_key(target, aws, org, key_file.read_bytes())
-    inject(aws_proxy, target, 1)
+    inject(aws_through_fault_proxy, target, 1)
     run = run_cli(get_args(org, key, "-v", "--log-format", "json"), env)
     assert run.credential()["AccessToken"] in org.sessions
     assert retries(run) == 1
-    assert aws_proxy.seen.count(target) == 2
+    assert aws_through_fault_proxy.seen.count(target) == 2
 
 
 @pytest.mark.parametrize(
@@ -250,18 +241,18 @@ def test_aws_fault_once_then_success(
 def test_aws_fault_persisting(
     target: str,
     inject: Any,
-    aws_proxy: AwsFaultProxy,
+    aws_through_fault_proxy: AwsFaultProxy,
     aws: Aws,
     org: FaultyEmulator,
     env: dict[str, str],
     key_file: Path,
 ) -> None:
     key = aws_key(target, aws, org, key_file.read_bytes())
-    inject(aws_proxy, target, None)
+    inject(aws_through_fault_proxy, target, None)
     run, elapsed = run_timed(get_args(org, key, "--timeout", "8"), env)
     run.assert_failed(5)
     assert elapsed < 8 + 1 + 2
-    assert 2 <= aws_proxy.seen.count(target) <= 4
+    assert 2 <= aws_through_fault_proxy.seen.count(target) <= 4
     assert org.token_requests == []
     # No entry and no temporary file: only the (released) lock file of the attempt may remain.
     assert [name for name in cache_snapshot(env) if not name.endswith(".lock")] == []

@@ -1,6 +1,6 @@
 """Hostile 200 answers from the token endpoint: refused with exit 4 in one line, nothing printed or
 cached; what Salesforce may vary (``issued_at``) is accepted. The answers come from the emulator's
-fault injection over HTTPS; the command is the installed one, run as a subprocess."""
+fault injection over HTTPS (tests/faulty_emulator.py)."""
 
 from __future__ import annotations
 
