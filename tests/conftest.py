@@ -5,9 +5,11 @@ Both servers start once per session on loopback and are reset for every test tha
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,19 @@ import requests
 import trustme
 from aws_fault_proxy import AwsFaultProxy
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, EMULATORS, REGION, USERNAME, base_env, pem_private, pem_public
+from faulty_emulator import FaultyEmulator
+from helpers import (
+    CLIENT_ID,
+    EMULATORS,
+    REGION,
+    USERNAME,
+    base_env,
+    pem_private,
+    pem_public,
+    throwaway_key,
+)
 from moto.server import ThreadedMotoServer
 from moto_adapters import atomic_dynamodb_writes
-
-from sf_credproc.emulator import SalesforceEmulator
 
 #: Names the emulator's test certificate carries, reachable through tests/connect_proxy.py.
 #: The shared cache's table in moto (the ``shared`` fixture).
@@ -49,6 +59,25 @@ class Aws:
     def client(self, service: str, **kwargs: Any) -> Any:
         make: Any = self.session.client  # one helper for every service: typed as Any on purpose
         return make(service, endpoint_url=self.endpoint, **kwargs)
+
+    def run_as(
+        self, env: dict[str, str], *, actions: Sequence[str] = (), policy: Any = None
+    ) -> None:
+        """Make ``env`` call AWS as a new IAM user holding exactly ``policy`` (or one allowing
+        ``actions`` on every resource), and turn IAM enforcement on from the next request."""
+        if policy is None:
+            statement = {"Effect": "Allow", "Action": list(actions), "Resource": "*"}
+            policy = {"Version": "2012-10-17", "Statement": [statement]}
+        iam = self.client("iam")
+        name = f"job-{len(iam.list_users()['Users'])}"
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="policy", PolicyDocument=json.dumps(policy))
+        access_key = iam.create_access_key(UserName=name)["AccessKey"]
+        env.update(
+            AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
+            AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
+        )
+        self.set_iam_enforcement(True)
 
     def set_iam_enforcement(self, enabled: bool) -> None:
         """Turn moto's IAM checks on (from the next request) or off."""
@@ -87,10 +116,10 @@ def ca_bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def emulator_server(ca: trustme.CA) -> Iterator[SalesforceEmulator]:
+def emulator_server(ca: trustme.CA) -> Iterator[FaultyEmulator]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert(*TLS_NAMES).configure_cert(context)
-    with SalesforceEmulator(ssl_context=context) as emulator:
+    with FaultyEmulator(ssl_context=context) as emulator:
         EMULATORS.append(emulator)
         yield emulator
         EMULATORS.remove(emulator)
@@ -99,13 +128,14 @@ def emulator_server(ca: trustme.CA) -> Iterator[SalesforceEmulator]:
 @pytest.fixture(scope="session")
 def app_key() -> rsa.RSAPrivateKey:
     """The key whose certificate is uploaded to the test connected app."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return throwaway_key()
 
 
 @pytest.fixture
-def org(emulator_server: SalesforceEmulator, app_key: rsa.RSAPrivateKey) -> SalesforceEmulator:
+def org(emulator_server: FaultyEmulator, app_key: rsa.RSAPrivateKey) -> FaultyEmulator:
     """The emulator, reset, with CLIENT_ID registered for ``app_key`` and USERNAME approved."""
     emulator_server.reset()
+    emulator_server.clock = time.time  # a test may have set its own
     emulator_server.register_app(CLIENT_ID, pem_public(app_key))
     emulator_server.add_user(USERNAME, approve=[CLIENT_ID])
     return emulator_server
@@ -134,8 +164,16 @@ def aws_fault_proxy(aws: Aws) -> Iterator[AwsFaultProxy]:
 
 
 @pytest.fixture
+def aws_through_fault_proxy(aws_fault_proxy: AwsFaultProxy, env: dict[str, str]) -> AwsFaultProxy:
+    """``aws_fault_proxy``, with every AWS call of ``env`` going through it."""
+    env["AWS_ENDPOINT_URL"] = aws_fault_proxy.url
+    return aws_fault_proxy
+
+
+@pytest.fixture
 def env(tmp_path: Path, moto_url: str, ca_bundle: str) -> dict[str, str]:
-    """The environment for a ``sf-credproc`` subprocess: moto for AWS, the test CA for TLS."""
+    """The environment for ``sf-credproc`` (in-process or a subprocess): moto for AWS, the test CA
+    for TLS."""
     home = tmp_path / "home"
     home.mkdir()
     return {

@@ -1,19 +1,25 @@
-"""Test helpers: key material, and running the installed ``sf-credproc`` as a subprocess."""
+"""Test helpers: key material, and running ``sf-credproc``: in this process (``run_cli``, the
+default) or as the installed console script (``run_process``)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TextIO
 
+from clocks import SkippingClock
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sf_credproc.cli.main import ReplaceProcess
+from sf_credproc.clock import Clock
 from sf_credproc.emulator import SalesforceEmulator
 
 EXE = Path(sys.executable).with_name("sf-credproc")
@@ -23,10 +29,15 @@ REGION = "us-east-1"
 
 
 #: Values that must never appear in any output: key material lines and passphrases. Filled by
-#: ``pem_private``; every ``run_cli`` and ``invoke`` checks its output against them and against the
+#: ``pem_private``; every ``run_cli`` and ``run_process`` checks its output against them and against the
 #: tokens and assertions of every emulator in ``EMULATORS``.
 SECRETS: set[str] = set()
 EMULATORS: list[SalesforceEmulator] = []
+
+
+def throwaway_key(size: int = 2048) -> rsa.RSAPrivateKey:
+    """A new RSA key, not the app's: a rotated, mismatched or pending key."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=size)
 
 
 def pem_private(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
@@ -96,10 +107,11 @@ def with_default_sigint(command: Sequence[str]) -> list[str]:
     return [*DEFAULT_SIGINT, *command]
 
 
-def run_cli(
+def run_process(
     args: Sequence[str], env: Mapping[str, str], *, timeout: float = 60, module: bool = False
 ) -> Run:
-    """Run the installed console script (or ``python -m sf_credproc``) with exactly ``env``."""
+    """Run the installed console script (or ``python -m sf_credproc``) as a process with exactly
+    ``env``: for what only a process shows (exit codes, streams, the fast path, signals, umask)."""
     command = [sys.executable, "-m", "sf_credproc"] if module else [str(EXE)]
     done = subprocess.run(
         [*command, *args],
@@ -113,6 +125,87 @@ def run_cli(
     run = Run(done.returncode, done.stdout, done.stderr)
     assert_no_leaks(run)
     return run
+
+
+@contextlib.contextmanager
+def process_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` is exactly ``env`` for the block, as a child process would see it: boto3 and
+    requests read their settings (endpoint, credentials, CA bundle) from the process environment."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def exec_as_child(out: TextIO, err: TextIO, timeout: float) -> ReplaceProcess:
+    """``exec``'s process replacement for an in-process run: the command runs as a child with the
+    environment ``exec`` gave it, its output goes to the captured streams, and ``main`` ends with
+    its exit status (``SystemExit``, which ``main`` returns as the exit code)."""
+
+    def replace(program: str, argv: list[str], environment: dict[str, str]) -> NoReturn:
+        done = subprocess.run(
+            argv,
+            executable=program,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        out.write(done.stdout)
+        err.write(done.stderr)
+        raise SystemExit(done.returncode)
+
+    return replace
+
+
+def run_cli(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    timeout: float = 60,
+    clock: Clock | None = None,
+) -> Run:
+    """Run the command in this process (``cli.main.main``) with ``env`` as its whole environment.
+
+    ``clock`` defaults to a fresh ``SkippingClock``: retry backoffs cost no real time. A test that
+    moves time (cache expiry) passes its own. sys.stdout and sys.stderr point at the captured
+    streams too, as a process's would: argparse prints ``--help`` there. ``timeout`` bounds what
+    ``exec`` runs; the command's own deadline bounds the rest.
+    """
+    from sf_credproc.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        process_environment(env),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        code = main(
+            list(args),
+            environ=dict(env),
+            stdout=out,
+            stderr=err,
+            clock=clock or SkippingClock(),
+            replace_process=exec_as_child(out, err, timeout),
+        )
+    run = Run(int(code), out.getvalue(), err.getvalue())
+    assert_no_leaks(run)
+    return run
+
+
+def run_timed(args: Sequence[str], env: Mapping[str, str]) -> tuple[Run, float]:
+    """``run_cli``, and how long the command took as it saw it: real time plus the waits its
+    clock skipped, never less than the real time (so a bound on it is at least as strict)."""
+    clock = SkippingClock()
+    started = clock.monotonic()
+    run = run_cli(args, env, clock=clock)
+    return run, clock.monotonic() - started
 
 
 def assert_no_leaks(run: Run) -> None:
@@ -156,19 +249,6 @@ def get_args(emulator: SalesforceEmulator, key: str, *extra: str) -> list[str]:
         "--key", key,
         *extra,
     ]  # fmt: skip
-
-
-def invoke(args: Sequence[str], env: Mapping[str, str]) -> Run:
-    """Run the CLI in this process with ``env`` as its whole environment (fast; no AWS calls)."""
-    import io
-
-    from sf_credproc.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), environ=dict(env), stdout=out, stderr=err)
-    run = Run(int(code), out.getvalue(), err.getvalue())
-    assert_no_leaks(run)
-    return run
 
 
 def credential_document(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from clocks import SkippingClock
 from helpers import CLIENT_ID, USERNAME
 
 import sf_credproc
@@ -25,25 +26,6 @@ from sf_credproc import (
     get_credential,
 )
 from sf_credproc.emulator import SalesforceEmulator
-
-
-class FakeClock:
-    """Wall time that a test moves forward; the real monotonic clock for deadlines."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.now = time.time()
-        self._time = time
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self._time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        self._time.sleep(seconds)
 
 
 @pytest.fixture
@@ -157,11 +139,11 @@ def test_auth_normal_calls(
 def test_auth_refreshes_ahead_of_expiry(
     org: SalesforceEmulator, options: dict[str, Any], session: requests.Session
 ) -> None:
-    clock = FakeClock()
+    clock = SkippingClock()
     auth = SalesforceAuth(clock=clock, **options)
     first = auth.credential.access_token
     assert query(session, org, auth).status_code == 200
-    clock.now += 7200 - 900 + 1  # less than --min-ttl (900 s) left: never used again
+    clock.advance(7200 - 900 + 1)  # less than --min-ttl (900 s) left: never used again
     assert query(session, org, auth).status_code == 200
     assert auth.credential.access_token != first
     assert org.token_request_count == 2

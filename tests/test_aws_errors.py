@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,36 +13,9 @@ from helpers import get_args, pem_private, run_cli
 from sf_credproc.emulator import SalesforceEmulator
 
 
-@pytest.fixture
-def fault_proxy(aws: Aws, env: dict[str, str]) -> Iterator[AwsFaultProxy]:
-    """Routes the subprocess's AWS calls through a proxy that can answer like real AWS."""
-    proxy = AwsFaultProxy(aws.endpoint).start()
-    env["AWS_ENDPOINT_URL"] = proxy.url
-    yield proxy
-    proxy.stop()
-
-
 def signing_key(aws: Aws, **kwargs: Any) -> str:
     key_id: str = aws.client("kms").create_key(**kwargs)["KeyMetadata"]["KeyId"]
     return key_id
-
-
-def restricted_user(aws: Aws, env: dict[str, str], actions: list[str]) -> None:
-    """Make the subprocess call AWS as an IAM user allowed only ``actions``, enforcement on."""
-    iam = aws.client("iam")
-    iam.create_user(UserName="job")
-    statement = {"Effect": "Allow", "Action": actions, "Resource": "*"}
-    iam.put_user_policy(
-        UserName="job",
-        PolicyName="job",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
-    )
-    access_key = iam.create_access_key(UserName="job")["AccessKey"]
-    env.update(
-        AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
-    )
-    aws.set_iam_enforcement(True)
 
 
 def test_kms_key_not_found(aws: Aws, org: SalesforceEmulator, env: dict[str, str]) -> None:
@@ -55,49 +26,53 @@ def test_kms_key_not_found(aws: Aws, org: SalesforceEmulator, env: dict[str, str
 
 def test_kms_access_denied_http_403(aws: Aws, org: SalesforceEmulator, env: dict[str, str]) -> None:
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    restricted_user(aws, env, ["kms:DescribeKey", "kms:GetPublicKey"])
+    aws.run_as(env, actions=["kms:DescribeKey", "kms:GetPublicKey"])
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     aws.set_iam_enforcement(False)
     run.assert_failed(3, "AWS denied kms:Sign", key_id, "Grant the caller's IAM role kms:Sign")
 
 
 def test_kms_access_denied_http_400(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
     """Real KMS says no with HTTP 400 AccessDeniedException."""
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    fault_proxy.fail("TrentService.Sign", "AccessDeniedException", message="not authorized")
+    aws_through_fault_proxy.fail(
+        "TrentService.Sign", "AccessDeniedException", message="not authorized"
+    )
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     run.assert_failed(3, "AWS denied kms:Sign", "AccessDeniedException")
 
 
 def test_kms_disabled_key(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    fault_proxy.fail("TrentService.Sign", "DisabledException")
+    aws_through_fault_proxy.fail("TrentService.Sign", "DisabledException")
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     run.assert_failed(3, "disabled", "enable-key")
 
 
 def test_kms_pending_deletion(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    fault_proxy.fail("TrentService.Sign", "KMSInvalidStateException")
+    aws_through_fault_proxy.fail("TrentService.Sign", "KMSInvalidStateException")
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     run.assert_failed(3, "pending deletion", "cancel-key-deletion")
 
 
 def test_kms_throttling_is_transient(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
     key_id = signing_key(aws, KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")
-    fault_proxy.fail("TrentService.Sign", "ThrottlingException", message="Rate exceeded")
+    aws_through_fault_proxy.fail(
+        "TrentService.Sign", "ThrottlingException", message="Rate exceeded"
+    )
     run = run_cli(get_args(org, f"kms:{key_id}"), env)
     run.assert_failed(5, "ThrottlingException", "Retry later")
     # sf-credproc's own retries (4 attempts at most), none inside botocore.
-    assert fault_proxy.seen.count("TrentService.Sign") == 4
+    assert aws_through_fault_proxy.seen.count("TrentService.Sign") == 4
 
 
 @pytest.mark.parametrize(
@@ -127,7 +102,7 @@ def test_secret_access_denied(
     aws.client("secretsmanager").create_secret(
         Name="sf/jwt", SecretString=pem_private(app_key).decode()
     )
-    restricted_user(aws, env, ["secretsmanager:DescribeSecret"])
+    aws.run_as(env, actions=["secretsmanager:DescribeSecret"])
     run = run_cli(get_args(org, "secretsmanager:sf/jwt"), env)
     aws.set_iam_enforcement(False)
     run.assert_failed(3, "AWS denied secretsmanager:GetSecretValue", "kms:Decrypt")
@@ -144,9 +119,9 @@ def test_secret_scheduled_for_deletion(
 
 
 def test_secret_decryption_failure(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str], fault_proxy: AwsFaultProxy
+    aws: Aws, org: SalesforceEmulator, env: dict[str, str], aws_through_fault_proxy: AwsFaultProxy
 ) -> None:
-    fault_proxy.fail("secretsmanager.GetSecretValue", "DecryptionFailure")
+    aws_through_fault_proxy.fail("secretsmanager.GetSecretValue", "DecryptionFailure")
     run = run_cli(get_args(org, "secretsmanager:sf/jwt"), env)
     run.assert_failed(3, "could not decrypt", "kms:Decrypt")
 
@@ -162,7 +137,7 @@ def test_parameter_access_denied(
     aws.client("ssm").put_parameter(
         Name="/sf/jwt", Value=pem_private(app_key).decode(), Type="SecureString"
     )
-    restricted_user(aws, env, ["ssm:DescribeParameters"])
+    aws.run_as(env, actions=["ssm:DescribeParameters"])
     run = run_cli(get_args(org, "ssm:/sf/jwt"), env)
     aws.set_iam_enforcement(False)
     run.assert_failed(3, "AWS denied ssm:GetParameter")

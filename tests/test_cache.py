@@ -14,11 +14,20 @@ from pathlib import Path
 
 import pytest
 import requests
+from clocks import SkippingClock
 from conftest import Aws
-from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import EXE, USERNAME, credential_document, get_args, pem_private, run_cli
-
-from sf_credproc.emulator import CannedResponse, SalesforceEmulator
+from faulty_emulator import CannedResponse, FaultyEmulator
+from helpers import (
+    EXE,
+    USERNAME,
+    credential_document,
+    get_args,
+    pem_private,
+    run_cli,
+    run_process,
+    run_timed,
+    throwaway_key,
+)
 
 
 def cache_dir(env: dict[str, str]) -> Path:
@@ -30,7 +39,7 @@ def entries(env: dict[str, str]) -> list[Path]:
 
 
 def test_lifecycle_miss_hit_expiry_refresh(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """Miss, hits (fast path and full command), a refresh once within --min-ttl, the new token.
 
@@ -38,29 +47,32 @@ def test_lifecycle_miss_hit_expiry_refresh(
     --min-ttl" waits for the entry's own Expiration to come that close, not for a guessed time.
     """
     args = get_args(org, key, "--session-ttl", "30", "--min-ttl", "1")
-    first = run_cli(args, env).credential()
+    clock = SkippingClock()
+    first = run_cli(args, env, clock=clock).credential()
     assert org.token_request_count == 1
 
     # Salesforce now fails every login: a hit must not even ask.
     org.canned_responses.extend([CannedResponse(503, b"<html>down</html>")] * 5)
-    assert run_cli(args, env).credential() == first  # the fast path (same invocation)
+    assert run_process(args, env).credential() == first  # the fast path (same invocation)
     env["SF_CREDPROC_MIN_TTL"] = "1"  # a different invocation, same identity: the full command
-    assert run_cli(get_args(org, key, "--session-ttl", "30"), env).credential() == first
+    assert (
+        run_cli(get_args(org, key, "--session-ttl", "30"), env, clock=clock).credential() == first
+    )
     assert org.token_request_count == 1
     assert len(org.canned_responses) == 5
 
     # Within --min-ttl of the expiration the token is never served: a refresh is attempted.
     due = get_args(org, key, "--session-ttl", "30", "--min-ttl", "28")
-    time.sleep(max(0.0, first_expiry(first) - 28 - time.time()) + 0.05)
-    run_cli(due, env).assert_failed(5, "HTML page")
+    clock.advance(max(0.0, first_expiry(first) - 28 - clock.time()) + 0.05)
+    run_cli(due, env, clock=clock).assert_failed(5, "HTML page")
     org.canned_responses.clear()
-    second = run_cli(due, env).credential()
+    second = run_cli(due, env, clock=clock).credential()
     assert second["AccessToken"] != first["AccessToken"]
     assert org.token_request_count == 1 + 4 + 1  # the failed refresh made 4 attempts
     # The first invocation's index names the replaced token: the full command serves the new one,
     # and records it for the fast path.
-    assert run_cli(args, env).credential() == second
-    assert run_cli(args, env).credential() == second
+    assert run_cli(args, env, clock=clock).credential() == second
+    assert run_process(args, env).credential() == second
     assert org.token_request_count == 6
 
 
@@ -111,17 +123,18 @@ def first_expiry(credential: dict[str, str]) -> float:
     return calendar.timegm(time.strptime(credential["Expiration"], "%Y-%m-%dT%H:%M:%SZ"))
 
 
-def test_min_ttl_is_never_undercut(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_min_ttl_is_never_undercut(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     """A token with less than --min-ttl left is replaced, even though it is not expired."""
     args = get_args(org, key, "--session-ttl", "1000", "--min-ttl", "999")
-    first = run_cli(args, env).credential()
-    time.sleep(1.1)
-    assert run_cli(args, env).credential()["AccessToken"] != first["AccessToken"]
+    clock = SkippingClock()
+    first = run_cli(args, env, clock=clock).credential()
+    clock.advance(1.1)
+    assert run_cli(args, env, clock=clock).credential()["AccessToken"] != first["AccessToken"]
     assert org.token_request_count == 2
 
 
 def test_files_are_private_whatever_the_umask(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     done = subprocess.run(
         [str(EXE), *get_args(org, key)], env=env, umask=0, capture_output=True, check=True
@@ -201,14 +214,15 @@ CREDENTIAL_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     ],
 )
 def test_untrustworthy_entry_is_a_miss_and_is_replaced(
-    damage: str, org: SalesforceEmulator, env: dict[str, str], key: str
+    damage: str, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     previous = run_cli(get_args(org, key), env).credential()
     # The same invocation (the fast path), then another one (the full command's own read).
-    for args in (get_args(org, key), get_args(org, key, "--timeout", "20")):
+    full_command = get_args(org, key, "--timeout", "20")
+    for args, run in ((get_args(org, key), run_process), (full_command, run_cli)):
         (entry,) = entries(env)
         damage_entry(entry, damage)
-        current = run_cli(args, env).credential()
+        current = run(args, env).credential()
         assert current["AccessToken"] != previous["AccessToken"]
         previous = current
         assert not entry.is_symlink()
@@ -219,7 +233,7 @@ def test_untrustworthy_entry_is_a_miss_and_is_replaced(
 
 @pytest.mark.skipif(os.getuid() != 0, reason="changing a file's owner needs root")
 def test_entry_owned_by_someone_else_is_a_miss(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     first = run_cli(get_args(org, key), env).credential()
     for path in cache_dir(env).glob("*.*"):
@@ -232,7 +246,7 @@ def test_entry_owned_by_someone_else_is_a_miss(
 
 
 def test_refresh_forces_a_login_and_replaces_the_entry(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     first = run_cli(get_args(org, key), env).credential()
     refreshed = run_cli(get_args(org, key, "--refresh"), env).credential()
@@ -245,7 +259,7 @@ def test_refresh_forces_a_login_and_replaces_the_entry(
 
 
 def test_no_cache_neither_reads_nor_writes(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     for _ in range(2):
         run_cli(get_args(org, key, "--no-cache"), env).credential()
@@ -259,17 +273,17 @@ def test_no_cache_neither_reads_nor_writes(
 
 
 def test_a_rotated_key_keeps_the_cached_session(
-    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+    org: FaultyEmulator, env: dict[str, str], key: str, tmp_path: Path
 ) -> None:
     first = run_cli(get_args(org, key), env).credential()
     rotated = tmp_path / "rotated.pem"
-    rotated.write_bytes(pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    rotated.write_bytes(pem_private(throwaway_key()))
     assert run_cli(get_args(org, f"file:{rotated}"), env).credential() == first
     assert org.token_request_count == 1
 
 
 def test_editing_the_config_file_is_seen_at_once(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """The fast path is keyed by the config file's identity: an edit re-resolves everything."""
     other = "second-user@acme.example"
@@ -279,14 +293,14 @@ def test_editing_the_config_file_is_seen_at_once(
     profile = f'[profile.default]\nclient_id = "{next(iter(org.apps))}"\nlogin_url = "{org.url}"\nkey = "{key}"\n'
     config.write_text(profile + f'username = "{USERNAME}"\n')
     assert run_cli(["get"], env).credential()["Username"] == USERNAME
-    assert run_cli(["get"], env).credential()["Username"] == USERNAME
+    assert run_process(["get"], env).credential()["Username"] == USERNAME
     config.write_text(profile + f'username = "{other}"\n')
-    assert run_cli(["get"], env).credential()["Username"] == other
+    assert run_process(["get"], env).credential()["Username"] == other
     assert org.token_request_count == 2
 
 
 def test_racing_cold_starts_cause_one_login(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     processes = [
         subprocess.Popen(
@@ -306,7 +320,7 @@ def test_racing_cold_starts_cause_one_login(
 
 
 def test_waiters_give_up_at_the_deadline(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key, "--no-cache"), env).credential()  # warm nothing: cache stays empty
     cache_dir(env).mkdir(parents=True, mode=0o700)
@@ -315,15 +329,13 @@ def test_waiters_give_up_at_the_deadline(
     lock = entry.with_suffix(".lock")
     with lock.open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another process is "logging in"
-        started = time.monotonic()
-        run = run_cli(get_args(org, key, "--refresh", "--timeout", "1"), env)
-        elapsed = time.monotonic() - started
+        run, elapsed = run_timed(get_args(org, key, "--refresh", "--timeout", "1"), env)
     run.assert_failed(5, "another sf-credproc process", "1 s deadline")
     assert elapsed < 1 + 3
 
 
 def test_a_killed_lock_holder_does_not_wedge_the_others(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key), env).credential()
     (entry,) = entries(env)
@@ -346,7 +358,7 @@ def test_a_killed_lock_holder_does_not_wedge_the_others(
 
 
 def test_bad_input_leaves_the_cache_untouched(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key), env).credential()
     before = {p.name: p.read_bytes() for p in cache_dir(env).iterdir()}
@@ -356,7 +368,7 @@ def test_bad_input_leaves_the_cache_untouched(
 
 
 def test_logout_revokes_the_session_and_deletes_the_entry(
-    org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
+    org: FaultyEmulator, env: dict[str, str], key: str, ca_bundle: str
 ) -> None:
     token = run_cli(get_args(org, key), env).credential()["AccessToken"]
     userinfo = f"{org.url}/services/oauth2/userinfo"
@@ -375,7 +387,7 @@ def test_logout_revokes_the_session_and_deletes_the_entry(
 
 
 def test_cache_list_shows_entries_but_never_a_token(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     credential = run_cli(get_args(org, key), env).credential()
     listing = run_cli(["cache", "list"], env)
@@ -395,7 +407,7 @@ def test_cache_list_shows_entries_but_never_a_token(
 
 
 def test_cache_clear_one_identity_or_all(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     other = "second-user@acme.example"
     org.add_user(other, approve=[next(iter(org.apps))])
@@ -413,7 +425,7 @@ def test_cache_clear_one_identity_or_all(
 
 
 def test_cache_dir_setting(
-    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+    org: FaultyEmulator, env: dict[str, str], key: str, tmp_path: Path
 ) -> None:
     custom = tmp_path / "custom-cache"
     run_cli(get_args(org, key, "--cache-dir", str(custom)), env).credential()
@@ -421,7 +433,7 @@ def test_cache_dir_setting(
     assert stat.S_IMODE(custom.stat().st_mode) == 0o700
     assert not cache_dir(env).exists()  # nothing is written outside the chosen directory
     env["SF_CREDPROC_CACHE_DIR"] = str(custom)  # from the environment, the fast path applies
-    run_cli(get_args(org, key), env).credential()
+    run_process(get_args(org, key), env).credential()
     assert len(list(custom.glob("*.idx"))) == 1
     assert org.token_request_count == 1
     listing = run_cli(["cache", "list", "--cache-dir", str(custom)], env)
@@ -429,7 +441,7 @@ def test_cache_dir_setting(
 
 
 def test_cache_dir_writable_by_others_is_refused(
-    org: SalesforceEmulator, env: dict[str, str], key: str, tmp_path: Path
+    org: FaultyEmulator, env: dict[str, str], key: str, tmp_path: Path
 ) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -440,7 +452,7 @@ def test_cache_dir_writable_by_others_is_refused(
 
 
 def test_cache_hits_import_no_heavy_library(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """Both hit paths, measured with -X importtime in a real process."""
     run_cli(get_args(org, key), env).credential()
@@ -464,7 +476,7 @@ def test_cache_hits_import_no_heavy_library(
 
 
 def test_a_hit_touches_neither_aws_nor_salesforce(
-    aws: Aws, org: SalesforceEmulator, env: dict[str, str]
+    aws: Aws, org: FaultyEmulator, env: dict[str, str]
 ) -> None:
     """With a KMS key: after the first login, AWS and Salesforce may both be down."""
     from cryptography.hazmat.primitives import serialization
@@ -481,19 +493,19 @@ def test_a_hit_touches_neither_aws_nor_salesforce(
     first = run_cli(get_args(org, f"kms:{key_id}"), env).credential()
     env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens: any AWS call would fail
     org.canned_responses.extend([CannedResponse(503, b"down")] * 3)
-    assert run_cli(get_args(org, f"kms:{key_id}"), env).credential() == first  # fast path
+    assert run_process(get_args(org, f"kms:{key_id}"), env).credential() == first  # fast path
     assert run_cli(get_args(org, f"kms:{key_id}", "--timeout", "9"), env).credential() == first
     assert org.token_request_count == 1
 
 
 def test_a_fifteen_minute_session_is_cached_with_the_default_min_ttl(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """--session-ttl 900 (Salesforce's shortest timeout) with --min-ttl unset: served from the
     cache (min(900, 900 / 4) = 225 s), by the fast path, the full command and cache list."""
     args = get_args(org, key, "--session-ttl", "900")
     first = run_cli(args, env).credential()
-    assert run_cli(args, env).credential() == first  # the fast path
+    assert run_process(args, env).credential() == first  # the fast path
     assert run_cli([*args, "--timeout", "29"], env).credential() == first  # the full command
     assert org.token_request_count == 1
     listing = run_cli(["cache", "list", "--json", "--session-ttl", "900"], env)
@@ -501,7 +513,7 @@ def test_a_fifteen_minute_session_is_cached_with_the_default_min_ttl(
 
 
 def test_lowering_session_ttl_takes_effect_at_once(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """A token obtained under --session-ttl 7200 outlives a session of 900 started now: not
     served once 900 is in force; the token obtained under 900 is."""
@@ -515,12 +527,12 @@ def test_lowering_session_ttl_takes_effect_at_once(
     assert second["AccessToken"] != long_lived["AccessToken"]
     assert first_expiry(second) - first_expiry(long_lived) < 0
     assert run_cli(short, env).credential() == second
-    assert run_cli(short, env).credential() == second  # and by the fast path
+    assert run_process(short, env).credential() == second  # and by the fast path
     assert org.token_request_count == 2
 
 
 def test_verbose_says_the_answer_came_from_the_cache(
-    org: SalesforceEmulator, env: dict[str, str], key_file: Path
+    org: FaultyEmulator, env: dict[str, str], key_file: Path
 ) -> None:
     """A hit never reads the key: -v says so, with the expiration, and what checks the key."""
     args = get_args(org, f"file:{key_file}")
@@ -534,7 +546,7 @@ def test_verbose_says_the_answer_came_from_the_cache(
 
 
 def test_fast_path_fails_like_the_full_command_on_a_missing_ca_bundle(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """REQUESTS_CA_BUNDLE naming nothing is exit 2 for the full command: the same on a hit."""
     args = get_args(org, key)
@@ -544,12 +556,12 @@ def test_fast_path_fails_like_the_full_command_on_a_missing_ca_bundle(
         broken = {**env, name: "/nonexistent/ca.pem"}
         if name == "SSL_CERT_FILE":
             del broken["REQUESTS_CA_BUNDLE"]
-        run_cli(args, broken).assert_failed(2, f"{name} names /nonexistent/ca.pem")
+        run_process(args, broken).assert_failed(2, f"{name} names /nonexistent/ca.pem")
     assert org.token_request_count == 1
 
 
 def test_fast_path_sees_a_config_edit_that_keeps_size_and_mtime(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     """An edit with the modification time put back (touch -r, cp -p) still changes the ctime."""
     config = Path(env["XDG_CONFIG_HOME"]) / "sf-credproc" / "config.toml"
@@ -566,4 +578,4 @@ def test_fast_path_sees_a_config_edit_that_keeps_size_and_mtime(
         before.st_size,
         before.st_mtime_ns,
     )
-    run_cli(args, env).assert_failed(2, "--timeout '3'", "is a string")
+    run_process(args, env).assert_failed(2, "--timeout '3'", "is a string")

@@ -3,7 +3,6 @@ key wherever it lives."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +13,7 @@ from conftest import Aws
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from helpers import CLIENT_ID, get_args, pem_private, run_cli
+from helpers import CLIENT_ID, get_args, pem_private, run_cli, throwaway_key
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -85,7 +84,7 @@ def test_certificate_from_a_kms_key_signs_in_kms(
 def test_certificate_from_a_pem_secret(
     aws: Aws, org: SalesforceEmulator, env: dict[str, str], tmp_path: Path
 ) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    key = throwaway_key(3072)
     aws.client("secretsmanager").create_secret(
         Name="sf/jwt", SecretString=pem_private(key).decode()
     )
@@ -129,19 +128,7 @@ def test_csr_for_an_organisations_ca(aws: Aws, env: dict[str, str], tmp_path: Pa
 def test_cert_needs_get_public_key(aws: Aws, env: dict[str, str]) -> None:
     kms = aws.client("kms")
     key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
-    iam = aws.client("iam")
-    iam.create_user(UserName="signer")
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "kms:Sign", "Resource": "*"}],
-    }
-    iam.put_user_policy(UserName="signer", PolicyName="p", PolicyDocument=json.dumps(policy))
-    access_key = iam.create_access_key(UserName="signer")["AccessKey"]
-    env.update(
-        AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
-    )
-    aws.set_iam_enforcement(True)
+    aws.run_as(env, actions=["kms:Sign"])
     run = run_cli(["cert", "--key", f"kms:{key_id}"], env)
     aws.set_iam_enforcement(False)
     run.assert_failed(

@@ -11,8 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import trustme
+from clocks import BrokenClock
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import EXE, Run, assert_no_leaks, base_env, run_cli, with_default_sigint
+from helpers import EXE, Run, assert_no_leaks, base_env, run_cli, run_process, with_default_sigint
 
 from sf_credproc import __version__
 from sf_credproc.config.options import GET_OPTIONS
@@ -21,7 +22,7 @@ from sf_credproc.credential import load_schema
 
 def test_version(tmp_path: Path) -> None:
     for module in (False, True):
-        run = run_cli(["--version"], base_env(tmp_path), module=module)
+        run = run_process(["--version"], base_env(tmp_path), module=module)
         assert (run.code, run.stdout, run.stderr) == (0, f"sf-credproc {__version__}\n", "")
 
 
@@ -161,19 +162,6 @@ def test_version_imports_no_heavy_library(tmp_path: Path) -> None:
     assert "sf_credproc.cli.main" in imported  # the measurement saw our own modules load
     for heavy in ("boto3", "botocore", "requests", "jwt", "cryptography"):
         assert heavy not in imported, f"{heavy} imported by --version"
-
-
-class BrokenClock:
-    """A clock that fails: the only honest way to reach the 'this is a bug' path."""
-
-    def time(self) -> float:
-        raise RuntimeError("clock exploded")
-
-    def monotonic(self) -> float:
-        raise RuntimeError("clock exploded")
-
-    def sleep(self, seconds: float) -> None:
-        raise RuntimeError("clock exploded")
 
 
 def test_internal_error_is_one_line_and_traceback_only_with_verbose(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import EXE, USERNAME, get_args, run_cli
+from helpers import EXE, USERNAME, get_args, run_cli, run_process
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -98,7 +98,7 @@ def test_github_format(
         "SFDX_ACCESS_TOKEN", "SFDX_INSTANCE_URL", "SF_CREDPROC_EXPIRATION",
     }  # fmt: skip
     # Twice: the file is appended to again (never served silently from the fast path).
-    run_cli(get_args(org, key, "--format", "github"), env)
+    run_process(get_args(org, key, "--format", "github"), env)
     assert github_env.read_text().count("SF_ACCESS_TOKEN=") == 2
 
 
@@ -130,9 +130,9 @@ def test_fast_path_replays_formats_for_the_current_token(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
     first = run_cli(get_args(org, key, "--format", "token"), env).stdout
-    assert run_cli(get_args(org, key, "--format", "token"), env).stdout == first
+    assert run_process(get_args(org, key, "--format", "token"), env).stdout == first
     refreshed = run_cli(get_args(org, key, "--refresh"), env).credential()["AccessToken"]
-    assert run_cli(get_args(org, key, "--format", "token"), env).stdout == refreshed + "\n"
+    assert run_process(get_args(org, key, "--format", "token"), env).stdout == refreshed + "\n"
     assert org.token_request_count == 2
 
 

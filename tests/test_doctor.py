@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_cli
+from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_cli, throwaway_key
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -57,7 +57,7 @@ def test_mismatched_certificate(
     org: SalesforceEmulator, env: dict[str, str], key_file: Path, tmp_path: Path
 ) -> None:
     other = tmp_path / "other-key.pem"
-    other.write_bytes(pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    other.write_bytes(pem_private(throwaway_key()))
     wrong = tmp_path / "wrong.pem"
     assert run_cli(["cert", "--key", f"file:{other}", "--out", str(wrong)], env).code == 0
     code, report, text = doctor(org, env, f"file:{key_file}", "--cert", str(wrong))

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,9 @@ import pytest
 from aws_fault_proxy import AwsFaultProxy
 from conftest import Aws
 from cryptography.hazmat.primitives import serialization
-from helpers import CLIENT_ID, EXE, USERNAME, Run, get_args, run_cli, with_default_sigint
+from faulty_emulator import PASS, CannedResponse, FaultyEmulator
+from helpers import CLIENT_ID, EXE, USERNAME, Run, get_args, run_cli, run_timed, with_default_sigint
 from tcp_fault_proxy import TcpFaultProxy
-
-from sf_credproc.emulator import PASS, CannedResponse, SalesforceEmulator
 
 HTML = b"<html><body><h1>Down for maintenance</h1></body></html>"
 JSON = "application/json;charset=UTF-8"
@@ -71,7 +69,7 @@ def cache_snapshot(env: dict[str, str]) -> dict[str, bytes]:
     "fault", [f[1] for f in SALESFORCE_FAULTS], ids=[f[0] for f in SALESFORCE_FAULTS]
 )
 def test_salesforce_fault_once_then_success(
-    fault: CannedResponse, org: SalesforceEmulator, env: dict[str, str], key: str
+    fault: CannedResponse, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.canned_responses.append(fault)
     run = run_cli(get_args(org, key, "-v", "--log-format", "json", "--timeout", "20"), env)
@@ -86,21 +84,19 @@ def test_salesforce_fault_once_then_success(
     "fault", [f[1] for f in SALESFORCE_FAULTS], ids=[f[0] for f in SALESFORCE_FAULTS]
 )
 def test_salesforce_fault_persisting(
-    fault: CannedResponse, org: SalesforceEmulator, env: dict[str, str], key: str
+    fault: CannedResponse, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key), env).credential()
     before = cache_snapshot(env)
     org.canned_responses.extend([fault] * 8)
-    started = time.monotonic()
-    run = run_cli(get_args(org, key, "--refresh", "--timeout", "8"), env)
-    elapsed = time.monotonic() - started
+    run, elapsed = run_timed(get_args(org, key, "--refresh", "--timeout", "8"), env)
     run.assert_failed(5)
     assert elapsed < 8 + 1 + 2  # the deadline, its grace, and the interpreter's start
     assert cache_snapshot(env) == before
 
 
 def test_refused_until_the_server_comes_up(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     port = int(org.url.rsplit(":", 1)[1])
     proxy = TcpFaultProxy(port)  # its port is bound but not listening: connections are refused
@@ -131,7 +127,7 @@ def test_refused_until_the_server_comes_up(
     "action", ["reset", "hang"], ids=["reset before TLS", "TLS handshake stalls"]
 )
 def test_tcp_fault_once_then_success(
-    action: str, org: SalesforceEmulator, env: dict[str, str], key: str
+    action: str, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     port = int(org.url.rsplit(":", 1)[1])
     proxy = TcpFaultProxy(port, [action]).start()
@@ -166,24 +162,14 @@ def test_a_trickling_server_is_cut_at_the_deadline(env: dict[str, str], key: str
 
     threading.Thread(target=trickle, daemon=True).start()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    started = time.monotonic()
-    run = run_cli(get_via(url, key, "3"), env)
-    elapsed = time.monotonic() - started
+    run, elapsed = run_timed(get_via(url, key, "3"), env)
     stop.set()
     listener.close()
     run.assert_failed(5, "the 3 s deadline passed")
     assert elapsed < 3 + 1 + 2  # the deadline, its grace, and the interpreter's start
 
 
-@pytest.fixture
-def aws_proxy(aws: Aws, env: dict[str, str]) -> Iterator[AwsFaultProxy]:
-    proxy = AwsFaultProxy(aws.endpoint).start()
-    env["AWS_ENDPOINT_URL"] = proxy.url
-    yield proxy
-    proxy.stop()
-
-
-def kms_key(aws: Aws, org: SalesforceEmulator) -> str:
+def kms_key(aws: Aws, org: FaultyEmulator) -> str:
     kms = aws.client("kms")
     key_id: str = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
     public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
@@ -222,7 +208,7 @@ AWS_FAULTS = [
 ]
 
 
-def aws_key(target: str, aws: Aws, org: SalesforceEmulator, app_key_pem: bytes) -> str:
+def aws_key(target: str, aws: Aws, org: FaultyEmulator, app_key_pem: bytes) -> str:
     if target.startswith("TrentService"):
         return f"kms:{kms_key(aws, org)}"
     aws.client("secretsmanager").create_secret(Name="sf/jwt", SecretString=app_key_pem.decode())
@@ -235,18 +221,18 @@ def aws_key(target: str, aws: Aws, org: SalesforceEmulator, app_key_pem: bytes) 
 def test_aws_fault_once_then_success(
     target: str,
     inject: Any,
-    aws_proxy: AwsFaultProxy,
+    aws_through_fault_proxy: AwsFaultProxy,
     aws: Aws,
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     env: dict[str, str],
     key_file: Path,
 ) -> None:
     key = aws_key(target, aws, org, key_file.read_bytes())
-    inject(aws_proxy, target, 1)
+    inject(aws_through_fault_proxy, target, 1)
     run = run_cli(get_args(org, key, "-v", "--log-format", "json"), env)
     assert run.credential()["AccessToken"] in org.sessions
     assert retries(run) == 1
-    assert aws_proxy.seen.count(target) == 2
+    assert aws_through_fault_proxy.seen.count(target) == 2
 
 
 @pytest.mark.parametrize(
@@ -255,26 +241,25 @@ def test_aws_fault_once_then_success(
 def test_aws_fault_persisting(
     target: str,
     inject: Any,
-    aws_proxy: AwsFaultProxy,
+    aws_through_fault_proxy: AwsFaultProxy,
     aws: Aws,
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     env: dict[str, str],
     key_file: Path,
 ) -> None:
     key = aws_key(target, aws, org, key_file.read_bytes())
-    inject(aws_proxy, target, None)
-    started = time.monotonic()
-    run = run_cli(get_args(org, key, "--timeout", "8"), env)
+    inject(aws_through_fault_proxy, target, None)
+    run, elapsed = run_timed(get_args(org, key, "--timeout", "8"), env)
     run.assert_failed(5)
-    assert time.monotonic() - started < 8 + 1 + 2
-    assert 2 <= aws_proxy.seen.count(target) <= 4
+    assert elapsed < 8 + 1 + 2
+    assert 2 <= aws_through_fault_proxy.seen.count(target) <= 4
     assert org.token_requests == []
     # No entry and no temporary file: only the (released) lock file of the attempt may remain.
     assert [name for name in cache_snapshot(env) if not name.endswith(".lock")] == []
 
 
 def test_permanent_errors_are_never_retried(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.users[USERNAME].approved_apps.clear()
     run = run_cli(get_args(org, key, "-v", "--log-format", "json"), env)
@@ -283,7 +268,7 @@ def test_permanent_errors_are_never_retried(
 
 
 def test_login_rate_exceeded_is_not_retried(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.login_limit_per_hour = 0
     run = run_cli(get_args(org, key, "-v", "--log-format", "json"), env)
@@ -294,7 +279,7 @@ def test_login_rate_exceeded_is_not_retried(
 
 
 def test_expired_assertion_names_the_clock_skew(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.clock = lambda: time.time() + 3600
     try:
@@ -308,7 +293,7 @@ def test_expired_assertion_names_the_clock_skew(
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signals_leave_nothing_behind(
-    signum: int, code: int, org: SalesforceEmulator, env: dict[str, str], key: str
+    signum: int, code: int, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     run_cli(get_args(org, key), env).credential()
     before = cache_snapshot(env)
@@ -332,6 +317,6 @@ def test_signals_leave_nothing_behind(
     # The lock was released: the next refresh does not wait.
     org.canned_responses.clear()
     org.canned_responses.append(PASS)
-    started = time.monotonic()
-    assert run_cli(get_args(org, key, "--refresh", "--timeout", "5"), env).credential()
-    assert time.monotonic() - started < 5
+    run, elapsed = run_timed(get_args(org, key, "--refresh", "--timeout", "5"), env)
+    assert run.credential()
+    assert elapsed < 5

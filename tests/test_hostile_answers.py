@@ -1,6 +1,6 @@
 """Hostile 200 answers from the token endpoint: refused with exit 4 in one line, nothing printed or
 cached; what Salesforce may vary (``issued_at``) is accepted. The answers come from the emulator's
-fault injection over HTTPS; the command is the installed one, run as a subprocess."""
+fault injection over HTTPS (tests/faulty_emulator.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from faulty_emulator import CannedResponse, FaultyEmulator
 from helpers import CLIENT_ID, USERNAME, get_args, pem_public, run_cli
 
 from sf_credproc.clock import SystemClock
 from sf_credproc.deadline import Deadline
-from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 from sf_credproc.errors import SalesforceRefusedError
 from sf_credproc.oauth.exchange import revoke_token
 
@@ -101,7 +101,7 @@ def test_hostile_success_answer_is_refused(
     body: bytes,
     needle: str,
     output: str,
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     env: dict[str, str],
     key: str,
 ) -> None:
@@ -114,7 +114,7 @@ def test_hostile_success_answer_is_refused(
 
 
 def test_deeply_nested_error_answer_is_refused(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.canned_responses.append(CannedResponse(400, b'{"a":' * 40_000 + b"1" + b"}" * 40_000, JSON))
     run_cli(get_args(org, key), env).assert_failed(4, "HTTP 400", "nested too deeply")
@@ -134,7 +134,7 @@ HOSTILE_DESCRIPTIONS = [
     "description", [c[1] for c in HOSTILE_DESCRIPTIONS], ids=[c[0] for c in HOSTILE_DESCRIPTIONS]
 )
 def test_hostile_error_description_is_one_printable_line(
-    description: object, org: SalesforceEmulator, env: dict[str, str], key: str
+    description: object, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     body = json.dumps({"error": "invalid_grant", "error_description": description}).encode()
     org.canned_responses.append(CannedResponse(400, body, JSON))
@@ -145,7 +145,7 @@ def test_hostile_error_description_is_one_printable_line(
 
 
 def test_hostile_answer_leaves_the_cached_entry_untouched(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     good = run_cli(get_args(org, key), env).credential()
     directory = Path(env["XDG_CACHE_HOME"]) / "sf-credproc"
@@ -180,7 +180,7 @@ ACCEPTED_200 = [
 
 @pytest.mark.parametrize("fields", [c[1] for c in ACCEPTED_200], ids=[c[0] for c in ACCEPTED_200])
 def test_acceptable_success_answer(
-    fields: dict[str, Any], org: SalesforceEmulator, env: dict[str, str], key: str
+    fields: dict[str, Any], org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.canned_responses.append(CannedResponse(200, answer(**fields), JSON))
     credential = run_cli(get_args(org, key), env).credential()
@@ -190,7 +190,7 @@ def test_acceptable_success_answer(
     assert credential["OrgId"] == ORG_ID
 
 
-def test_header_format_is_one_line(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_header_format_is_one_line(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     run = run_cli(get_args(org, key, "--format", "header"), env)
     assert run.code == 0, run.stderr
     (line,) = run.stdout.splitlines()
@@ -200,16 +200,16 @@ def test_header_format_is_one_line(org: SalesforceEmulator, env: dict[str, str],
 
 
 @pytest.fixture
-def http_org(app_key: rsa.RSAPrivateKey) -> Iterator[SalesforceEmulator]:
+def http_org(app_key: rsa.RSAPrivateKey) -> Iterator[FaultyEmulator]:
     """The emulator over plain http on 127.0.0.1, as ``sf-credproc demo`` runs it."""
-    with SalesforceEmulator() as emulator:
+    with FaultyEmulator() as emulator:
         emulator.register_app(CLIENT_ID, pem_public(app_key))
         emulator.add_user(USERNAME, approve=[CLIENT_ID])
         yield emulator
 
 
 def test_loopback_http_emulator_instance_url_is_accepted(
-    http_org: SalesforceEmulator, env: dict[str, str], key: str
+    http_org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     assert http_org.url.startswith("http://127.0.0.1:")
     credential = run_cli(get_args(http_org, key), env).credential()

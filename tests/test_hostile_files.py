@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import EXE, Run, assert_no_leaks, get_args, run_cli
+from helpers import EXE, Run, assert_no_leaks, get_args, run_cli, run_process, run_timed
 
 from sf_credproc.cache.files import FileTokenCache
 from sf_credproc.cache.private_files import MAX_FILE_BYTES
@@ -52,9 +52,11 @@ def plant(path: Path, kind: str, oversize_bytes: int) -> None:
             handle.write(b"#" * (oversize_bytes + 1))
 
 
-def run_timed(args: list[str], env: dict[str, str]) -> tuple[Run, float]:
+def run_process_timed(args: list[str], env: dict[str, str]) -> tuple[Run, float]:
+    """As a process: the fast path meets the hostile file first (it takes the config file's
+    identity and reads the cache), before the full command does."""
     started = time.monotonic()
-    run = run_cli(args, env, timeout=TIMEOUT_SECONDS + 20)
+    run = run_process(args, env, timeout=TIMEOUT_SECONDS + 20)
     return run, time.monotonic() - started
 
 
@@ -70,7 +72,7 @@ def test_hostile_config_file_is_a_configuration_error(
     plant(config, kind, oversize_bytes=1024 * 1024)
     env["SF_CREDPROC_CONFIG"] = str(config)
     args = get_args(org, f"file:{key_file}", "--timeout", str(TIMEOUT_SECONDS))
-    run, elapsed = run_timed(args, env)
+    run, elapsed = run_process_timed(args, env)
     run.assert_failed(2, f"config file {config}")
     assert_within_deadline(elapsed)
     assert org.token_request_count == 0
@@ -121,7 +123,7 @@ def test_hostile_cache_files_are_misses_or_a_clear_exit_2(
         (directory / path.name.replace(".lock", ".cred")).unlink()  # a miss: the lock is taken
     plant(path, kind, oversize_bytes=MAX_FILE_BYTES)
 
-    run, elapsed = run_timed(args, env)  # the same invocation: through the fast path first
+    run, elapsed = run_process_timed(args, env)  # the same invocation: through the fast path first
     assert_within_deadline(elapsed)
     expected = CACHE_CASES[(target, kind)]
     if expected == 2:
@@ -153,7 +155,7 @@ def test_unusable_cache_directory_is_exit_2(
     args = get_args(
         org, f"file:{key_file}", "--cache-dir", str(directory), "--timeout", str(TIMEOUT_SECONDS)
     )
-    run, elapsed = run_timed(args, env)
+    run, elapsed = run_process_timed(args, env)
     run.assert_failed(2, f"cache directory {directory}")
     assert_within_deadline(elapsed)
     assert org.token_request_count == 0

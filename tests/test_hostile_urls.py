@@ -5,8 +5,7 @@ with urllib3 (WHATWG rules) could disagree on, or a form outside the strict host
 command runs with ``HTTP_PROXY`` and ``HTTPS_PROXY`` pointing at a recording proxy that forwards
 nothing (tests/recording_proxy.py), and with a real key: code that let a URL through would sign an
 assertion and send it through that proxy (or, for ``{tripwire}`` rows, straight to it), where the
-test sees it. Every row is given from the flag (to the installed command, as a subprocess), and
-from the environment and a profile (to the same ``main``, in this process, to keep the suite fast).
+test sees it. Every row is given from the flag, from the environment and from a profile.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CLIENT_ID, USERNAME, Run, invoke, run_cli
+from helpers import CLIENT_ID, USERNAME, Run, run_cli
 from recording_proxy import RecordingProxy
 
 #: ``{tripwire}`` stands for the recording proxy's own loopback address and port.
@@ -115,8 +114,8 @@ TRUSTED_ORIGINS = {
 
 @pytest.fixture
 def tripwire(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProxy]:
-    """Every proxy variable points at a proxy that records and forwards nothing: in the
-    subprocess's environment, and in this process's (requests reads proxies from ``os.environ``)."""
+    """Every proxy variable points at a proxy that records and forwards nothing: in the command's
+    environment, and in this process's (requests reads proxies from ``os.environ``)."""
     proxy = RecordingProxy().start()
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env[name] = proxy.url
@@ -128,7 +127,7 @@ def tripwire(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[R
 
 
 def run(source: str, args: list[str], env: dict[str, str]) -> Run:
-    return run_cli(args, env) if source == "flag" else invoke(args, env)
+    return run_cli(args, env)
 
 
 def configure(

@@ -181,20 +181,6 @@ def enforced(aws: Aws) -> Iterator[Aws]:
         yield aws
 
 
-def run_as(aws: Aws, env: dict[str, str], policy: dict[str, Any]) -> None:
-    """Make the next sf-credproc call as an IAM user holding exactly ``policy``; enforce IAM."""
-    iam = aws.client("iam")
-    name = f"job-{len(iam.list_users()['Users'])}"
-    iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName="policy", PolicyDocument=json.dumps(policy))
-    access_key = iam.create_access_key(UserName=name)["AccessKey"]
-    env.update(
-        AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
-    )
-    aws.set_iam_enforcement(True)
-
-
 def with_resource(policy: dict[str, Any], example: str, real: str) -> dict[str, Any]:
     """The shipped document with its example ARN replaced by the real one."""
     replaced: dict[str, Any] = json.loads(json.dumps(policy).replace(example, real))
@@ -222,8 +208,8 @@ def test_runtime_signer_policy_is_sufficient_for_get(
     enforced: Aws, org: SalesforceEmulator, env: dict[str, str]
 ) -> None:
     key_arn = kms_signing_key(enforced, org)
-    run_as(
-        enforced, env, with_resource(document("runtime-kms-signer.json"), EXAMPLE_KEY_ARN, key_arn)
+    enforced.run_as(
+        env, policy=with_resource(document("runtime-kms-signer.json"), EXAMPLE_KEY_ARN, key_arn)
     )
     run = run_cli(get_args(org, "kms:alias/salesforce-jwt"), env)
     assert run.credential()["AccessToken"] in org.sessions
@@ -233,7 +219,7 @@ def test_runtime_signer_policy_for_another_key_is_denied(
     enforced: Aws, org: SalesforceEmulator, env: dict[str, str]
 ) -> None:
     kms_signing_key(enforced, org)
-    run_as(enforced, env, document("runtime-kms-signer.json"))  # still names the example key
+    enforced.run_as(env, policy=document("runtime-kms-signer.json"))  # still names the example key
     run = run_cli(get_args(org, "kms:alias/salesforce-jwt"), env)
     run.assert_failed(3, "AWS denied kms:Sign", "Grant the caller's IAM role kms:Sign")
 
@@ -244,7 +230,7 @@ def test_without_the_sign_statement_get_names_the_missing_permission(
     key_arn = kms_signing_key(enforced, org)
     policy = with_resource(document("setup-cert-operator.json"), EXAMPLE_KEY_ARN, key_arn)
     policy["Statement"] = [s for s in policy["Statement"] if s["Action"] != "kms:Sign"]
-    run_as(enforced, env, policy)
+    enforced.run_as(env, policy=policy)
     run = run_cli(get_args(org, f"kms:{key_arn}"), env)
     run.assert_failed(3, "AWS denied kms:Sign", key_arn)
     assert org.token_request_count == 0
@@ -257,12 +243,12 @@ def test_secret_reader_policy_is_sufficient_and_necessary(
         Name="salesforce/jwt-key", SecretString=pem_private(app_key).decode()
     )["ARN"]
     policy = with_resource(document("secretsmanager-reader.json"), EXAMPLE_SECRET_ARN, secret_arn)
-    run_as(enforced, env, policy)
+    enforced.run_as(env, policy=policy)
     run = run_cli(get_args(org, "secretsmanager:salesforce/jwt-key"), env)
     assert run.credential()["AccessToken"] in org.sessions
 
     enforced.set_iam_enforcement(False)
     policy["Statement"] = policy["Statement"][1:]  # only kms:Decrypt is left
-    run_as(enforced, env, policy)
+    enforced.run_as(env, policy=policy)
     run = run_cli(get_args(org, "secretsmanager:salesforce/jwt-key", "--no-cache"), env)
     run.assert_failed(3, "AWS denied secretsmanager:GetSecretValue")

@@ -11,7 +11,16 @@ import pytest
 from conftest import Aws
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, REGION, USERNAME, get_args, pem_private, run_cli
+from helpers import (
+    CLIENT_ID,
+    REGION,
+    USERNAME,
+    get_args,
+    pem_private,
+    run_cli,
+    run_process,
+    throwaway_key,
+)
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -79,21 +88,9 @@ def test_kms_runtime_needs_only_kms_sign(
 ) -> None:
     """Under IAM enforcement, a principal allowed nothing but kms:Sign gets a token."""
     kms_key_registered(aws, org)
-    iam = aws.client("iam")
-    iam.create_user(UserName="signer")
     # moto matches KMS actions against resource "*" only, so the policy names "*" here; the
     # action list is what this test proves minimal (no DescribeKey, no GetPublicKey).
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "kms:Sign", "Resource": "*"}],
-    }
-    iam.put_user_policy(UserName="signer", PolicyName="sign", PolicyDocument=json.dumps(policy))
-    access_key = iam.create_access_key(UserName="signer")["AccessKey"]
-    env.update(
-        AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
-    )
-    aws.set_iam_enforcement(True)
+    aws.run_as(env, actions=["kms:Sign"])
     run = run_cli(get_args(org, "kms:alias/salesforce-jwt"), env)
     aws.set_iam_enforcement(False)
     assert_logged_in(org, run.credential())
@@ -164,7 +161,7 @@ def test_secret_reads_awscurrent_during_rotation(
 ) -> None:
     """A pending version (a rotation under way, new key not yet uploaded) is never used."""
     put_secret(aws, "sf/jwt-key", SecretString=pem_private(app_key).decode())
-    pending = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pending = throwaway_key()
     aws.client("secretsmanager").put_secret_value(
         SecretId="sf/jwt-key",
         SecretString=pem_private(pending).decode(),
@@ -237,7 +234,7 @@ def test_claims_received_by_salesforce(
 def test_python_module_entry_point(
     org: SalesforceEmulator, env: dict[str, str], key_file: Path
 ) -> None:
-    run = run_cli(get_args(org, f"file:{key_file}"), env, module=True)
+    run = run_process(get_args(org, f"file:{key_file}"), env, module=True)
     assert_logged_in(org, run.credential())
 
 

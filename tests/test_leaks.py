@@ -14,6 +14,7 @@ import pytest
 from conftest import Aws
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from faulty_emulator import CannedResponse, FaultyEmulator
 from helpers import (
     CLIENT_ID,
     SECRETS,
@@ -23,15 +24,14 @@ from helpers import (
     get_args,
     pem_private,
     run_cli,
+    throwaway_key,
 )
 
-from sf_credproc.emulator import CannedResponse, SalesforceEmulator
-
-Scenario = Callable[[SalesforceEmulator, Aws, dict[str, str], Path, rsa.RSAPrivateKey], list[str]]
+Scenario = Callable[[FaultyEmulator, Aws, dict[str, str], Path, rsa.RSAPrivateKey], list[str]]
 
 
 def file_key(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
     path = tmp / "k.pem"
     path.write_bytes(pem_private(key))
@@ -39,7 +39,7 @@ def file_key(
 
 
 def encrypted_file_key(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
     path = tmp / "k.pem"
     path.write_bytes(pem_private(key, b"leak-test-passphrase"))
@@ -48,7 +48,7 @@ def encrypted_file_key(
 
 
 def wrong_passphrase(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
     path = tmp / "k.pem"
     path.write_bytes(pem_private(key, b"the-right-passphrase"))
@@ -58,7 +58,7 @@ def wrong_passphrase(
 
 
 def secret_with_passphrase(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
     value = {
         "private_key": pem_private(key, b"secret-json-passphrase").decode(),
@@ -69,14 +69,14 @@ def secret_with_passphrase(
 
 
 def env_key(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
     env["LEAK_TEST_KEY"] = pem_private(key).decode()
     return get_args(org, "env:LEAK_TEST_KEY")
 
 
 def kms_key(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
     kms = aws.client("kms")
     key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
@@ -91,22 +91,20 @@ def kms_key(
 
 
 def unapproved_user(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
     org.users[USERNAME].approved_apps.clear()
     return file_key(org, aws, env, tmp, key)
 
 
 def mismatched_key(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
-    return file_key(
-        org, aws, env, tmp, rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
+    return file_key(org, aws, env, tmp, throwaway_key())
 
 
 def outage(
-    org: SalesforceEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
+    org: FaultyEmulator, aws: Aws, env: dict[str, str], tmp: Path, key: rsa.RSAPrivateKey
 ) -> list[str]:
     org.canned_responses.extend([CannedResponse(503, b"<html>down</html>")] * 2)
     return file_key(org, aws, env, tmp, key)
@@ -123,7 +121,7 @@ SCENARIOS: list[Scenario] = [
 def test_nothing_secret_is_said(
     scenario: Scenario,
     log_format: str,
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     aws: Aws,
     env: dict[str, str],
     tmp_path: Path,
@@ -155,7 +153,7 @@ def test_nothing_secret_is_said(
 
 
 def test_the_leak_check_itself_catches_leaks(
-    org: SalesforceEmulator, env: dict[str, str], key_file: Path
+    org: FaultyEmulator, env: dict[str, str], key_file: Path
 ) -> None:
     """The checker is only worth something if it fails on a leak."""
     token = run_cli(get_args(org, f"file:{key_file}"), env).credential()["AccessToken"]

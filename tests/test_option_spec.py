@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CLIENT_ID, USERNAME, base_env, get_args, invoke
+from helpers import CLIENT_ID, USERNAME, base_env, get_args, run_cli
 
 from sf_credproc import __version__, get_credential
 from sf_credproc.cli import fast_path
@@ -92,7 +92,7 @@ def test_every_command_parses_its_spec_options_and_the_log_format(command: str) 
 
 def help_text(capsys: pytest.CaptureFixture[str], env: dict[str, str], *words: str) -> str:
     """``--help`` of a command, run in-process (argparse prints it on ``sys.stdout``)."""
-    assert invoke([*words, "--help"], env).code == 0
+    assert run_cli([*words, "--help"], env).code == 0
     return " ".join(capsys.readouterr().out.split())
 
 
@@ -176,11 +176,11 @@ def test_get_credential_names_a_missing_keyword(tmp_path: Path) -> None:
 
 def test_the_same_value_from_a_flag_or_the_environment_still_names_the_flag(tmp_path: Path) -> None:
     env = base_env(tmp_path)
-    flag = invoke(["get", "--client-id", "c", "--username", "u", "--key", "kms:alias/k",
+    flag = run_cli(["get", "--client-id", "c", "--username", "u", "--key", "kms:alias/k",
                    "--session-ttl", "0"], env)  # fmt: skip
     flag.assert_failed(2, "--session-ttl '0' (from --session-ttl) is out of range")
     env["SF_CREDPROC_SESSION_TTL"] = "0"
-    from_env = invoke(["get", "--client-id", "c", "--username", "u", "--key", "kms:alias/k"], env)
+    from_env = run_cli(["get", "--client-id", "c", "--username", "u", "--key", "kms:alias/k"], env)
     from_env.assert_failed(2, "--session-ttl '0' (from SF_CREDPROC_SESSION_TTL) is out of range")
 
 
@@ -198,30 +198,30 @@ def failure_record(stderr: str) -> dict[str, Any]:
 def test_a_profile_log_format_makes_the_failure_line_json(tmp_path: Path) -> None:
     env = base_env(tmp_path)
     write_profile(env, '[profile.default]\nlog_format = "json"\nclient_id = "c"\n')
-    run = invoke(["get", "--username", "u"], env)  # no key: a configuration error
+    run = run_cli(["get", "--username", "u"], env)  # no key: a configuration error
     assert run.code == 2 and run.stdout == ""
     record = failure_record(run.stderr)
     assert record["message"].startswith("--key is required") and record["exit_code"] == 2
     # The flag and the variable still come first.
-    text = invoke(["get", "--username", "u", "--log-format", "text"], env)
+    text = run_cli(["get", "--username", "u", "--log-format", "text"], env)
     text.assert_failed(2, "--key is required")
     env["SF_CREDPROC_LOG_FORMAT"] = "text"
-    invoke(["get", "--username", "u"], env).assert_failed(2, "--key is required")
+    run_cli(["get", "--username", "u"], env).assert_failed(2, "--key is required")
 
 
 def test_a_named_profile_log_format_applies(tmp_path: Path) -> None:
     env = base_env(tmp_path)
     write_profile(env, '[profile.ci]\nlog_format = "json"\n\n[profile.default]\nclient_id = "c"\n')
-    failure_record(invoke(["logout", "--profile", "ci"], env).stderr)
-    invoke(["logout"], env).assert_failed(2, "--username is required")
+    failure_record(run_cli(["logout", "--profile", "ci"], env).stderr)
+    run_cli(["logout"], env).assert_failed(2, "--username is required")
 
 
 def test_a_broken_config_file_is_reported_in_the_format_the_flag_asks(tmp_path: Path) -> None:
     env = base_env(tmp_path)
     write_profile(env, "[profile.default\n")
-    record = failure_record(invoke(["cache", "list", "--log-format", "json"], env).stderr)
+    record = failure_record(run_cli(["cache", "list", "--log-format", "json"], env).stderr)
     assert "is not valid TOML" in record["message"]
-    invoke(["cache", "list"], env).assert_failed(2, "is not valid TOML")
+    run_cli(["cache", "list"], env).assert_failed(2, "is not valid TOML")
 
 
 @pytest.mark.parametrize(
@@ -239,7 +239,7 @@ def test_a_broken_config_file_is_reported_in_the_format_the_flag_asks(tmp_path: 
 def test_every_command_honours_the_log_format_flag(tmp_path: Path, command: list[str]) -> None:
     words = command[: command.index("--")] if "--" in command else command
     rest = command[len(words) :]
-    run = invoke(
+    run = run_cli(
         [*words, "--log-format", "json", "--profile", "missing", *rest], base_env(tmp_path)
     )
     assert run.code == 2
@@ -248,7 +248,7 @@ def test_every_command_honours_the_log_format_flag(tmp_path: Path, command: list
 
 def test_cache_list_checks_the_log_format_like_get(tmp_path: Path) -> None:
     env = {**base_env(tmp_path), "SF_CREDPROC_LOG_FORMAT": "xml"}
-    invoke(["cache", "list"], env).assert_failed(
+    run_cli(["cache", "list"], env).assert_failed(
         2, "--log-format 'xml' (from SF_CREDPROC_LOG_FORMAT) is not one of text, json"
     )
 
@@ -270,7 +270,7 @@ def test_an_index_written_by_another_version_is_not_served(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
     argv = get_args(org, key)
-    invoke(argv, env).credential()
+    run_cli(argv, env).credential()
     current = fast_path.invocation_key(argv, env)
     path = Path(fast_path.index_path(current, env))
     recorded = fast_path.cached_output(argv, env, time.time())

@@ -19,9 +19,10 @@ from helpers import (
     assert_no_leaks,
     base_env,
     get_args,
-    invoke,
     pem_private,
     run_cli,
+    run_process,
+    throwaway_key,
     with_default_sigint,
 )
 
@@ -96,7 +97,7 @@ def test_a_token_larger_than_the_old_read_limit_is_cached_and_served(
     args = get_args(org, f"file:{key_file}")
     first = run_cli(args, env).credential()
     assert first["AccessToken"].endswith(BIG_TOKEN_SUFFIX)
-    assert run_cli(args, env).credential() == first  # the fast path
+    assert run_process(args, env).credential() == first  # the fast path
     assert run_cli([*args, "--timeout", "20"], env).credential() == first  # the full reader
     for format_name in ("env", "header", "token"):  # indexes that hold the token more than once
         for _ in range(2):
@@ -156,7 +157,7 @@ def test_exec_hands_on_neither_the_passphrase_nor_the_env_key(
 
 
 def _pasted_values() -> list[tuple[str, str]]:
-    pem = pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)).decode()
+    pem = pem_private(throwaway_key()).decode()
     lines = pem.splitlines()
     blob = "".join(lines[1:4])
     SECRETS.update([lines[1], blob[:120], "correct-horse-battery-staple"])
@@ -182,7 +183,7 @@ def test_key_material_pasted_into_key_is_never_echoed(
             {**base_env(tmp_path), "SF_CREDPROC_KEY": value},
         ),
     ):
-        run = invoke(args, env)
+        run = run_cli(args, env)
         assert run.code in (2, 3), run.stderr
         assert len(run.stderr.splitlines()) == 1
         assert value.strip() not in run.stderr

@@ -11,28 +11,36 @@ from pathlib import Path
 import pytest
 from connect_proxy import ConnectProxy
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_cli
+from faulty_emulator import CannedResponse, FaultyEmulator
+from helpers import (
+    CLIENT_ID,
+    USERNAME,
+    get_args,
+    pem_private,
+    pem_public,
+    run_cli,
+    run_timed,
+    throwaway_key,
+)
 
-from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
-
-def test_user_not_pre_authorized(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_user_not_pre_authorized(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     org.users[USERNAME].approved_apps.clear()
     run = run_cli(get_args(org, key), env)
     run.assert_failed(4, "user hasn't approved this consumer", "Permitted Users", "pre-authorized")
 
 
 def test_key_does_not_match_certificate(
-    org: SalesforceEmulator, env: dict[str, str], tmp_path: Path
+    org: FaultyEmulator, env: dict[str, str], tmp_path: Path
 ) -> None:
     other = tmp_path / "other.pem"
-    other.write_bytes(pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    other.write_bytes(pem_private(throwaway_key()))
     run = run_cli(get_args(org, f"file:{other}"), env)
     run.assert_failed(4, "invalid assertion", "does not match the certificate")
 
 
 def test_wrong_audience_names_it_and_suggests_audience(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.use_sandbox_audience()  # a sandbox org: login.salesforce.com is the wrong audience
     run = run_cli(get_args(org, key, "--audience", "https://login.salesforce.com"), env)
@@ -41,7 +49,7 @@ def test_wrong_audience_names_it_and_suggests_audience(
 
 
 def test_expired_assertion_points_at_the_clock(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.clock = lambda: time.time() + 3600  # Salesforce's clock an hour ahead of ours
     try:
@@ -51,14 +59,14 @@ def test_expired_assertion_points_at_the_clock(
     run.assert_failed(4, "expired authorization code", "clock")
 
 
-def test_unknown_user(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_unknown_user(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     args = get_args(org, key)
     args[args.index(USERNAME)] = "nobody@acme.example"
     run = run_cli(args, env)
     run.assert_failed(4, "invalid user credentials", "--username")
 
 
-def test_ip_restricted(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_ip_restricted(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     org.users[USERNAME].ip_restricted = True
     run_cli(get_args(org, key), env).assert_failed(
         4, "ip restricted or invalid login hours", "IP ranges"
@@ -66,7 +74,7 @@ def test_ip_restricted(org: SalesforceEmulator, env: dict[str, str], key: str) -
 
 
 def test_login_rate_exceeded_is_transient(
-    org: SalesforceEmulator, env: dict[str, str], key: str
+    org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     org.login_limit_per_hour = 1
     run_cli(get_args(org, key), env).credential()
@@ -74,14 +82,14 @@ def test_login_rate_exceeded_is_transient(
     run.assert_failed(5, "login rate exceeded", "retry after the hour")
 
 
-def test_unknown_consumer_key(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_unknown_consumer_key(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     args = get_args(org, key)
     args[args.index(CLIENT_ID)] = "3MVG9unknown"
     run_cli(args, env).assert_failed(4, "client identifier invalid", "--client-id", "2-10 minutes")
 
 
 def test_new_app_not_yet_propagated(
-    org: SalesforceEmulator, env: dict[str, str], key: str, app_key: rsa.RSAPrivateKey
+    org: FaultyEmulator, env: dict[str, str], key: str, app_key: rsa.RSAPrivateKey
 ) -> None:
     from helpers import pem_public
 
@@ -89,7 +97,7 @@ def test_new_app_not_yet_propagated(
     run_cli(get_args(org, key), env).assert_failed(4, "client identifier invalid", "propagate")
 
 
-def test_unsupported_grant_type(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_unsupported_grant_type(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     body = {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
     org.canned_responses.append(
         CannedResponse(400, json.dumps(body).encode(), "application/json;charset=UTF-8")
@@ -106,7 +114,7 @@ def test_unsupported_grant_type(org: SalesforceEmulator, env: dict[str, str], ke
     ],
 )
 def test_html_instead_of_json(
-    status: int, code: int, needle: str, org: SalesforceEmulator, env: dict[str, str], key: str
+    status: int, code: int, needle: str, org: FaultyEmulator, env: dict[str, str], key: str
 ) -> None:
     # Persistently: transient answers are retried (4 attempts), permanent ones are not.
     org.canned_responses.extend([CannedResponse(status, b"<html><body>Down</body></html>")] * 4)
@@ -114,14 +122,12 @@ def test_html_instead_of_json(
     assert len(org.canned_responses) == (0 if code == 5 else 3)
 
 
-def test_non_json_text_body(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_non_json_text_body(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     org.canned_responses.append(CannedResponse(400, b"Bad Request", "text/plain"))
     run_cli(get_args(org, key), env).assert_failed(4, "not JSON")
 
 
-def test_server_error_json_is_transient(
-    org: SalesforceEmulator, env: dict[str, str], key: str
-) -> None:
+def test_server_error_json_is_transient(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     body = {"error": "server_error", "error_description": "internal error"}
     org.canned_responses.extend(
         [CannedResponse(500, json.dumps(body).encode(), "application/json")] * 4
@@ -129,9 +135,7 @@ def test_server_error_json_is_transient(
     run_cli(get_args(org, key), env).assert_failed(5, "server_error", "Retry later")
 
 
-def test_success_without_token_fields(
-    org: SalesforceEmulator, env: dict[str, str], key: str
-) -> None:
+def test_success_without_token_fields(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     org.canned_responses.append(CannedResponse(200, b'{"scope": "api"}', "application/json"))
     run_cli(get_args(org, key), env).assert_failed(4, "without access_token, instance_url, id")
 
@@ -145,14 +149,14 @@ def test_connection_refused_is_transient(env: dict[str, str], key: str) -> None:
     run.assert_failed(5, "could not reach", f"127.0.0.1:{port}")
 
 
-def test_untrusted_tls_certificate(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_untrusted_tls_certificate(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     env.pop("REQUESTS_CA_BUNDLE")  # the emulator's test CA is no longer trusted
     run = run_cli(get_args(org, key), env)
     run.assert_failed(2, "TLS certificate", "REQUESTS_CA_BUNDLE")
     assert org.token_requests == []
 
 
-def test_ssl_cert_file_is_honoured(org: SalesforceEmulator, env: dict[str, str], key: str) -> None:
+def test_ssl_cert_file_is_honoured(org: FaultyEmulator, env: dict[str, str], key: str) -> None:
     env["SSL_CERT_FILE"] = env.pop("REQUESTS_CA_BUNDLE")
     assert run_cli(get_args(org, key), env).credential()["AccessToken"] in org.sessions
 
@@ -163,9 +167,9 @@ def test_hanging_token_endpoint_ends_at_the_deadline(env: dict[str, str], key: s
         silent.listen()  # accepts connections, never answers
         port = silent.getsockname()[1]
         args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--timeout", "2"]
-        started = time.monotonic()
-        run = run_cli([*args, "--login-url", f"http://127.0.0.1:{port}", "--key", key], env)
-        elapsed = time.monotonic() - started
+        run, elapsed = run_timed(
+            [*args, "--login-url", f"http://127.0.0.1:{port}", "--key", key], env
+        )
     run.assert_failed(5, "did not answer within")
     assert elapsed < 2 + 3  # the deadline, plus interpreter start-up and imports
 
@@ -175,7 +179,7 @@ SANDBOX_MY_DOMAIN = "https://acme--dev.sandbox.my.salesforce.com"
 
 
 @pytest.fixture
-def proxy(org: SalesforceEmulator, env: dict[str, str]) -> Iterator[ConnectProxy]:
+def proxy(org: FaultyEmulator, env: dict[str, str]) -> Iterator[ConnectProxy]:
     """Real host names, resolved by a loopback CONNECT proxy to the emulator."""
     tunnel = ConnectProxy(int(org.url.rsplit(":", 1)[1])).start()
     env["HTTPS_PROXY"] = tunnel.url
@@ -184,7 +188,7 @@ def proxy(org: SalesforceEmulator, env: dict[str, str]) -> Iterator[ConnectProxy
 
 
 @pytest.fixture
-def external_client_app(org: SalesforceEmulator, app_key: rsa.RSAPrivateKey) -> SalesforceEmulator:
+def external_client_app(org: FaultyEmulator, app_key: rsa.RSAPrivateKey) -> FaultyEmulator:
     """The test app registered as an External Client App of an org whose My Domain is acme."""
     org.register_app(CLIENT_ID, pem_public(app_key), external_client_app=True)
     org.audiences.update({MY_DOMAIN, SANDBOX_MY_DOMAIN})
@@ -208,7 +212,7 @@ def test_external_client_app_refuses_the_legacy_audience(
     login_url: str,
     audience: str,
     fix: str,
-    external_client_app: SalesforceEmulator,
+    external_client_app: FaultyEmulator,
     env: dict[str, str],
     key: str,
     proxy: ConnectProxy,
@@ -227,7 +231,7 @@ def test_external_client_app_refuses_the_legacy_audience(
 
 
 def test_external_client_app_with_my_domain_audience(
-    external_client_app: SalesforceEmulator, env: dict[str, str], key: str, proxy: ConnectProxy
+    external_client_app: FaultyEmulator, env: dict[str, str], key: str, proxy: ConnectProxy
 ) -> None:
     args = ["get", "--client-id", CLIENT_ID, "--username", USERNAME, "--key", key]
     run = run_cli([*args, "--login-url", MY_DOMAIN, "--audience", MY_DOMAIN], env)
@@ -238,7 +242,7 @@ def test_external_client_app_with_my_domain_audience(
 
 
 def test_app_not_found_with_my_domain_audience_points_at_the_installation(
-    org: SalesforceEmulator, env: dict[str, str], key: str, proxy: ConnectProxy
+    org: FaultyEmulator, env: dict[str, str], key: str, proxy: ConnectProxy
 ) -> None:
     body = {"error": "app_not_found", "error_description": "External client app is not installed"}
     org.canned_responses.append(CannedResponse(400, json.dumps(body).encode(), "application/json"))

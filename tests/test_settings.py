@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import base_env, invoke
+from helpers import base_env, run_cli
 
 from sf_credproc.config.options import GET_OPTIONS
 from sf_credproc.config.settings import resolve_settings
@@ -207,7 +207,7 @@ CONFIG_ERRORS = [
 def test_config_file_errors(text: str, needles: tuple[str, ...], tmp_path: Path) -> None:
     path = write_config(tmp_path, text)
     # Only --username and --key come from flags, so the profile's own values are the ones read.
-    run = invoke(["get", "--username", "u", "--key", "env:K"], base_env(tmp_path))
+    run = run_cli(["get", "--username", "u", "--key", "env:K"], base_env(tmp_path))
     run.assert_failed(2, *needles)
     if "TOML" not in needles[0]:
         assert str(path) in run.stderr
@@ -266,5 +266,5 @@ def test_explicit_min_ttl_not_below_the_session_is_refused(
 ) -> None:
     base = ["--client-id", "c", "--username", "u", "--key", "env:K"]
     for command in (["get", *base, *argv], ["cache", "list", *argv]):
-        run = invoke(command, {**base_env(tmp_path), **env})
+        run = run_cli(command, {**base_env(tmp_path), **env})
         run.assert_failed(2, *needles, "no cached token would ever be served", "Lower --min-ttl")

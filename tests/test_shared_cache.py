@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_TABLE, Aws
+from faulty_emulator import CannedResponse, FaultyEmulator
 from helpers import EXE, Run, assert_no_leaks, get_args, run_cli
 from shared_tier import items, machine
 
-from sf_credproc.emulator import CannedResponse, SalesforceEmulator
-
 
 def test_miss_then_a_shared_hit_on_another_machine(
-    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+    shared: dict[str, str], aws: Aws, org: FaultyEmulator, key: str, tmp_path: Path
 ) -> None:
     first = run_cli(get_args(org, key), machine(shared, tmp_path, 1)).credential()
     assert org.token_request_count == 1
@@ -36,7 +35,7 @@ def test_miss_then_a_shared_hit_on_another_machine(
 
 
 def test_tokens_at_rest_are_encrypted_and_bound_to_their_item(
-    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+    shared: dict[str, str], aws: Aws, org: FaultyEmulator, key: str, tmp_path: Path
 ) -> None:
     token = run_cli(get_args(org, key), machine(shared, tmp_path, 1)).credential()["AccessToken"]
     scan = json.dumps(items(aws), default=repr)
@@ -67,7 +66,7 @@ def test_tokens_at_rest_are_encrypted_and_bound_to_their_item(
 
 
 def test_a_fleet_logs_in_once(
-    shared: dict[str, str], org: SalesforceEmulator, key: str, tmp_path: Path
+    shared: dict[str, str], org: FaultyEmulator, key: str, tmp_path: Path
 ) -> None:
     processes = [
         subprocess.Popen(
@@ -87,7 +86,7 @@ def test_a_fleet_logs_in_once(
 
 
 def test_a_dead_lease_holder_is_taken_over(
-    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+    shared: dict[str, str], aws: Aws, org: FaultyEmulator, key: str, tmp_path: Path
 ) -> None:
     """A holder killed mid-login leaves its lease behind; the next machine waits while the lease
     lives, and once it has expired takes it over and logs in.
@@ -156,7 +155,7 @@ def test_a_broken_shared_tier_only_warns(
     problem: str,
     shared: dict[str, str],
     aws: Aws,
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     key: str,
     tmp_path: Path,
 ) -> None:
@@ -166,19 +165,7 @@ def test_a_broken_shared_tier_only_warns(
     elif problem == "unknown KMS key":
         env["SF_CREDPROC_SHARED_CACHE_KEY"] = "alias/no-such-key"
     else:
-        iam = aws.client("iam")
-        iam.create_user(UserName="job")
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
-        }
-        iam.put_user_policy(UserName="job", PolicyName="p", PolicyDocument=json.dumps(policy))
-        access_key = iam.create_access_key(UserName="job")["AccessKey"]
-        env.update(
-            AWS_ACCESS_KEY_ID=access_key["AccessKeyId"],
-            AWS_SECRET_ACCESS_KEY=access_key["SecretAccessKey"],
-        )
-        aws.set_iam_enforcement(True)
+        aws.run_as(env, actions=["kms:*"])
     run = run_cli(get_args(org, key), env)
     aws.set_iam_enforcement(False)
     assert run.credential()["AccessToken"] in org.sessions
@@ -189,7 +176,7 @@ def test_a_broken_shared_tier_only_warns(
 
 
 def test_refresh_replaces_the_shared_item(
-    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+    shared: dict[str, str], aws: Aws, org: FaultyEmulator, key: str, tmp_path: Path
 ) -> None:
     first = run_cli(get_args(org, key), machine(shared, tmp_path, 1)).credential()
     refreshed = run_cli(get_args(org, key, "--refresh"), machine(shared, tmp_path, 2)).credential()
@@ -219,7 +206,7 @@ def test_refresh_replaces_the_shared_item(
 def test_shared_cache_settings(
     extra: dict[str, str],
     needles: tuple[str, ...],
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     env: dict[str, str],
     key: str,
 ) -> None:
@@ -227,7 +214,7 @@ def test_shared_cache_settings(
 
 
 def test_doctor_checks_the_shared_cache(
-    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+    shared: dict[str, str], aws: Aws, org: FaultyEmulator, key: str, tmp_path: Path
 ) -> None:
     env = machine(shared, tmp_path, 1)
     run = run_cli(["doctor", *get_args(org, key)[1:], "--json"], env)

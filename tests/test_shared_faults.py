@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from aws_fault_proxy import AwsFaultProxy
 from conftest import Aws
-from helpers import get_args, run_cli
+from faulty_emulator import CannedResponse, FaultyEmulator
+from helpers import get_args, run_cli, run_timed
 from shared_tier import items, local_entries, machine
-
-from sf_credproc.emulator import CannedResponse, SalesforceEmulator
 
 TIMEOUT = 10.0
 #: The lease a machine takes lasts --timeout + 5 s: a machine that waited one out took longer.
@@ -36,12 +35,12 @@ ACTIONS = [
 
 
 def timed_get(
-    org: SalesforceEmulator, key: str, env: dict[str, str], *extra: str
+    org: FaultyEmulator, key: str, env: dict[str, str], *extra: str
 ) -> tuple[float, str, str]:
-    """Run ``get``; its duration, the token printed and stderr (asserting exit 0)."""
-    started = time.monotonic()
-    run = run_cli(get_args(org, key, "--timeout", f"{TIMEOUT:g}", *extra), env)
-    return time.monotonic() - started, run.credential()["AccessToken"], run.stderr
+    """Run ``get``; its duration as the command saw it (waits on its clock included), the token
+    printed and stderr (asserting exit 0)."""
+    run, elapsed = run_timed(get_args(org, key, "--timeout", f"{TIMEOUT:g}", *extra), env)
+    return elapsed, run.credential()["AccessToken"], run.stderr
 
 
 @pytest.mark.parametrize("fault", ["reset", "hang"])
@@ -53,7 +52,7 @@ def test_a_shared_tier_fault_is_one_warning(
     shared: dict[str, str],
     aws: Aws,
     aws_fault_proxy: AwsFaultProxy,
-    org: SalesforceEmulator,
+    org: FaultyEmulator,
     key: str,
     tmp_path: Path,
 ) -> None:
@@ -88,7 +87,7 @@ def test_a_shared_tier_fault_is_one_warning(
 
 
 def test_a_lease_held_past_the_tiers_share_leaves_time_to_log_in(
-    shared: dict[str, str], aws: Aws, org: SalesforceEmulator, key: str, tmp_path: Path
+    shared: dict[str, str], aws: Aws, org: FaultyEmulator, key: str, tmp_path: Path
 ) -> None:
     """A live holder that never writes: wait at most half the deadline, then log in here."""
     env = machine(shared, tmp_path, 1)
@@ -110,7 +109,7 @@ def test_a_lease_held_past_the_tiers_share_leaves_time_to_log_in(
 
 
 def _item_id(
-    org: SalesforceEmulator, key: str, shared: dict[str, str], tmp_path: Path, aws: Aws
+    org: FaultyEmulator, key: str, shared: dict[str, str], tmp_path: Path, aws: Aws
 ) -> str:
     """The item id of the test identity: log in once, read it, and empty the table again."""
     run_cli(get_args(org, key), machine(shared, tmp_path, 99)).credential()

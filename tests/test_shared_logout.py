@@ -4,13 +4,12 @@ local part is done and a warning says what remains."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from aws_fault_proxy import AwsFaultProxy
 from conftest import Aws
-from helpers import get_args, run_cli
+from helpers import get_args, run_cli, run_timed
 from shared_tier import items, local_entries, machine
 
 from sf_credproc.emulator import SalesforceEmulator
@@ -78,10 +77,9 @@ def test_an_unreachable_table_is_a_loud_warning(
     else:
         env["AWS_ENDPOINT_URL"] = aws_fault_proxy.url
         getattr(aws_fault_proxy, fault)(DELETE_ITEM)
-    started = time.monotonic()
-    run = run_cli(command(name, org, key), env)
+    run, elapsed = run_timed(command(name, org, key), env)
     assert run.code == 0 and run.stdout == "" and "Traceback" not in run.stderr
-    assert time.monotonic() - started < TIMEOUT + 3  # the watchdog's end, and a loaded start
+    assert elapsed < TIMEOUT + 3  # the watchdog's end, and a loaded start
     warnings = [line for line in run.stderr.splitlines() if "warning:" in line]
     assert len(warnings) == 1 and len(run.stderr.splitlines()) == 2, run.stderr
     assert warnings[0].startswith("sf-credproc: warning: shared cache dynamodb://")

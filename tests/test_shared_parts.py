@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from clocks import ManualClock
 
 from sf_credproc.cache.deadline_share import DeadlineShare
 from sf_credproc.cache.shared_watermark import IssuedAtWatermark
@@ -14,22 +15,8 @@ from sf_credproc.deadline import Deadline
 from sf_credproc.errors import TransientError
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def test_the_share_is_half_of_what_is_left_and_stops_during_the_login() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     overall = Deadline(30, clock)
     clock.sleep(10)  # the local cache and its lock took a while
     share = DeadlineShare(overall, clock)
@@ -46,7 +33,7 @@ def test_the_share_is_half_of_what_is_left_and_stops_during_the_login() -> None:
 
 
 def test_a_share_never_outlasts_the_command() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     overall = Deadline(10, clock)
     share = DeadlineShare(overall, clock)
     with share.paused():

@@ -18,6 +18,10 @@ from ..errors import Terminated, TransientError
 
 GRACE_SECONDS = 0.5
 
+#: The SIGALRM disposition ``arm`` replaced, put back by ``disarm``: a command run in-process (the
+#: Python API's host, a test) leaves the host's signal handling as it found it.
+_replaced_alarm: list[Any] = []
+
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
@@ -36,7 +40,10 @@ def arm(timeout_seconds: float) -> None:
             retryable=False,
         )
 
-    signal.signal(signal.SIGALRM, expire)
+    previous = signal.signal(signal.SIGALRM, expire)
+    if not _replaced_alarm:
+        # None: a handler not installed from Python, which cannot be put back; the default can.
+        _replaced_alarm.append(signal.SIG_DFL if previous is None else previous)
     signal.setitimer(signal.ITIMER_REAL, timeout_seconds + GRACE_SECONDS)
 
 
@@ -44,6 +51,8 @@ def disarm() -> None:
     """Cancel the timer: when the command ends, and before ``exec`` (a timer survives execve)."""
     if _in_main_thread():
         signal.setitimer(signal.ITIMER_REAL, 0)
+        if _replaced_alarm:
+            signal.signal(signal.SIGALRM, _replaced_alarm.pop())
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -4,6 +4,7 @@ It ships with the product: ``sf-credproc demo`` and ``sf-credproc emulator`` run
 tests can start one (``SalesforceEmulator``) instead of a real org.
 """
 
-from .server import PASS, CannedResponse, SalesforceEmulator, salesforce_id
+from .records import salesforce_id
+from .server import SalesforceEmulator
 
-__all__ = ["PASS", "CannedResponse", "SalesforceEmulator", "salesforce_id"]
+__all__ = ["SalesforceEmulator", "salesforce_id"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
-    from .server import SalesforceEmulator
+    from .org import EmulatedOrg
 
 API_VERSIONS = ("58.0", "59.0", "60.0", "61.0", "62.0", "63.0", "64.0", "65.0")
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
@@ -22,7 +22,7 @@ Answer = tuple[int, Any]
 
 
 def handle_rest(
-    emulator: SalesforceEmulator, method: str, path: str, query: str, authorization: str
+    emulator: EmulatedOrg, method: str, path: str, query: str, authorization: str
 ) -> Answer:
     """Answer one ``/services/data`` request."""
     segments = [s for s in path.split("/") if s][2:]  # drop "services", "data"
@@ -57,7 +57,7 @@ def handle_rest(
     return 404, NOT_FOUND
 
 
-def _query(emulator: SalesforceEmulator, version: str, soql: str) -> Answer:
+def _query(emulator: EmulatedOrg, version: str, soql: str) -> Answer:
     words = soql.replace(",", " , ").split()
     lowered = [w.lower() for w in words]
     if "from" not in lowered or lowered.index("from") + 1 >= len(words):
@@ -73,7 +73,7 @@ def _query(emulator: SalesforceEmulator, version: str, soql: str) -> Answer:
     return 200, {"totalSize": len(records), "done": True, "records": records}
 
 
-def _organization_record(emulator: SalesforceEmulator, version: str) -> dict[str, Any]:
+def _organization_record(emulator: EmulatedOrg, version: str) -> dict[str, Any]:
     return {
         "attributes": {
             "type": "Organization",
@@ -89,7 +89,7 @@ def _organization_record(emulator: SalesforceEmulator, version: str) -> dict[str
     }
 
 
-def _user_record(emulator: SalesforceEmulator, version: str, username: str) -> dict[str, Any]:
+def _user_record(emulator: EmulatedOrg, version: str, username: str) -> dict[str, Any]:
     user = emulator.users[username]
     return {
         "attributes": {
