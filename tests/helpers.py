@@ -18,7 +18,7 @@ from clocks import SkippingClock
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sf_credproc.cli.main import ReplaceProcess
+from sf_credproc.cli.context import ReplaceProcess
 from sf_credproc.clock import Clock
 from sf_credproc.emulator import SalesforceEmulator
 

@@ -90,23 +90,24 @@ def test_every_command_parses_its_spec_options_and_the_log_format(command: str) 
             assert parsed[option.name] is None, option.name
 
 
-def help_text(capsys: pytest.CaptureFixture[str], env: dict[str, str], *words: str) -> str:
-    """``--help`` of a command, run in-process (argparse prints it on ``sys.stdout``)."""
-    assert run_cli([*words, "--help"], env).code == 0
-    return " ".join(capsys.readouterr().out.split())
+def help_text(env: dict[str, str], *words: str) -> str:
+    """``--help`` of a command, run in-process (argparse prints it on stdout)."""
+    run = run_cli([*words, "--help"], env)
+    assert run.code == 0, run.stderr
+    return " ".join(run.stdout.split())
 
 
 def test_help_states_each_default_as_the_spec_types_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
 ) -> None:
-    text = help_text(capsys, base_env(tmp_path), "get")
+    text = help_text(base_env(tmp_path), "get")
     session_ttl, timeout = OPTIONS_BY_NAME["session_ttl"], OPTIONS_BY_NAME["timeout"]
     assert f"[env {session_ttl.env}; default: {session_ttl.default}]" in text
     assert f"[env {timeout.env}; default: 30]" in text  # the float 30.0, shown as the README does
-    listing = help_text(capsys, base_env(tmp_path), "cache", "list")
+    listing = help_text(base_env(tmp_path), "cache", "list")
     assert "default: min(900, session TTL / 4)" in listing
     assert "SF_CREDPROC_SESSION_TTL; default: 7200" in listing
-    assert "--log-format" in help_text(capsys, base_env(tmp_path), "cert")
+    assert "--log-format" in help_text(base_env(tmp_path), "cert")
 
 
 def test_unset_settings_take_the_typed_defaults_of_the_spec(tmp_path: Path) -> None:
