@@ -11,7 +11,7 @@ import json
 import shlex
 
 from .credential import Credential, format_rfc3339
-from .errors import ConfigError
+from .errors import ConfigError, InternalError
 
 FORMATS = ("json", "env", "token", "header", "github", "sf")
 #: Formats whose output depends only on the credential (``github`` also writes a file).
@@ -65,5 +65,5 @@ def github_env_lines(credential: Credential) -> str:
     for name, value in variables.items():
         if "\n" in value or "\r" in value:
             # A newline would let a value define further variables in the file.
-            raise ConfigError(f"{name} contains a line break", hint="This is a bug; report it")
+            raise InternalError(f"{name} contains a line break", hint="This is a bug; report it")
     return "".join(f"{name}={value}\n" for name, value in variables.items())

@@ -6,23 +6,15 @@ advisory refresh window, 15 minutes, is the default) and while that ``Expiration
 the end of a session of the *current* ``--session-ttl`` started now: lowering ``--session-ttl``
 takes effect at once, not when the old token expires.
 
-A minimum TTL the user did not set scales with the session, ``min(900, session_ttl / 4)``: with the
-default 900 a 15-minute session (Salesforce's shortest timeout) would never be served from the cache.
-
-Deliberately import-free: the cache-hit fast path uses it.
+The minimum TTL arrives resolved (its default, which scales with the session, is the option spec's:
+``config.options.default_min_ttl``). Deliberately import-free: the cache-hit fast path uses it.
 """
 
 from __future__ import annotations
 
-DEFAULT_MIN_TTL_SECONDS = 900
 #: Entries copied from the shared tier were written on another machine's clock: a few seconds of
 #: skew must not make every such entry look longer-lived than the session, and so never served.
 CLOCK_SKEW_ALLOWANCE_SECONDS = 60
-
-
-def default_min_ttl(session_ttl_seconds: int) -> int:
-    """The minimum TTL when none is set: ``min(900, session_ttl / 4)`` whole seconds."""
-    return min(DEFAULT_MIN_TTL_SECONDS, session_ttl_seconds // 4)
 
 
 def outlives_session(expiration: float, now: float, session_ttl_seconds: int) -> bool:

@@ -52,16 +52,6 @@ class _Undecryptable(Exception):
     """Raised when KMS refuses a ciphertext under the context the item's fields give."""
 
 
-def parse_table(text: str) -> str:
-    """The table name in ``dynamodb://TABLE``; ``ValueError`` if it is not one."""
-    prefix = "dynamodb://"
-    name = text[len(prefix) :] if text.startswith(prefix) else ""
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-    if not 3 <= len(name) <= 255 or not set(name) <= allowed:
-        raise ValueError(text)
-    return name
-
-
 def encryption_context(item_id: str, version: StoredVersion) -> dict[str, str]:
     """The KMS encryption context of an item's ciphertext. One key, as the IAM policies allow
     (``kms:EncryptionContextKeys``), whose value binds the id, expiration and issue time."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ..compose import AwsSession, key_source_of
-from ..errors import ConfigError, ExitStatus
+from ..errors import ConfigError, ExitStatus, InternalError
 from ..keys.certificates import (
     DEFAULT_SUBJECT,
     PRE_AUTHORIZE_STEPS,
@@ -26,7 +26,8 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     resolved = context.resolve(args, needs=KEY_ONLY)
     settings = resolved.settings
     subject = parse_subject(args.subject or DEFAULT_SUBJECT)
-    assert settings.key is not None  # required by KEY_ONLY
+    if settings.key is None:  # KEY_ONLY makes the resolver require it
+        raise InternalError("cert resolved no --key", hint="This is a bug; report it")
     # The key is read through the pieces get uses (compose.py): the same AWS session and key
     # source, their timeouts cut from the command's deadline.
     aws = AwsSession(settings).clients(resolved.deadline)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..deadline import Deadline
-from ..errors import ConfigError, CredProcError, ExitStatus
+from ..errors import ConfigError, CredProcError, ExitStatus, InternalError
 from ..log import fingerprint
 from .context import CommandContext
 
@@ -140,7 +140,8 @@ def _key(pieces: _Pieces) -> tuple[RSAPrivateKey | None, Check]:
     from ..compose import key_source_of
 
     settings = pieces.settings
-    assert settings.key is not None  # resolve() needs it
+    if settings.key is None:  # the resolver requires it
+        raise InternalError("doctor resolved no --key", hint="This is a bug; report it")
     try:
         key = key_source_of(settings, pieces.aws, pieces.environ).load_key()
         key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())  # for KMS: proves kms:Sign works
@@ -270,7 +271,10 @@ def _shared_cache(pieces: _Pieces) -> Check:
     from ..compose import cache_identity, shared_cache_of
 
     settings, clock = pieces.settings, pieces.clock
-    assert settings.shared_key is not None  # settings pair it with shared_table
+    if settings.shared_key is None:  # the resolver pairs it with --shared-cache
+        raise InternalError(
+            "doctor resolved no --shared-cache-key", hint="This is a bug; report it"
+        )
     shared = shared_cache_of(settings, pieces.aws, clock)
     where = f"dynamodb://{shared.table} with KMS key {settings.shared_key.target}"
     try:
