@@ -132,7 +132,7 @@ def measure(options: argparse.Namespace, work: Path, key_path: Path, public: byt
             sys.executable,
             "-c",
             # Everything a file-key login loads, lazily imported libraries included.
-            "import sf_credproc.cli.main, sf_credproc.service, sf_credproc.login, requests, jwt, "
+            "import sf_credproc.cli.main, sf_credproc.compose, sf_credproc.login, requests, jwt, "
             "cryptography.hazmat.primitives.serialization",
         ]
         for _ in range(options.cold_rounds):

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from .cache.freshness import is_fresh
+from .cache.disk import is_fresh
 from .clock import Clock, SystemClock
 from .compose import CredentialPipeline
 from .config.host_names import is_loopback_host
@@ -79,7 +79,7 @@ class SalesforceAuth(requests.auth.AuthBase):
 
     @property
     def credential(self) -> Credential:
-        """The current credential, replaced first when no longer fresh (``freshness.is_fresh``:
+        """The current credential, replaced first when no longer fresh (``disk.is_fresh``:
         less than ``min_ttl`` seconds left)."""
         settings = self._settings
         with self._lock:

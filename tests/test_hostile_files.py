@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from helpers import EXE, Run, assert_no_leaks, get_args, run_cli, run_process, run_timed
 
+from sf_credproc.cache.disk import MAX_FILE_BYTES
 from sf_credproc.cache.files import FileTokenCache
-from sf_credproc.cache.private_files import MAX_FILE_BYTES
 from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.keys.pem import MAX_KEY_MATERIAL_BYTES
 

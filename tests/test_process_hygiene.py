@@ -26,7 +26,7 @@ from helpers import (
     with_default_sigint,
 )
 
-from sf_credproc.cache.private_files import MAX_FILE_BYTES
+from sf_credproc.cache.disk import MAX_FILE_BYTES
 from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.oauth.exchange import MAX_RESPONSE_BYTES
 

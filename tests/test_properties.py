@@ -12,10 +12,9 @@ from helpers import credential_document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sf_credproc.cache.disk import join_entry, new_entry_header, parse_index
 from sf_credproc.cache.entry import decode_entry
-from sf_credproc.cache.entry_format import join_entry, new_entry_header
 from sf_credproc.cache.identity import CacheIdentity
-from sf_credproc.cache.index_format import parse_index
 from sf_credproc.config.config_file import _parse as parse_config
 from sf_credproc.config.key_uri import KeyUri, parse_key_uri
 from sf_credproc.config.login_url import LoginUrl, parse_login_url

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from ..credential import Credential
-from .entry_format import join_entry, split_entry
+from .disk import join_entry, split_entry
 from .identity import CacheIdentity
 
 
@@ -49,7 +49,7 @@ def credential_in(
 
 
 def encode_entry(credential: Credential, header: bytes, identity: CacheIdentity) -> bytes:
-    """The bytes of a new entry (``entry_format.py`` lays them out)."""
+    """The bytes of a new entry (``disk.py`` lays them out)."""
     return join_entry(header, credential.to_json().encode("utf-8"), identity.to_json_line())
 
 

@@ -3,10 +3,10 @@
 Every Salesforce JWT grant is a login (Login History, 3,600 per user per hour), so tokens are kept
 until less than ``--min-ttl`` seconds remain. Layout of the cache directory (0700):
 
-* ``<sha256 of identity>.cred`` (0600): the entry (``entry_format.py``);
+* ``<sha256 of identity>.cred`` (0600): the entry (``disk.py``);
 * ``<sha256 of identity>.lock``: ``flock``-ed by the one process refreshing that identity; the kernel
   releases it if the process dies, so a crash never wedges the others;
-* ``<crc32>.idx`` (0600): the fast path's indexes (``index_format.py``).
+* ``<crc32>.idx`` (0600): the fast path's indexes (``disk.py``).
 
 Anything unexpected in an entry (corrupt, truncated, unknown version, a credential that does not
 match the output contract, not owned by this user, readable or writable by others, a symbolic link,
@@ -31,19 +31,27 @@ from ..credential import Credential, format_rfc3339
 from ..deadline import Deadline
 from ..errors import ConfigError, TransientError
 from ..local_files import describe_file_type
-from .entry import CachedCredential, decode_entry, encode_entry
-from .entry_format import ENTRY_SUFFIX, LOCK_SUFFIX, entry_digest, new_entry_header
-from .events import log_cache_hit, log_outlived
-from .freshness import freshness_state, is_fresh, outlives_session
-from .identity import CacheIdentity
-from .index_format import INDEX_SUFFIX, IndexRecord, encode_index, parse_index
-from .port import CacheRequest, LogIn, Outcome
-from .private_files import (
+from .disk import (
+    ENTRY_SUFFIX,
+    INDEX_SUFFIX,
+    LOCK_SUFFIX,
     TEMPORARY_SUFFIX,
+    IndexRecord,
+    encode_index,
     ensure_private_directory,
+    entry_digest,
+    freshness_state,
+    is_fresh,
+    new_entry_header,
+    outlives_session,
+    parse_index,
     read_private_file,
     write_private_file,
 )
+from .entry import CachedCredential, decode_entry, encode_entry
+from .events import log_cache_hit, log_outlived
+from .identity import CacheIdentity
+from .port import CacheRequest, LogIn, Outcome
 
 #: A temporary file younger than this belongs to a write in progress: ``cache clear`` leaves it.
 TEMPORARY_GRACE_SECONDS = 60.0
@@ -99,7 +107,7 @@ class FileTokenCache:
         return Outcome(saved.credential, saved.path, saved.header)
 
     def _servable(self, entry: CachedCredential, request: CacheRequest) -> bool:
-        """The freshness rule (``freshness.is_fresh``), saying why a token on file is not served."""
+        """The freshness rule (``disk.is_fresh``), saying why a token on file is not served."""
         now = self.clock.time()
         if is_fresh(entry.expiration, now, request.min_ttl_seconds, request.session_ttl_seconds):
             return True
@@ -301,7 +309,7 @@ def write_index(
     output: bytes,
 ) -> None:
     """Record for the fast path that invocation ``key`` printed ``output`` from the token in
-    ``entry_path`` (``index_format.py``). Best effort: the index only saves time.
+    ``entry_path`` (``disk.py``). Best effort: the index only saves time.
 
     Nothing is written outside the entry's own directory, and only for the entry exactly as the
     full reader accepts it now: the fast path serves nothing else, so the two cannot disagree.

@@ -27,7 +27,7 @@ class CacheRequest:
     """What one command asks a cache for."""
 
     identity: CacheIdentity
-    #: Serve a token only while more than this many seconds remain (``freshness.py``).
+    #: Serve a token only while more than this many seconds remain (``disk.py``).
     min_ttl_seconds: int
     #: ... and while it ends no later than a session of this length started now.
     session_ttl_seconds: int

@@ -14,7 +14,7 @@ import contextlib
 import os
 
 from ..errors import ConfigError
-from .private_files import ensure_private_directory, read_private_file, write_private_file
+from .disk import ensure_private_directory, read_private_file, write_private_file
 
 WATERMARK_SUFFIX = ".seen"
 WATERMARK_MAGIC = b"sf-credproc-seen/1"

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from .. import log
 from ..credential import Credential
 from .deadline_share import DeadlineShare
+from .disk import is_fresh, outlives_session
 from .entry import credential_in
 from .events import log_cache_hit
 from .files import FileTokenCache
-from .freshness import is_fresh, outlives_session
 from .identity import CacheIdentity
 from .port import CacheRequest, LogIn, Outcome
 from .shared_item import LeaseState, SharedCacheUnavailable, SharedRead

@@ -4,9 +4,9 @@ Resolving settings needs argparse and the TOML parser; a cache hit must cost lit
 interpreter's own start. So every successful ``get`` records an *index* file keyed by its exact
 inputs: the arguments, the settings' environment variables and the config file's identity (device,
 inode, size, modification and change times), together with what it printed and the resolved
-``--min-ttl`` and ``--session-ttl`` (the cache owns that format: ``cache/index_format.py``). The
+``--min-ttl`` and ``--session-ttl`` (the cache owns that format: ``cache/disk.py``). The
 next identical invocation finds the index, checks that the entry it points to still holds the same
-token and that it is fresh by the one rule of ``freshness.py``, and prints the recorded output.
+token and that it is fresh by the one rule of ``disk.py``, and prints the recorded output.
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
@@ -15,15 +15,15 @@ Only ``os``, ``stat``, ``time`` and ``zlib`` are imported here and by the cache 
 byte.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here (a cache hit would pay for importing it): names
+# imported only for type checkers are quoted.
 import os
 import time
 import zlib
 
 from .. import __version__
-from ..cache.index_format import INDEX_SUFFIX, indexed_output
-from ..config.paths import config_path, default_cache_dir
+from ..cache.disk import INDEX_SUFFIX, indexed_output
+from ..paths import config_path, default_cache_dir
 
 # Typing-only imports: collections.abc and typing cost milliseconds on the cache-hit path.
 TYPE_CHECKING = False
@@ -58,7 +58,7 @@ KEY_ENVIRONMENT = (
 
 
 def invocation_key(
-    argv: Sequence[str], environ: Mapping[str, str], version: str = __version__
+    argv: "Sequence[str]", environ: "Mapping[str, str]", version: str = __version__
 ) -> bytes:
     """Everything that decides the outcome of a ``get`` invocation, as bytes.
 
@@ -87,14 +87,14 @@ def invocation_key(
     return b"\0".join(parts)
 
 
-def index_path(key: bytes, environ: Mapping[str, str]) -> str:
+def index_path(key: bytes, environ: "Mapping[str, str]") -> str:
     """Where the index of the invocation ``key`` names lives: the default cache directory (the only
     one the fast path knows without resolving settings), named by the key's CRC-32."""
     name = f"{zlib.crc32(key):08x}{INDEX_SUFFIX}"
     return os.path.join(default_cache_dir(environ), name)
 
 
-def ca_bundle_missing(environ: Mapping[str, str]) -> bool:
+def ca_bundle_missing(environ: "Mapping[str, str]") -> bool:
     """True when the CA bundle variable ``get`` would use names nothing: the full command then
     fails with exit 2 (``settings._ca_bundle``), and the fast path must not answer 0 instead."""
     for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
@@ -104,7 +104,7 @@ def ca_bundle_missing(environ: Mapping[str, str]) -> bool:
     return False
 
 
-def cached_output(argv: Sequence[str], environ: Mapping[str, str], now: float) -> bytes | None:
+def cached_output(argv: "Sequence[str]", environ: "Mapping[str, str]", now: float) -> bytes | None:
     """What to print for this exact invocation, or None to run the full command."""
     if not argv or argv[0] != "get":
         return None
@@ -115,8 +115,8 @@ def cached_output(argv: Sequence[str], environ: Mapping[str, str], now: float) -
 
 
 def record_invocation(
-    argv: Sequence[str],
-    environ: Mapping[str, str],
+    argv: "Sequence[str]",
+    environ: "Mapping[str, str]",
     *,
     entry_path: str,
     entry_header: bytes,
@@ -143,7 +143,7 @@ def record_invocation(
     )
 
 
-def main_fast(argv: Sequence[str], environ: Mapping[str, str], stdout: BinaryIO) -> bool:
+def main_fast(argv: "Sequence[str]", environ: "Mapping[str, str]", stdout: "BinaryIO") -> bool:
     """Print the cached output for this invocation if the fast path can; True if it did."""
     output = cached_output(argv, environ, time.time())
     if output is None:

@@ -1,7 +1,6 @@
 """The ``sf-credproc`` entry point: the cache-hit fast path first, the full command otherwise."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: a cache hit would pay for importing it.
 import os
 import sys
 

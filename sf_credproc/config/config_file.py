@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..local_files import FileTooLargeError, NotRegularFileError, read_regular_file
-from .paths import CONFIG_ENV, config_path
+from ..paths import CONFIG_ENV, config_path
 
 #: A config file is a few profiles of a dozen short settings; a megabyte is not a config file.
 MAX_CONFIG_BYTES = 1024 * 1024

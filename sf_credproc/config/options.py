@@ -9,8 +9,8 @@ test).
 
 from __future__ import annotations
 
+from ..paths import CONFIG_ENV
 from .option import Kind, Option
-from .paths import CONFIG_ENV
 
 PROFILE_ENV = "SF_CREDPROC_PROFILE"
 PASSPHRASE_ENV = "SF_CREDPROC_KEY_PASSPHRASE"

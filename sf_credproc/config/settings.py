@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..paths import default_cache_dir
 from .key_uri import KeyUri, parse_key_uri
 from .login_url import LoginUrl, derive_audience, parse_login_url
 from .option import naming
@@ -22,7 +23,6 @@ from .options import (
     PASSPHRASE_ENV,
     default_min_ttl,
 )
-from .paths import default_cache_dir
 from .sources import SettingSources, load_sources
 from .values import (
     RawValue,
