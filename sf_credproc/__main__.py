@@ -1,5 +1,5 @@
 """``python -m sf_credproc``: the same as the ``sf-credproc`` console script."""
 
-from .cli.launch import main
+from .launch import main
 
 raise SystemExit(main())

@@ -81,8 +81,8 @@ def test_fast_path_applies_the_freshness_rule(tmp_path: Path) -> None:
     --min-ttl remains and the entry does not outlive the recorded --session-ttl."""
     from sf_credproc.cache.files import FileTokenCache
     from sf_credproc.cache.identity import CacheIdentity
-    from sf_credproc.cli.fast_path import cached_output, record_invocation
     from sf_credproc.credential import Credential
+    from sf_credproc.fast_path import cached_output, record_invocation
 
     environ = {"HOME": str(tmp_path), "SF_CREDPROC_CACHE_DIR": str(tmp_path / "cache")}
     identity = CacheIdentity("https://login.salesforce.com/services/oauth2/token", "a", "c", "u")
@@ -467,7 +467,7 @@ def test_cache_hits_import_no_heavy_library(
         )
         assert json.loads(done.stdout)["Username"] == USERNAME
         imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
-        assert "sf_credproc.cli.fast_path" in imported
+        assert "sf_credproc.fast_path" in imported
         for name in heavy:
             assert not any(m == name or m.startswith(name + ".") for m in imported), name
         # The fast path does not even load the full command (argparse, settings, the cache module).

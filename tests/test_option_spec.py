@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from helpers import CLIENT_ID, USERNAME, base_env, get_args, run_cli
 
-from sf_credproc import __version__, get_credential
-from sf_credproc.cli import fast_path
+from sf_credproc import __version__, fast_path, get_credential
 from sf_credproc.cli.parser import build_parser
 from sf_credproc.config.commands import COMMAND_OPTIONS
 from sf_credproc.config.option import Kind

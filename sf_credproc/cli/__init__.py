@@ -1,4 +1,5 @@
-"""The command line: the entry point and its fast path, the parser, one module per command.
+"""The command line: the parser, one funnel from exceptions to exit codes, one module per command.
 
-Nothing is imported here: the cache-hit fast path lives in this package and must stay cheap.
+The console script starts in ``launch.py`` beside this package, which answers a cache hit without
+importing it.
 """

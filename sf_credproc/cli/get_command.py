@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     write_output(context.stdout, text, cached=outcome.entry_path is not None)
     plain = not (settings.refresh or settings.verbose)
     if outcome.entry_path and plain and settings.output_format in PURE_FORMATS:
-        from .fast_path import record_invocation
+        from ..fast_path import record_invocation
 
         # The next identical invocation can then be answered without resolving anything.
         record_invocation(

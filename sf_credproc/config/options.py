@@ -297,7 +297,7 @@ _LOCATION_ENVIRONMENT = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", CONFIG_ENV
 
 
 def fast_path_environment() -> tuple[str, ...]:
-    """The variables whose values key the fast path's index (``cli/fast_path.py`` holds a copy,
+    """The variables whose values key the fast path's index (``fast_path.py`` holds a copy,
     since importing this table there would cost more than the cache hit itself).
 
     Secrets (the key passphrase) are never among them: they never decide *which* token, and the

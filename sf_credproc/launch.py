@@ -17,7 +17,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return _interrupted(sys.argv[1:])
     try:
-        from .main import main as full_main
+        from .cli.main import main as full_main
 
         return int(full_main())  # handles Ctrl-C itself once its imports are done
     except KeyboardInterrupt:
@@ -26,8 +26,8 @@ def main() -> int:
 
 def _interrupted(argv: list[str]) -> int:
     """Ctrl-C before the full command took over: its one line and exit 130, never a traceback."""
-    from ..errors import ExitStatus
-    from .stderr_log import StderrHandler
+    from .cli.stderr_log import StderrHandler
+    from .errors import ExitStatus
 
     value = os.environ.get("SF_CREDPROC_LOG_FORMAT", "text")
     for index, arg in enumerate(argv):

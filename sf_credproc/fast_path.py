@@ -21,9 +21,9 @@ import os
 import time
 import zlib
 
-from .. import __version__
-from ..cache.disk import INDEX_SUFFIX, indexed_output
-from ..paths import config_path, default_cache_dir
+from . import __version__
+from .cache.disk import INDEX_SUFFIX, indexed_output
+from .paths import config_path, default_cache_dir
 
 # Typing-only imports: collections.abc and typing cost milliseconds on the cache-hit path.
 TYPE_CHECKING = False
@@ -129,7 +129,7 @@ def record_invocation(
     Best effort: the index only saves time, and the full command works without it. Only a
     ``get`` that went through the full command calls this, so loading the file cache is free.
     """
-    from ..cache.files import write_index
+    from .cache.files import write_index
 
     key = invocation_key(argv, environ)
     write_index(
