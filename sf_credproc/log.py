@@ -13,8 +13,6 @@ import hashlib
 import logging
 from typing import Any
 
-LOG_FORMATS = ("text", "json")
-
 logger = logging.getLogger("sf_credproc")
 logger.addHandler(logging.NullHandler())
 

@@ -170,13 +170,15 @@ def run_cli(
     *,
     timeout: float = 60,
     clock: Clock | None = None,
+    replace_process: ReplaceProcess | None = None,
 ) -> Run:
     """Run the command in this process (``cli.main.main``) with ``env`` as its whole environment.
 
     ``clock`` defaults to a fresh ``SkippingClock``: retry backoffs cost no real time. A test that
     moves time (cache expiry) passes its own. sys.stdout and sys.stderr point at the captured
-    streams too, as a process's would: argparse prints ``--help`` there. ``timeout`` bounds what
-    ``exec`` runs; the command's own deadline bounds the rest.
+    streams too, as a process's would: argparse prints ``--help`` there. ``exec`` runs its command
+    as a child (``exec_as_child``) unless the test passes its own ``replace_process``; ``timeout``
+    bounds that child, the command's own deadline bounds the rest.
     """
     from sf_credproc.cli.main import main
 
@@ -192,7 +194,7 @@ def run_cli(
             stdout=out,
             stderr=err,
             clock=clock or SkippingClock(),
-            replace_process=exec_as_child(out, err, timeout),
+            replace_process=replace_process or exec_as_child(out, err, timeout),
         )
     run = Run(int(code), out.getvalue(), err.getvalue())
     assert_no_leaks(run)

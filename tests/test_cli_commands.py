@@ -10,19 +10,18 @@ import io
 import json
 import os
 import signal
-import socket
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from helpers import CLIENT_ID, USERNAME, Run, assert_no_leaks, get_args, pem_private
+from helpers import CLIENT_ID, USERNAME, Run, get_args, pem_private, run_cli
+from trickling_server import trickling_server
 
-from sf_credproc.cli.main import COMMANDS, main
+from sf_credproc.cli.main import COMMANDS
 from sf_credproc.cli.parser import build_parser
-from sf_credproc.clock import Clock, SystemClock
+from sf_credproc.clock import SystemClock
 from sf_credproc.emulator import SalesforceEmulator
 
 
@@ -40,28 +39,6 @@ class ShiftedClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-def run_main(
-    args: Sequence[str],
-    env: Mapping[str, str],
-    *,
-    clock: Clock | None = None,
-    replace_process: Any = None,
-) -> Run:
-    """``main`` in this process, with ``env`` as its whole environment."""
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        list(args),
-        environ=dict(env),
-        stdout=out,
-        stderr=err,
-        clock=clock or SystemClock(),
-        replace_process=replace_process,
-    )
-    run = Run(int(code), out.getvalue(), err.getvalue())
-    assert_no_leaks(run)
-    return run
 
 
 def json_lines(stderr: str) -> list[dict[str, Any]]:
@@ -85,11 +62,11 @@ def test_every_command_of_the_parser_has_its_entry_in_the_table() -> None:
 def test_no_command_prints_the_help_and_cache_without_an_action_is_a_usage_error(
     tmp_path: Path,
 ) -> None:
-    bare = run_main([], {"HOME": str(tmp_path)})
+    bare = run_cli([], {"HOME": str(tmp_path)})
     assert bare.code == 2
     assert bare.stdout == ""
     assert "usage: sf-credproc" in bare.stderr
-    run_main(["cache"], {"HOME": str(tmp_path)}).assert_failed(2, "cache needs an action")
+    run_cli(["cache"], {"HOME": str(tmp_path)}).assert_failed(2, "cache needs an action")
 
 
 @contextlib.contextmanager
@@ -105,12 +82,12 @@ def test_the_funnel_leaves_no_timer_and_no_signal_handler_behind(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
     with signals_untouched():
-        assert run_main(get_args(org, key), env).code == 0
+        assert run_cli(get_args(org, key), env).code == 0
     with signals_untouched():  # a failure after the deadline was armed
-        run = run_main(get_args(org, "file:/nonexistent/key.pem", "--no-cache"), env)
+        run = run_cli(get_args(org, "file:/nonexistent/key.pem", "--no-cache"), env)
         assert run.code == 3
     with signals_untouched():
-        assert run_main(["cert", "--key", key], env).code == 0
+        assert run_cli(["cert", "--key", key], env).code == 0
 
 
 def test_exec_replaces_the_process_disarmed_and_without_the_key(
@@ -128,7 +105,7 @@ def test_exec_replaces_the_process_disarmed_and_without_the_key(
     env = {**env, "APP_KEY_PEM": key_file.read_text()}
     args = ["exec", *get_args(org, "env:APP_KEY_PEM")[1:], "--", "env", "-0"]
     with signals_untouched():
-        run = run_main(args, env, replace_process=replace_process)
+        run = run_cli(args, env, replace_process=replace_process)
     assert run.code == 7
     assert run.stdout == "" and run.stderr == ""
     assert seen["timer"] == (0.0, 0.0)
@@ -138,13 +115,13 @@ def test_exec_replaces_the_process_disarmed_and_without_the_key(
 
 
 def test_cert_lines_honour_the_log_format(env: dict[str, str], key: str) -> None:
-    text = run_main(["cert", "--key", key], env)
+    text = run_cli(["cert", "--key", key], env)
     assert text.code == 0
     assert text.stdout.startswith("-----BEGIN CERTIFICATE-----")
     first, second = text.stderr.splitlines()
     assert first.startswith(f"sf-credproc: certificate for {key} (CN=sf-credproc, valid until ")
     assert second.startswith("sf-credproc: next, upload")
-    as_json = run_main(["cert", "--key", key], {**env, "SF_CREDPROC_LOG_FORMAT": "json"})
+    as_json = run_cli(["cert", "--key", key], {**env, "SF_CREDPROC_LOG_FORMAT": "json"})
     assert as_json.code == 0
     assert as_json.stdout.startswith("-----BEGIN CERTIFICATE-----")
     lines = json_lines(as_json.stderr)
@@ -158,16 +135,16 @@ def test_logout_and_cache_clear_lines_honour_the_log_format(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
     identity = get_args(org, key)[1:]
-    assert run_main(get_args(org, key), env).code == 0
-    logout = run_main(["logout", *identity, "--log-format", "json"], env)
+    assert run_cli(get_args(org, key), env).code == 0
+    logout = run_cli(["logout", *identity, "--log-format", "json"], env)
     assert logout.code == 0
     (line,) = json_lines(logout.stderr)
     assert line["event"] == "logout" and line["level"] == "info"
     assert line["message"] == f"the session of {USERNAME} revoked; cache entry deleted"
-    clear = run_main(["cache", "clear", *identity], env)
+    clear = run_cli(["cache", "clear", *identity], env)
     assert clear.code == 0
     assert clear.stderr == f"sf-credproc: no cached token for {USERNAME} at {org.url}\n"
-    clear_json = run_main(["cache", "clear", *identity, "--log-format", "json"], env)
+    clear_json = run_cli(["cache", "clear", *identity, "--log-format", "json"], env)
     (line,) = json_lines(clear_json.stderr)
     assert line["event"] == "cache"
     assert line["message"] == f"no cached token for {USERNAME} at {org.url}"
@@ -175,14 +152,14 @@ def test_logout_and_cache_clear_lines_honour_the_log_format(
 
 def test_demo_runs_get_itself_and_speaks_through_the_handler(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin")}
-    text = run_main(["demo"], env)
+    text = run_cli(["demo"], env)
     assert text.code == 0, text.stderr
     assert json.loads(text.stdout)["Username"] == "integration@demo.sf-credproc.example"
     (line,) = text.stderr.splitlines()
     assert line.startswith("sf-credproc demo: emulated Salesforce at http://127.0.0.1:")
     # The user's SF_CREDPROC_* settings do not steer the demo's get, but the log format of the
     # command the user typed shapes the demo's line.
-    as_json = run_main(["demo"], {**env, "SF_CREDPROC_LOG_FORMAT": "json"})
+    as_json = run_cli(["demo"], {**env, "SF_CREDPROC_LOG_FORMAT": "json"})
     assert as_json.code == 0, as_json.stderr
     (event,) = json_lines(as_json.stderr)
     assert event["event"] == "demo"
@@ -197,9 +174,9 @@ def test_doctor_reads_the_servers_date_against_the_clock_it_is_given(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
     args = ["doctor", *get_args(org, key)[1:], "--json"]
-    fine = doctor_report(run_main(args, env, clock=ShiftedClock(0)))
+    fine = doctor_report(run_cli(args, env, clock=ShiftedClock(0)))
     assert fine["clock"]["status"] == "ok"
-    run = run_main(args, env, clock=ShiftedClock(600))
+    run = run_cli(args, env, clock=ShiftedClock(600))
     report = doctor_report(run)
     assert run.code == 4  # the first failed check: the clock
     assert report["clock"]["status"] == "FAILED"
@@ -243,12 +220,12 @@ def test_doctor_refuses_the_cache_directories_get_refuses(
     cache_dir = tmp_path / "token-cache"
     make(cache_dir)
     args = [*get_args(org, key)[1:], "--cache-dir", str(cache_dir)]
-    doctor = run_main(["doctor", *args, "--json"], env)
+    doctor = run_cli(["doctor", *args, "--json"], env)
     assert doctor.code == 2
     check = doctor_report(doctor)["cache"]
     assert check["status"] == "FAILED" and check["exit_status"] == 2
     assert check["detail"] == f"{cache_dir} {doctor_says}"
-    run_main(["get", *args], env).assert_failed(2, get_says)
+    run_cli(["get", *args], env).assert_failed(2, get_says)
 
 
 def test_doctor_and_get_accept_a_private_cache_directory(
@@ -257,10 +234,10 @@ def test_doctor_and_get_accept_a_private_cache_directory(
     cache_dir = tmp_path / "token-cache"
     cache_dir.mkdir(mode=0o700)
     args = [*get_args(org, key)[1:], "--cache-dir", str(cache_dir)]
-    doctor = run_main(["doctor", *args, "--json"], env)
+    doctor = run_cli(["doctor", *args, "--json"], env)
     assert doctor.code == 0, doctor.stdout
     assert doctor_report(doctor)["cache"]["detail"].startswith(f"{cache_dir} (drwx------")
-    assert run_main(["get", *args], env).code == 0
+    assert run_cli(["get", *args], env).code == 0
 
 
 def test_doctor_is_cut_at_its_deadline_by_the_same_watchdog(
@@ -268,29 +245,11 @@ def test_doctor_is_cut_at_its_deadline_by_the_same_watchdog(
 ) -> None:
     """The clock check's GET meets a server trickling its headers: no read timeout trips, the
     hard deadline armed by the funnel ends it, and the report still comes out."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    stop = threading.Event()
-
-    def trickle() -> None:
-        connection, _ = listener.accept()
-        with connection, contextlib.suppress(OSError):
-            for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 200:
-                if stop.wait(0.2):
-                    return
-                connection.sendall(bytes([byte]))
-
-    threading.Thread(target=trickle, daemon=True).start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    args = ["doctor", "--client-id", CLIENT_ID, "--username", USERNAME, "--login-url", url]
+    head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 200
     started = time.monotonic()
-    try:
-        with signals_untouched():
-            run = run_main([*args, "--key", f"file:{key_file}", "--timeout", "2", "--json"], env)
-    finally:
-        stop.set()
-        listener.close()
+    with trickling_server(head, seconds_per_byte=0.2) as url, signals_untouched():
+        args = ["doctor", "--client-id", CLIENT_ID, "--username", USERNAME, "--login-url", url]
+        run = run_cli([*args, "--key", f"file:{key_file}", "--timeout", "2", "--json"], env)
     elapsed = time.monotonic() - started
     assert run.code == 5
     assert "the 2 s deadline passed" in doctor_report(run)["clock"]["detail"]
@@ -305,7 +264,7 @@ def test_a_private_key_never_reaches_a_status_line(
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     env = {**env, "CERT_KEY": pem_private(other).decode()}
-    run = run_main(["cert", "--key", "env:CERT_KEY", "--out", str(tmp_path / "c.pem")], env)
+    run = run_cli(["cert", "--key", "env:CERT_KEY", "--out", str(tmp_path / "c.pem")], env)
     assert run.code == 0
     assert run.stdout == ""
     assert run.stderr.startswith("sf-credproc: certificate for env:CERT_KEY (")
@@ -384,10 +343,10 @@ def test_a_profiles_log_format_shapes_the_lines_after_the_settings_resolve(
     config.write_text('[profile.default]\nlog_format = "json"\n')
     env = {**env, "SF_CREDPROC_CONFIG": str(config)}
     args = get_args(org, f"file:{tmp_path / 'missing.pem'}", "--no-cache")
-    run = run_main(args, env)
+    run = run_cli(args, env)
     assert run.code == 3
     (line,) = json_lines(run.stderr)
     assert line["level"] == "error" and line["exit_code"] == 3
     assert "missing.pem" in line["message"]
-    flag_wins = run_main([*args, "--log-format", "text"], env)
+    flag_wins = run_cli([*args, "--log-format", "text"], env)
     flag_wins.assert_failed(3, "missing.pem")

@@ -3,12 +3,9 @@ with nothing on stdout and the cache untouched, and nothing blocks past --timeou
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from faulty_emulator import PASS, CannedResponse, FaultyEmulator
 from helpers import CLIENT_ID, EXE, USERNAME, Run, get_args, run_cli, run_timed, with_default_sigint
 from tcp_fault_proxy import TcpFaultProxy
+from trickling_server import trickling_server
 
 HTML = b"<html><body><h1>Down for maintenance</h1></body></html>"
 JSON = "application/json;charset=UTF-8"
@@ -144,27 +142,9 @@ def test_tcp_fault_once_then_success(
 
 def test_a_trickling_server_is_cut_at_the_deadline(env: dict[str, str], key: str) -> None:
     """Headers at one byte every 0.3 s never trip a read timeout; the command's deadline ends it."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    stop = threading.Event()
-
-    def trickle() -> None:
-        connection, _ = listener.accept()
-        # The command hanging up mid-trickle (its deadline) is the expected end, not an error.
-        with connection, contextlib.suppress(OSError):
-            for byte in (
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"x" * 100
-            ):
-                if stop.wait(0.3):
-                    return
-                connection.sendall(bytes([byte]))
-
-    threading.Thread(target=trickle, daemon=True).start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    run, elapsed = run_timed(get_via(url, key, "3"), env)
-    stop.set()
-    listener.close()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"x" * 100
+    with trickling_server(head, seconds_per_byte=0.3) as url:
+        run, elapsed = run_timed(get_via(url, key, "3"), env)
     run.assert_failed(5, "the 3 s deadline passed")
     assert elapsed < 3 + 1 + 2  # the deadline, its grace, and the interpreter's start
 

@@ -14,6 +14,7 @@ from helpers import CLIENT_ID, USERNAME, base_env, get_args, run_cli
 
 from sf_credproc import __version__, fast_path, get_credential
 from sf_credproc.cli.parser import build_parser
+from sf_credproc.cli.stderr_log import LOG_FORMATS
 from sf_credproc.config.commands import COMMAND_OPTIONS
 from sf_credproc.config.option import Kind
 from sf_credproc.config.options import (
@@ -28,7 +29,6 @@ from sf_credproc.config.settings_table import render_settings_table
 from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.errors import ConfigError
 from sf_credproc.formats import FORMATS
-from sf_credproc.log import LOG_FORMATS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -18,6 +18,9 @@ from typing import Any, TextIO
 
 from ..log import logger, one_line
 
+#: What ``--log-format`` may name: the shapes ``StderrHandler`` writes.
+LOG_FORMATS = ("text", "json")
+
 
 class StderrHandler(logging.Handler):
     """Formats ``sf_credproc`` records as text or JSON lines on ``stream``."""
