@@ -80,7 +80,7 @@ class SalesforceAuth(requests.auth.AuthBase):
     @property
     def credential(self) -> Credential:
         """The current credential, replaced first when no longer fresh (``disk.is_fresh``:
-        less than ``min_ttl`` seconds left)."""
+        the advisory window, ``min_ttl``, reached)."""
         settings = self._settings
         with self._lock:
             current = self._credential

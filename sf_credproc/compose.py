@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .cache.deadline_share import DeadlineShare
 from .cache.files import FileTokenCache
 from .cache.identity import CacheIdentity
-from .cache.port import CacheRequest, LogIn, NoTokenCache, Outcome, TokenCache
+from .cache.port import CacheRequest, LogIn, NoTokenCache, Outcome, RejectedToken, TokenCache
 from .cache.shared_item import SharedCacheUnavailable
 from .cache.tiered import TieredTokenCache
 from .clock import Clock
@@ -114,34 +114,77 @@ def shared_item_of(
 class CredentialPipeline:
     """Settings → a fresh credential: the token cache in front of the login."""
 
-    def __init__(self, settings: Settings, *, clock: Clock, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        environ: Mapping[str, str],
+        host: str | None = None,
+    ) -> None:
         self.settings = settings
         self._clock = clock
+        #: The host name the refresh jitter derives from (``None``: this machine's); simulations
+        #: of a fleet in one process give each simulated host its own.
+        self._host = host
         self._environ = environ
         self._identity = cache_identity(settings)
         self._aws = AwsSession(settings)
         self.token_cache = self._token_cache()
 
-    def obtain(self, *, refresh: bool | None = None, deadline: Deadline | None = None) -> Outcome:
-        """A fresh credential, from the cache or a single login, within ``deadline`` (a new one
-        by default: the command line passes the one its watchdog guards). ``refresh`` overrides
-        the settings' ``--refresh``."""
+    def obtain(
+        self,
+        *,
+        refresh: bool | None = None,
+        deadline: Deadline | None = None,
+        rejected_sha256: str | None = None,
+    ) -> Outcome:
+        """A credential as the refresh windows allow, from the cache or a single login, within
+        ``deadline`` (a new one by default: the command line passes the one its watchdog guards).
+        ``refresh`` overrides the settings' ``--refresh``, ``rejected_sha256`` (checked hex)
+        their ``--rejected-sha256``."""
         settings = self.settings
         deadline = deadline or Deadline(settings.timeout_seconds, self._clock)
+        rejected = rejected_sha256 or settings.rejected_sha256
         request = CacheRequest(
             identity=self._identity,
             min_ttl_seconds=settings.min_ttl_seconds,
+            mandatory_ttl_seconds=settings.mandatory_ttl_seconds,
             session_ttl_seconds=settings.session_ttl_seconds,
             refresh=settings.refresh if refresh is None else refresh,
             deadline=deadline,
+            rejected=self._rejected(rejected, deadline) if rejected else None,
         )
         return self.token_cache.obtain(request, self._log_in_within(deadline))
+
+    def _rejected(self, sha256: str, deadline: Deadline) -> RejectedToken:
+        """The reported token, with the one check that may drop it: Salesforce's userinfo
+        endpoint, asked once per token and command (both tiers may hold the same token)."""
+        verdicts: dict[str, bool] = {}
+
+        def is_dead(credential: Credential) -> bool:
+            from .oauth.userinfo import session_is_dead  # requests: only when a token is reported
+            from .retry import call_with_retries
+
+            token = credential.access_token
+            if token not in verdicts:
+                verdicts[token] = call_with_retries(
+                    lambda attempt: session_is_dead(
+                        credential, deadline=deadline, ca_bundle=self.settings.ca_bundle
+                    ),
+                    doing="asking Salesforce whether the reported token is dead",
+                    deadline=deadline,
+                    clock=self._clock,
+                )
+            return verdicts[token]
+
+        return RejectedToken(sha256, is_dead)
 
     def _token_cache(self) -> TokenCache:
         settings = self.settings
         if settings.no_cache:
             return NoTokenCache()
-        local = FileTokenCache(settings.cache_dir, self._clock)
+        local = FileTokenCache(settings.cache_dir, self._clock, host=self._host)
         if settings.shared_table is None or settings.shared_key is None:
             return local
 

@@ -76,6 +76,27 @@ class TransientError(CredProcError):
     retryable = True
 
 
+class LoginRateLimited(TransientError):
+    """Raised when no login may be made for this user now because of Salesforce's login rate limit
+    (3,600 logins per user per hour): exit 5, "later", and never retried at once. A still-valid
+    cached token is served instead, even in the mandatory refresh window (``cache/refresh.py``)."""
+
+    retryable = False
+
+
+class LoginRateExceeded(LoginRateLimited):
+    """Raised when Salesforce answers "login rate exceeded": the cool-down starts
+    (``cache/cooldown.py``)."""
+
+
+class CoolingDown(LoginRateLimited):
+    """Raised instead of a login while a login-rate cool-down lasts: no request is made."""
+
+    def __init__(self, message: str, *, seconds_left: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.seconds_left = seconds_left
+
+
 class OutputClosedError(TransientError):
     """Raised when stdout is closed, or its reader has gone (a broken pipe), before the credential
     could be written. The token is cached by then, so running the command again succeeds."""

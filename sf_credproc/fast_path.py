@@ -3,10 +3,12 @@
 Resolving settings needs argparse and the TOML parser; a cache hit must cost little more than the
 interpreter's own start. So every successful ``get`` records an *index* file keyed by its exact
 inputs: the arguments, the settings' environment variables and the config file's identity (device,
-inode, size, modification and change times), together with what it printed and the resolved
-``--min-ttl`` and ``--session-ttl`` (the cache owns that format: ``cache/disk.py``). The
+inode, size, modification and change times), together with what it printed, this host's advisory
+refresh window and the ``--session-ttl`` (the cache owns that format: ``cache/disk.py``). The
 next identical invocation finds the index, checks that the entry it points to still holds the same
-token and that it is fresh by the one rule of ``disk.py``, and prints the recorded output.
+token and that it is ``fresh`` by the one rule of ``disk.py``, and prints the recorded output. Any
+other state (the advisory window, where a refresh is due) and any report of a rejected token
+(``--rejected-sha256``) take the full command.
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
@@ -52,6 +54,8 @@ KEY_ENVIRONMENT = (
     "SF_CREDPROC_TIMEOUT",
     "SF_CREDPROC_CACHE_DIR",
     "SF_CREDPROC_MIN_TTL",
+    "SF_CREDPROC_MANDATORY_TTL",
+    "SF_CREDPROC_RATE_LIMIT_COOLDOWN",
     "SF_CREDPROC_FORMAT",
     "SF_CREDPROC_TRUSTED_HOSTS",
 )
@@ -104,11 +108,24 @@ def ca_bundle_missing(environ: "Mapping[str, str]") -> bool:
     return False
 
 
+#: ``get --rejected-sha256`` (or its variable): never answered from an index.
+REJECTED_FLAG = "--rejected-sha256"
+REJECTED_ENV = "SF_CREDPROC_REJECTED_SHA256"
+
+
+def reports_rejected_token(argv: "Sequence[str]", environ: "Mapping[str, str]") -> bool:
+    """True when the invocation reports a rejected token: it must reach Salesforce's verdict."""
+    if environ.get(REJECTED_ENV):
+        return True
+    # "--rejected-sha256 HEX" or "--rejected-sha256=HEX" (the parser takes no abbreviations).
+    return any(arg.startswith(REJECTED_FLAG) for arg in argv)
+
+
 def cached_output(argv: "Sequence[str]", environ: "Mapping[str, str]", now: float) -> bytes | None:
     """What to print for this exact invocation, or None to run the full command."""
     if not argv or argv[0] != "get":
         return None
-    if ca_bundle_missing(environ):
+    if ca_bundle_missing(environ) or reports_rejected_token(argv, environ):
         return None
     key = invocation_key(argv, environ)
     return indexed_output(index_path(key, environ), key, now)
@@ -120,7 +137,7 @@ def record_invocation(
     *,
     entry_path: str,
     entry_header: bytes,
-    min_ttl_seconds: int,
+    advisory_seconds: int,
     session_ttl_seconds: int,
     output: bytes,
 ) -> None:
@@ -129,7 +146,7 @@ def record_invocation(
     Best effort: the index only saves time, and the full command works without it. Only a
     ``get`` that went through the full command calls this, so loading the file cache is free.
     """
-    from .cache.files import write_index
+    from .cache.index_writer import write_index
 
     key = invocation_key(argv, environ)
     write_index(
@@ -137,7 +154,7 @@ def record_invocation(
         key,
         entry_path=entry_path,
         entry_header=entry_header,
-        min_ttl_seconds=min_ttl_seconds,
+        advisory_seconds=advisory_seconds,
         session_ttl_seconds=session_ttl_seconds,
         output=output,
     )

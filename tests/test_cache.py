@@ -61,8 +61,9 @@ def test_lifecycle_miss_hit_expiry_refresh(
     assert org.token_request_count == 1
     assert len(org.canned_responses) == 5
 
-    # Within --min-ttl of the expiration the token is never served: a refresh is attempted.
-    due = get_args(org, key, "--session-ttl", "30", "--min-ttl", "28")
+    # Within the mandatory window (here as wide as the advisory one) the token is never served:
+    # a refresh is attempted, and its failure fails the command.
+    due = get_args(org, key, "--session-ttl", "30", "--min-ttl", "28", "--mandatory-ttl", "28")
     clock.advance(max(0.0, first_expiry(first) - 28 - clock.time()) + 0.05)
     run_cli(due, env, clock=clock).assert_failed(5, "HTML page")
     org.canned_responses.clear()
@@ -101,7 +102,7 @@ def test_fast_path_applies_the_freshness_rule(tmp_path: Path) -> None:
         environ,
         entry_path=entry.path,
         entry_header=entry.header,
-        min_ttl_seconds=225,
+        advisory_seconds=225,
         session_ttl_seconds=900,
         output=b"printed\n",
     )
@@ -400,7 +401,7 @@ def test_cache_list_shows_entries_but_never_a_token(
     stale = run_cli(
         ["cache", "list", "--json", "--session-ttl", "86400", "--min-ttl", "86399"], env
     )
-    assert json.loads(stale.stdout)["state"] == "refresh due"  # 2 hours left, a day wanted
+    assert json.loads(stale.stdout)["state"] == "advisory"  # 2 hours left, a day wanted
     for output in (listing.stdout + listing.stderr, as_json.stdout + as_json.stderr):
         assert credential["AccessToken"] not in output
         assert credential["AccessToken"].split("!")[1][:20] not in output
@@ -520,7 +521,7 @@ def test_lowering_session_ttl_takes_effect_at_once(
     long_lived = run_cli(get_args(org, key), env).credential()
     short = get_args(org, key, "--session-ttl", "900")
     stale = run_cli(["cache", "list", "--json", "--session-ttl", "900"], env)
-    assert json.loads(stale.stdout)["state"] == "refresh due"
+    assert json.loads(stale.stdout)["state"] == "mandatory"  # outlives a session of 900
     run = run_cli([*short, "-v"], env)
     assert "later than --session-ttl 900 allows" in run.stderr
     second = run.credential()

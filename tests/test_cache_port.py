@@ -15,9 +15,10 @@ import pytest
 from helpers import CLIENT_ID, USERNAME, credential_document
 
 import sf_credproc
-from sf_credproc.cache.disk import indexed_output, split_entry
-from sf_credproc.cache.files import FileTokenCache, write_index
+from sf_credproc.cache.disk import advisory_seconds, indexed_output, split_entry
+from sf_credproc.cache.files import FileTokenCache
 from sf_credproc.cache.identity import CacheIdentity
+from sf_credproc.cache.index_writer import write_index
 from sf_credproc.cache.port import CacheRequest, NoTokenCache
 from sf_credproc.cache.tiered import TieredTokenCache
 from sf_credproc.compose import CredentialPipeline
@@ -72,7 +73,14 @@ class FakeLogin:
 
 
 def request(clock: FakeClock, *, refresh: bool = False) -> CacheRequest:
-    return CacheRequest(IDENTITY, MIN_TTL, SESSION_TTL, refresh, Deadline(10, clock))
+    return CacheRequest(
+        identity=IDENTITY,
+        min_ttl_seconds=MIN_TTL,
+        mandatory_ttl_seconds=MIN_TTL,
+        session_ttl_seconds=SESSION_TTL,
+        refresh=refresh,
+        deadline=Deadline(10, clock),
+    )
 
 
 def test_the_file_cache_logs_in_once_per_session_and_on_refresh(tmp_path: Path) -> None:
@@ -80,7 +88,9 @@ def test_the_file_cache_logs_in_once_per_session_and_on_refresh(tmp_path: Path) 
     log_in = FakeLogin(clock)
     cache = FileTokenCache(str(tmp_path / "cache"), clock)
     first = cache.obtain(request(clock), log_in)
-    clock.now += SESSION_TTL - MIN_TTL - 1  # one second before the refresh is due
+    # One second before the refresh is due: the advisory window is --min-ttl stretched by this
+    # host's jitter for the identity (disk.advisory_seconds).
+    clock.now += SESSION_TTL - advisory_seconds(MIN_TTL, IDENTITY.file_stem, cache.host) - 1
     again = cache.obtain(request(clock), log_in)
     assert log_in.calls == 1
     assert again.credential == first.credential
@@ -163,7 +173,7 @@ def test_the_index_serves_only_the_token_it_was_made_from(tmp_path: Path) -> Non
         b"the invocation",
         entry_path=saved.entry_path,
         entry_header=saved.entry_header,
-        min_ttl_seconds=MIN_TTL,
+        advisory_seconds=MIN_TTL,
         session_ttl_seconds=SESSION_TTL,
         output=b"printed\n",
     )
@@ -263,7 +273,8 @@ def test_a_pipeline_built_once_gives_each_obtain_its_own_deadline(
 
 
 def test_the_file_formats_are_byte_for_byte_those_of_the_release(tmp_path: Path) -> None:
-    """The entry (sf-credproc-cache/1) and the index (sf-credproc-index/3), as released."""
+    """The entry (sf-credproc-cache/1) and the index (sf-credproc-index/4: its first number is the
+    advisory window, jitter included), as released."""
     clock = FakeClock(1_900_000_000)
     saved = FileTokenCache(str(tmp_path), clock).obtain(request(clock), FakeLogin(clock))
     assert saved.entry_path == str(tmp_path / (IDENTITY.file_stem + ".cred"))
@@ -294,14 +305,14 @@ def test_the_file_formats_are_byte_for_byte_those_of_the_release(tmp_path: Path)
         b"key",
         entry_path=saved.entry_path,
         entry_header=saved.entry_header,
-        min_ttl_seconds=MIN_TTL,
+        advisory_seconds=MIN_TTL,
         session_ttl_seconds=SESSION_TTL,
         output=b"out\n",
     )
     digest = b"%08x-%d" % (zlib.crc32(data), len(data))
     assert index.read_bytes() == b"\t".join(
         [
-            b"sf-credproc-index/3",
+            b"sf-credproc-index/4",
             b"900",
             b"7200",
             saved.entry_path.encode(),

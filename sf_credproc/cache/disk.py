@@ -8,11 +8,21 @@ at once instead of waiting for a writer) and check the opened descriptor, so the
 swapped between check and read. Writes go through a 0600 ``mkstemp`` file, fsync and ``os.replace``
 (botocore's ``JSONFileCache`` does the same, without the read checks), then fsync the directory.
 
-**Freshness.** A token is served while more than the minimum TTL remains before its ``Expiration``
-(botocore's advisory refresh window, 15 minutes, is the default) and while that ``Expiration`` is no
-later than the end of a session of the *current* ``--session-ttl`` started now: lowering
-``--session-ttl`` takes effect at once, not when the old token expires. The minimum TTL arrives
-resolved (its default scales with the session: ``config.options.default_min_ttl``).
+**Freshness.** A token's state at a moment (botocore's ``RefreshableCredentials`` and google-auth's
+FRESH / STALE / INVALID, with the AWS SDKs' jitter):
+
+* ``fresh``: more than the *advisory* window left (``--min-ttl``, stretched per host and identity
+  by a fraction in [0, 10 %) so that a fleet does not refresh in the same second, and only ever
+  earlier); served as it is;
+* ``advisory``: inside the advisory window; served, but the next ``get`` tries to refresh first;
+* ``mandatory``: inside the *mandatory* window (``--mandatory-ttl``), or later than a session of
+  the *current* ``--session-ttl`` started now could last (lowering ``--session-ttl`` takes effect at
+  once): served only if a refresh succeeds;
+* ``expired``: never served.
+
+The windows arrive resolved (their defaults scale with the session: ``config.options``). What
+each state does when a refresh fails is ``refresh.py``'s; only ``fresh`` is served without the
+full command.
 
 **An entry**, ``<sha256 of identity>.cred`` (0600), holds exactly three lines:
 
@@ -28,11 +38,12 @@ What an entry's lines mean is checked by ``entry.py``; here they are only split 
 ``get`` invocation printed, for one token: a header line of tab-separated fields, then the invocation
 key and the output, concatenated::
 
-    sf-credproc-index/3 <min ttl> <session ttl> <entry path> <entry header> <entry digest> <key length>
+    sf-credproc-index/4 <advisory seconds> <session ttl> <entry path> <entry header> <entry digest> <key length>
 
 The output is served again only while the entry at that path is byte-identical to the one the
 full reader accepted when the index was written (same digest, same header: the very token the
-output was rendered from) and still fresh.
+output was rendered from) and still ``fresh`` by the advisory window (this host's, jitter included)
+recorded there; any other state takes the full command, which may refresh.
 """
 
 import os
@@ -168,20 +179,63 @@ def outlives_session(expiration: float, now: float, session_ttl_seconds: int) ->
     return expiration - now > session_ttl_seconds + CLOCK_SKEW_ALLOWANCE_SECONDS
 
 
-def is_fresh(expiration: float, now: float, min_ttl_seconds: int, session_ttl_seconds: int) -> bool:
-    """True when a token expiring at ``expiration`` (Unix seconds) may be served at ``now``."""
-    return expiration - now > min_ttl_seconds and not outlives_session(
+FRESH = "fresh"
+ADVISORY = "advisory"
+MANDATORY = "mandatory"
+EXPIRED = "expired"
+#: The advisory window is stretched by up to this fraction, per host and identity.
+MAX_JITTER_FRACTION = 0.10
+
+
+def jitter_fraction(identity_stem: str, host: str) -> float:
+    """A stable fraction in [0, ``MAX_JITTER_FRACTION``) for one host and one identity.
+
+    CRC-32 rather than a random draw: every invocation on the host agrees (the fast path too), and
+    hosts that copied the same token from the shared tier still refresh at different moments.
+    """
+    key = (host + "\0" + identity_stem).encode("utf-8", "surrogateescape")
+    return zlib.crc32(key) / 4294967296.0 * MAX_JITTER_FRACTION
+
+
+def advisory_seconds(min_ttl_seconds: int, identity_stem: str, host: str) -> int:
+    """The advisory window of one identity on one host: ``--min-ttl`` * (1 + jitter), rounded up
+    to whole seconds (never shorter than ``--min-ttl``)."""
+    stretched = min_ttl_seconds * (1.0 + jitter_fraction(identity_stem, host))
+    whole = int(stretched)
+    return whole if whole == stretched else whole + 1
+
+
+def this_host() -> str:
+    """The host name the jitter is derived from."""
+    return os.uname().nodename
+
+
+def refresh_state(
+    expiration: float,
+    now: float,
+    advisory_seconds: int,
+    mandatory_seconds: int,
+    session_ttl_seconds: int,
+) -> str:
+    """The state of a token expiring at ``expiration`` (Unix seconds) at ``now``."""
+    left = expiration - now
+    if left <= 0:
+        return EXPIRED
+    if left <= mandatory_seconds or outlives_session(expiration, now, session_ttl_seconds):
+        return MANDATORY
+    if left <= advisory_seconds:
+        return ADVISORY
+    return FRESH
+
+
+def is_fresh(
+    expiration: float, now: float, advisory_seconds: int, session_ttl_seconds: int
+) -> bool:
+    """True when a token expiring at ``expiration`` (Unix seconds) is ``fresh`` at ``now``: more
+    than the advisory window left, and not outliving the session."""
+    return expiration - now > advisory_seconds and not outlives_session(
         expiration, now, session_ttl_seconds
     )
-
-
-def freshness_state(
-    expiration: float, now: float, min_ttl_seconds: int, session_ttl_seconds: int
-) -> str:
-    """``fresh``, ``refresh due`` (the next ``get`` logs in) or ``expired``, for ``cache list``."""
-    if is_fresh(expiration, now, min_ttl_seconds, session_ttl_seconds):
-        return "fresh"
-    return "expired" if expiration <= now else "refresh due"
 
 
 # --- entries and indexes
@@ -237,7 +291,7 @@ def entry_digest(data: bytes) -> bytes:
     return b"%08x-%d" % (zlib.crc32(data), len(data))
 
 
-INDEX_MAGIC = b"sf-credproc-index/3"
+INDEX_MAGIC = b"sf-credproc-index/4"
 INDEX_SUFFIX = ".idx"
 
 
@@ -245,11 +299,11 @@ class IndexRecord:
     """The fields of an index (a plain class: ``dataclasses`` costs milliseconds at start)."""
 
     __slots__ = (
+        "advisory_seconds",
         "entry_digest",
         "entry_header",
         "entry_path",
         "key",
-        "min_ttl_seconds",
         "output",
         "session_ttl_seconds",
     )
@@ -257,7 +311,7 @@ class IndexRecord:
     def __init__(
         self,
         *,
-        min_ttl_seconds: int,
+        advisory_seconds: int,
         session_ttl_seconds: int,
         entry_path: str,
         entry_header: bytes,
@@ -265,7 +319,7 @@ class IndexRecord:
         key: bytes,
         output: bytes,
     ) -> None:
-        self.min_ttl_seconds = min_ttl_seconds
+        self.advisory_seconds = advisory_seconds
         self.session_ttl_seconds = session_ttl_seconds
         self.entry_path = entry_path
         self.entry_header = entry_header
@@ -281,13 +335,13 @@ def parse_index(data: bytes) -> IndexRecord | None:
     if not newline or len(fields) != 7 or fields[0] != INDEX_MAGIC:
         return None
     try:
-        min_ttl, session_ttl, key_length = int(fields[1]), int(fields[2]), int(fields[6])
+        advisory, session_ttl, key_length = int(fields[1]), int(fields[2]), int(fields[6])
     except ValueError:
         return None
     if not 0 <= key_length <= len(body):
         return None
     return IndexRecord(
-        min_ttl_seconds=min_ttl,
+        advisory_seconds=advisory,
         session_ttl_seconds=session_ttl,
         entry_path=os.fsdecode(fields[3]),
         entry_header=fields[4],
@@ -302,7 +356,7 @@ def encode_index(record: IndexRecord) -> bytes | None:
     entry path)."""
     fields = [
         INDEX_MAGIC,
-        b"%d" % record.min_ttl_seconds,
+        b"%d" % record.advisory_seconds,
         b"%d" % record.session_ttl_seconds,
         os.fsencode(record.entry_path),
         record.entry_header,
@@ -331,6 +385,6 @@ def indexed_output(index_path: str, key: bytes, now: float) -> bytes | None:
     # invocation) has another header, and the full command renders the new token.
     if lines is None or lines.header != record.entry_header:
         return None
-    if not is_fresh(lines.expiration, now, record.min_ttl_seconds, record.session_ttl_seconds):
+    if not is_fresh(lines.expiration, now, record.advisory_seconds, record.session_ttl_seconds):
         return None
     return record.output

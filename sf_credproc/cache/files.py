@@ -1,7 +1,10 @@
 """The local token cache: one file per identity, written atomically, guarded by a per-entry flock.
 
 Every Salesforce JWT grant is a login (Login History, 3,600 per user per hour), so tokens are kept
-until less than ``--min-ttl`` seconds remain. Layout of the cache directory (0700):
+and refreshed by the windows of ``refresh.py``: a ``fresh`` token is served; in the advisory window
+one process refreshes while the others serve the token they have (a failed refresh keeps it); in
+the mandatory window every process waits for the one that logs in. Layout of the cache directory
+(0700):
 
 * ``<sha256 of identity>.cred`` (0600): the entry (``disk.py``);
 * ``<sha256 of identity>.lock``: ``flock``-ed by the one process refreshing that identity; the kernel
@@ -18,102 +21,182 @@ error that names the file, before any login.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import stat
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 from .. import log
 from ..clock import Clock, SystemClock
-from ..credential import Credential, format_rfc3339
+from ..credential import Credential
 from ..deadline import Deadline
 from ..errors import ConfigError, TransientError
-from ..local_files import describe_file_type
 from .disk import (
+    ADVISORY,
     ENTRY_SUFFIX,
+    EXPIRED,
+    FRESH,
     INDEX_SUFFIX,
     LOCK_SUFFIX,
     TEMPORARY_SUFFIX,
-    IndexRecord,
-    encode_index,
     ensure_private_directory,
-    entry_digest,
-    freshness_state,
-    is_fresh,
     new_entry_header,
     outlives_session,
     parse_index,
     read_private_file,
+    this_host,
     write_private_file,
 )
 from .entry import CachedCredential, decode_entry, encode_entry
+from .entry_lock import identity_lock, odd_cache_file
 from .events import log_cache_hit, log_outlived
 from .identity import CacheIdentity
 from .port import CacheRequest, LogIn, Outcome
+from .refresh import RefreshWindows, may_keep, say_kept
+
+#: Fills the cache with a new token (a login, or a copy from the shared tier). Its argument is a
+#: usable token it may hand back instead of waiting for another process that is refreshing.
+Fill = Callable[[CachedCredential | None], Outcome]
 
 #: A temporary file younger than this belongs to a write in progress: ``cache clear`` leaves it.
 TEMPORARY_GRACE_SECONDS = 60.0
-
-
-def _odd_cache_file(path: str, what: str) -> ConfigError:
-    return ConfigError(
-        f"cache {path} is {what}, where sf-credproc keeps a regular file",
-        hint=f"Remove it (rm -r {path}), or choose another --cache-dir",
-    )
 
 
 class FileTokenCache:
     """The cache in one directory; a ``TokenCache`` (``obtain``) and the store behind the cache
     commands (``entries``, ``delete``, ``clear``)."""
 
-    def __init__(self, directory: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self, directory: str, clock: Clock | None = None, *, host: str | None = None
+    ) -> None:
         self.directory = directory
         self.clock = clock or SystemClock()
+        #: The host name this cache's jitter is derived from (``disk.jitter_fraction``).
+        self.host = host if host is not None else this_host()
+
+    def windows(self, request: CacheRequest) -> RefreshWindows:
+        """The refresh windows of the request's identity on this host."""
+        return RefreshWindows.of(
+            min_ttl_seconds=request.min_ttl_seconds,
+            mandatory_ttl_seconds=request.mandatory_ttl_seconds,
+            session_ttl_seconds=request.session_ttl_seconds,
+            identity_stem=request.identity.file_stem,
+            host=self.host,
+        )
 
     def obtain(self, request: CacheRequest, log_in: LogIn) -> Outcome:
-        """A fresh kept credential, else one login under the identity's lock, saved."""
-        return self.serve_or_fill(request, lambda: self.save_login(request, log_in))
+        """A kept credential as the refresh windows allow, else one login under the lock, saved."""
+        return self.serve_or_fill(request, lambda keep: self.save_login(request, log_in))
 
-    def serve_or_fill(self, request: CacheRequest, fill: Callable[[], Outcome]) -> Outcome:
-        """kubelogin's flow: a fresh entry is served; otherwise take the identity's lock, look
-        again (another process may have just logged in), and only then ``fill`` the cache. So
-        processes that start together cause one login between them."""
-        identity = request.identity
+    def serve_or_fill(self, request: CacheRequest, fill: Fill) -> Outcome:
+        """kubelogin's flow with botocore's windows: a fresh entry is served; in the advisory
+        window the one process that gets the lock at once refreshes, the others serve the entry;
+        otherwise take the lock, waiting, look again (another process may have just logged in),
+        and only then ``fill`` the cache. So processes that start together cause one login."""
+        identity, windows = request.identity, self.windows(request)
+        rejected = request.rejected
         if not request.refresh:
             entry = self.read(identity)
-            if entry is not None and self._servable(entry, request):
-                log_cache_hit(entry.expiration, self.clock, f"cache: hit {entry.path}")
-                return Outcome(entry.credential, entry.path, entry.header)
+            if entry is not None and not (rejected and rejected.names(entry.credential)):
+                state = self._state(entry, windows)
+                if state == FRESH:
+                    log_cache_hit(entry.expiration, self.clock, f"cache: hit {entry.path}")
+                    return _served(entry)
+                if state == ADVISORY:
+                    return self._refresh_in_advisory(request, windows, entry, fill)
         forced = "refresh forced" if request.refresh else "miss"
         log.info("cache", f"cache: {forced}; waiting for the lock")
         with self.lock(identity, request.deadline):
+            keep = None
             if not request.refresh:
                 entry = self.read(identity)
-                if entry is not None and self._servable(entry, request):
-                    log_cache_hit(
-                        entry.expiration,
-                        self.clock,
-                        f"cache: another process just logged in; using its token in {entry.path}",
-                    )
-                    return Outcome(entry.credential, entry.path, entry.header)
-            return fill()
+                if entry is not None and rejected and rejected.names(entry.credential):
+                    if not rejected.is_dead(entry.credential):
+                        _say_still_accepted(entry)
+                        return _served(entry)
+                    self._drop(entry)
+                elif entry is not None:
+                    state = self._state(entry, windows)
+                    if state == FRESH:
+                        log_cache_hit(
+                            entry.expiration,
+                            self.clock,
+                            f"cache: another process just logged in; using its token in {entry.path}",
+                        )
+                        return _served(entry)
+                    keep = entry if state == ADVISORY else None
+            return self._fill_or_keep(request, windows, fill, keep)
+
+    def _refresh_in_advisory(
+        self, request: CacheRequest, windows: RefreshWindows, entry: CachedCredential, fill: Fill
+    ) -> Outcome:
+        """Refresh a token in the advisory window without waiting: if another process holds the
+        lock, it is refreshing, and this one serves the token it has."""
+        with self.lock(request.identity, request.deadline, wait=False) as held:
+            if not held:
+                log.info(
+                    "cache",
+                    f"cache: {entry.path} is in the advisory refresh window and another process "
+                    "is refreshing it; serving it",
+                )
+                return _served(entry)
+            again = self.read(request.identity)
+            if again is not None and again.header != entry.header:
+                state = self._state(again, windows)
+                if state == FRESH:
+                    log_cache_hit(again.expiration, self.clock, "cache: refreshed meanwhile")
+                    return _served(again)
+                entry = again if state == ADVISORY else entry
+            log.info("cache", f"cache: {entry.path} is in the advisory refresh window; refreshing")
+            return self._fill_or_keep(request, windows, fill, entry)
+
+    def _fill_or_keep(
+        self,
+        request: CacheRequest,
+        windows: RefreshWindows,
+        fill: Fill,
+        keep: CachedCredential | None,
+    ) -> Outcome:
+        """``fill``; when it fails, serve the entry the cache holds then if ``refresh.may_keep``
+        allows (the fill may have copied a usable token there from the shared tier)."""
+        try:
+            return fill(keep)
+        except TransientError as error:
+            if request.refresh:
+                raise
+            entry = self.read(request.identity)
+            if entry is None or (request.rejected and request.rejected.names(entry.credential)):
+                raise
+            state = windows.state(entry.expiration, self.clock.time())
+            if not may_keep(state, error):
+                raise
+            say_kept(state, error, entry.credential, self.clock)
+            return _served(entry)
 
     def save_login(self, request: CacheRequest, log_in: LogIn) -> Outcome:
         """Log in and keep the credential."""
         saved = self.write(request.identity, log_in())
         log.info("cache", f"cache: saved {saved.path}")
-        return Outcome(saved.credential, saved.path, saved.header)
+        return _served(saved)
 
-    def _servable(self, entry: CachedCredential, request: CacheRequest) -> bool:
-        """The freshness rule (``disk.is_fresh``), saying why a token on file is not served."""
+    def _state(self, entry: CachedCredential, windows: RefreshWindows) -> str:
+        """The entry's state (``refresh.RefreshWindows``), saying why a token that has not
+        expired is not simply served when it outlives the session."""
         now = self.clock.time()
-        if is_fresh(entry.expiration, now, request.min_ttl_seconds, request.session_ttl_seconds):
-            return True
-        if outlives_session(entry.expiration, now, request.session_ttl_seconds):
-            log_outlived(entry.expiration, request.session_ttl_seconds)
-        return False
+        state = windows.state(entry.expiration, now)
+        if state not in (FRESH, EXPIRED) and outlives_session(
+            entry.expiration, now, windows.session_ttl_seconds
+        ):
+            log_outlived(entry.expiration, windows.session_ttl_seconds)
+        return state
+
+    def _drop(self, entry: CachedCredential) -> None:
+        """Remove a dead entry, under its lock (the lock file stays: it is held)."""
+        self._delete_indexes_of(entry.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+        log.info(
+            "cache", f"cache: Salesforce confirmed the reported token dead; removed {entry.path}"
+        )
 
     def entry_path(self, identity: CacheIdentity) -> str:
         return os.path.join(self.directory, identity.file_stem + ENTRY_SUFFIX)
@@ -136,7 +219,7 @@ class FileTokenCache:
         try:
             path = write_private_file(self.directory, name, data)
         except IsADirectoryError as error:
-            raise _odd_cache_file(os.path.join(self.directory, name), "a directory") from error
+            raise odd_cache_file(os.path.join(self.directory, name), "a directory") from error
         except OSError as error:
             raise ConfigError(
                 f"cannot write the cache entry in {self.directory} ({error.strerror})",
@@ -159,7 +242,7 @@ class FileTokenCache:
             except FileNotFoundError:
                 pass
             except IsADirectoryError as error:
-                raise _odd_cache_file(path, "a directory") from error
+                raise odd_cache_file(path, "a directory") from error
         return removed
 
     def _delete_indexes_of(self, entry_path: str) -> None:
@@ -216,7 +299,7 @@ class FileTokenCache:
             except FileNotFoundError:
                 continue
             except IsADirectoryError as error:
-                raise _odd_cache_file(path, "a directory") from error
+                raise odd_cache_file(path, "a directory") from error
             except OSError as error:
                 raise ConfigError(
                     f"cannot remove {path} ({error.strerror})",
@@ -225,115 +308,23 @@ class FileTokenCache:
             removed += name.endswith(ENTRY_SUFFIX)
         return removed
 
-    @contextlib.contextmanager
-    def lock(self, identity: CacheIdentity, deadline: Deadline) -> Iterator[None]:
-        """Hold the identity's lock: the one process allowed to log in for it right now.
-
-        Checked before any login: a directory where the entry belongs could never be replaced, and
-        a lock that is not a regular file (a symbolic link, a FIFO, a device) could not exclude
-        anyone; both are configuration errors naming the file.
-        """
-        ensure_private_directory(self.directory)
-        entry = self.entry_path(identity)
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISDIR(os.lstat(entry).st_mode):
-                raise _odd_cache_file(entry, "a directory")
-        path = os.path.join(self.directory, identity.file_stem + LOCK_SUFFIX)
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            fd = os.open(path, flags, 0o600)
-        except OSError as error:
-            try:
-                kind = describe_file_type(os.lstat(path).st_mode)
-            except OSError:
-                kind = f"unusable ({error.strerror})"
-            raise _odd_cache_file(path, kind) from error
-        try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise _odd_cache_file(path, describe_file_type(mode))
-            _wait_for_lock(fd, deadline)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
-
-
-def _wait_for_lock(fd: int, deadline: Deadline) -> None:
-    # Poll with a non-blocking flock so that the wait can end at the deadline (a blocking flock
-    # cannot be given a timeout without signals).
-    pause = 0.005
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        left = deadline.remaining()
-        if left <= 0:
-            raise TransientError(
-                "another sf-credproc process is logging in for this user and did not finish within "
-                f"the {deadline.timeout_seconds:g} s deadline",
-                hint="Retry later, or raise --timeout",
-            )
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, 0.1)
-
-
-def describe_entry(
-    entry: CachedCredential, now: float, min_ttl_seconds: int, session_ttl_seconds: int
-) -> dict[str, Any]:
-    """What ``cache list`` shows of an entry: never the token."""
-    credential = entry.credential
-    state = freshness_state(entry.expiration, now, min_ttl_seconds, session_ttl_seconds)
-    return {
-        "id": entry.identity.file_stem,
-        "username": entry.identity.username,
-        "client_id": entry.identity.client_id,
-        "login_url": entry.identity.token_endpoint.removesuffix("/services/oauth2/token"),
-        "audience": entry.identity.audience,
-        "instance_url": credential.instance_url,
-        "issued_at": format_rfc3339(credential.issued_at),
-        "expiration": format_rfc3339(credential.expiration),
-        "state": state,
-    }
-
-
-def write_index(
-    index_path: str,
-    key: bytes,
-    *,
-    entry_path: str,
-    entry_header: bytes,
-    min_ttl_seconds: int,
-    session_ttl_seconds: int,
-    output: bytes,
-) -> None:
-    """Record for the fast path that invocation ``key`` printed ``output`` from the token in
-    ``entry_path`` (``disk.py``). Best effort: the index only saves time.
-
-    Nothing is written outside the entry's own directory, and only for the entry exactly as the
-    full reader accepts it now: the fast path serves nothing else, so the two cannot disagree.
-    """
-    directory = os.path.dirname(index_path)
-    if os.path.dirname(os.path.abspath(entry_path)) != os.path.abspath(directory):
-        return
-    entry = read_private_file(entry_path)
-    accepted = decode_entry(entry, entry_path) if entry is not None else None
-    if entry is None or accepted is None or accepted.header != entry_header:
-        return
-    data = encode_index(
-        IndexRecord(
-            min_ttl_seconds=min_ttl_seconds,
-            session_ttl_seconds=session_ttl_seconds,
-            entry_path=entry_path,
-            entry_header=entry_header,
-            entry_digest=entry_digest(entry),
-            key=key,
-            output=output,
+    def lock(
+        self, identity: CacheIdentity, deadline: Deadline, *, wait: bool = True
+    ) -> contextlib.AbstractContextManager[bool]:
+        """Hold the identity's lock (``entry_lock.py``): yields True when held; with
+        ``wait=False``, False at once when another process holds it."""
+        return identity_lock(
+            self.directory, identity.file_stem, self.entry_path(identity), deadline, wait=wait
         )
+
+
+def _served(entry: CachedCredential) -> Outcome:
+    return Outcome(entry.credential, entry.path, entry.header)
+
+
+def _say_still_accepted(entry: CachedCredential) -> None:
+    log.warning(
+        "compare-and-refresh",
+        "Salesforce still accepts the token reported as rejected (its userinfo endpoint answered "
+        "200): the 401 had another cause; serving the same token, without a login",
     )
-    if data is None:
-        return
-    with contextlib.suppress(OSError, ConfigError):
-        ensure_private_directory(directory)
-        write_private_file(directory, os.path.basename(index_path), data)

@@ -9,6 +9,8 @@ DynamoDB tier, whose lease is the fleet-wide lock). ``compose.py`` picks one per
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,18 +25,39 @@ LogIn = Callable[[], Credential]
 
 
 @dataclass(frozen=True)
+class RejectedToken:
+    """A token a consumer saw answered with 401 ``INVALID_SESSION_ID`` (``--rejected-sha256``):
+    named by its SHA-256 only, so the token itself never travels on a command line."""
+
+    #: 64 lower-case hexadecimal digits.
+    sha256: str
+    #: Asks Salesforce whether the token is dead: True (401/403), False (it answers: the 401 had
+    #: another cause); raises ``TransientError`` when it cannot tell (``oauth/userinfo.py``).
+    is_dead: Callable[[Credential], bool] = field(repr=False, compare=False)
+
+    def names(self, credential: Credential) -> bool:
+        """True when ``credential`` holds the rejected token."""
+        digest = hashlib.sha256(credential.access_token.encode("utf-8")).hexdigest()
+        return hmac.compare_digest(digest, self.sha256)
+
+
+@dataclass(frozen=True)
 class CacheRequest:
     """What one command asks a cache for."""
 
     identity: CacheIdentity
-    #: Serve a token only while more than this many seconds remain (``disk.py``).
+    #: The advisory refresh window (``--min-ttl``), before this host's jitter (``disk.py``).
     min_ttl_seconds: int
-    #: ... and while it ends no later than a session of this length started now.
+    #: The mandatory refresh window (``--mandatory-ttl``).
+    mandatory_ttl_seconds: int
+    #: A token is served only while it ends no later than a session of this length started now.
     session_ttl_seconds: int
     #: Log in even if a fresh token is kept, and replace it (``--refresh``).
     refresh: bool
     #: The command's deadline: waiting for a lock or a lease ends with it.
     deadline: Deadline = field(repr=False)
+    #: Compare and refresh: the token a consumer saw rejected, if any.
+    rejected: RejectedToken | None = None
 
 
 @dataclass(frozen=True)

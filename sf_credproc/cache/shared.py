@@ -221,6 +221,28 @@ class DynamoDbSharedCache:
         """Remove the item, token and lease alone (``logout`` and ``cache clear``)."""
         self._call("dynamodb", "delete_item", TableName=self.table, Key={"id": {"S": item_id}})
 
+    def delete_if_holds(self, item_id: str, version: StoredVersion) -> bool:
+        """Delete the item if it still holds the token of ``version`` and no live lease: a token
+        confirmed dead, that no one has replaced or begun to. True if this call deleted it."""
+        now = self.clock.time()
+        try:
+            self._call(
+                "dynamodb",
+                "delete_item",
+                TableName=self.table,
+                Key={"id": {"S": item_id}},
+                ConditionExpression="expiration = :exp AND issued_at = :iat AND "
+                "(attribute_not_exists(lease_expires) OR lease_expires < :now)",
+                ExpressionAttributeValues={
+                    ":exp": {"N": str(version.expiration)},
+                    ":iat": {"N": str(version.issued_at)},
+                    ":now": {"N": f"{now:.3f}"},
+                },
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
     def probe_key(self) -> None:
         """Encrypt and decrypt a probe value, as ``write`` and ``read`` would (for ``doctor``)."""
         context = {CONTEXT_KEY: "doctor-probe"}

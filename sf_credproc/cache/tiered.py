@@ -8,6 +8,12 @@ holder died: take it over) or the tier's share of the deadline is spent.
 The tier gets at most half of the deadline (``deadline_share.py``), so a login of this machine's
 own always fits after it. Any failure of the tier is one warning, after which the command goes on
 as if there were no shared tier; a lease this process may hold is given back on every path.
+
+The refresh windows (``refresh.py``) apply to the item as to a local entry, with this host's
+jitter: a process that holds a usable token (the advisory window) never waits for the lease, nor
+writes to take it while the item shows someone else's live lease; it serves what it has. A token a
+consumer reported rejected, once Salesforce confirms it dead, is deleted from the item with a
+conditional delete (only if the item still holds it, and no live lease), so one process logs in.
 """
 
 from __future__ import annotations
@@ -20,13 +26,14 @@ from typing import TYPE_CHECKING
 from .. import log
 from ..credential import Credential
 from .deadline_share import DeadlineShare
-from .disk import is_fresh, outlives_session
-from .entry import credential_in
+from .disk import ADVISORY, FRESH, outlives_session
+from .entry import CachedCredential, credential_in
 from .events import log_cache_hit
 from .files import FileTokenCache
 from .identity import CacheIdentity
 from .port import CacheRequest, LogIn, Outcome
-from .shared_item import LeaseState, SharedCacheUnavailable, SharedRead
+from .refresh import RefreshWindows
+from .shared_item import LeaseState, SharedCacheUnavailable, SharedRead, StoredVersion
 from .shared_watermark import IssuedAtWatermark
 
 if TYPE_CHECKING:
@@ -53,10 +60,11 @@ class TieredTokenCache:
         self._open_shared = open_shared
 
     def obtain(self, request: CacheRequest, log_in: LogIn) -> Outcome:
-        def fill() -> Outcome:
+        def fill(keep: CachedCredential | None) -> Outcome:
             share = DeadlineShare(request.deadline, self.local.clock)
             shared = self._open_shared(share)
-            through_shared = _SharedRound(self.local, shared, share).obtain(request, log_in)
+            round_ = _SharedRound(self.local, shared, share, self.local.windows(request))
+            through_shared = round_.obtain(request, log_in, keep)
             return through_shared or self.local.save_login(request, log_in)
 
         return self.local.serve_or_fill(request, fill)
@@ -66,14 +74,22 @@ class _SharedRound:
     """One command's way through the shared tier, under the local lock."""
 
     def __init__(
-        self, local: FileTokenCache, shared: DynamoDbSharedCache, share: DeadlineShare
+        self,
+        local: FileTokenCache,
+        shared: DynamoDbSharedCache,
+        share: DeadlineShare,
+        windows: RefreshWindows,
     ) -> None:
         self.local = local
         self.shared = shared
         self.share = share
+        self.windows = windows
 
-    def obtain(self, request: CacheRequest, log_in: LogIn) -> Outcome | None:
-        """The credential by way of the shared tier, or None when that tier is unavailable."""
+    def obtain(
+        self, request: CacheRequest, log_in: LogIn, keep: CachedCredential | None
+    ) -> Outcome | None:
+        """The credential by way of the shared tier, or None when that tier is unavailable.
+        ``keep``: a usable token (the advisory window) to serve rather than wait for the lease."""
         shared, clock, identity = self.shared, self.local.clock, request.identity
         item_id = identity.file_stem
         watermark = IssuedAtWatermark(self.local.directory, item_id)
@@ -91,23 +107,29 @@ class _SharedRound:
                 if not skip_read:
                     found, credential = _read_checked(shared, identity, watermark)
                     holder_now = found.lease.holder or holder_now
+                    found, credential = self._screen_rejected(request, found, credential)
                     expiration = credential.expiration if credential is not None else 0
                     now = clock.time()
                     # An item obtained under a longer --session-ttl is replaced, like a local entry.
                     outlived = outlives_session(expiration, now, request.session_ttl_seconds)
-                    fresh = is_fresh(
-                        expiration, now, request.min_ttl_seconds, request.session_ttl_seconds
-                    )
-                    if credential is not None and fresh:
+                    state = self.windows.state(expiration, now)
+                    if credential is not None and state in (FRESH, ADVISORY):
                         watermark.raise_to(credential.issued_at)
+                    if credential is not None and (
+                        state == FRESH or (state == ADVISORY and keep is None)
+                    ):
                         saved = self.local.write(identity, credential)
                         log.info(
                             "shared-cache",
-                            f"shared cache: hit in {shared.table}; copied to {saved.path}",
+                            f"shared cache: {state} hit in {shared.table}; copied to {saved.path}",
                             calls=shared.calls,
                         )
-                        log_cache_hit(credential.expiration, clock, "shared cache: hit")
-                        return Outcome(saved.credential, saved.path, saved.header)
+                        if state == FRESH:
+                            log_cache_hit(credential.expiration, clock, "shared cache: hit")
+                            return Outcome(saved.credential, saved.path, saved.header)
+                        # In the advisory window: a token to fall back on, and to serve while
+                        # another process refreshes it.
+                        keep = saved
                     if found.refused and not refusal_said:
                         refusal_said = True
                         log.warning(
@@ -115,11 +137,14 @@ class _SharedRound:
                             f"shared cache dynamodb://{shared.table}: the item for this identity "
                             f"is refused: {found.refused}; logging in to replace it",
                         )
+                    if keep is not None and found.lease.holder and found.lease.expires > now:
+                        # Someone is refreshing: no write to contend for the lease.
+                        return self._serve_kept(keep, holder_now)
                 skip_read = False
                 # fresh_for=None takes the lease whatever the item holds: a forced refresh, or an
                 # item that outlives the current session TTL (the condition would call it fresh).
                 forced = (request.refresh and first_round) or outlived
-                fresh_for = None if forced else request.min_ttl_seconds
+                fresh_for = None if forced else self.windows.advisory_seconds
                 first_round = False
                 # A write whose answer is lost may still have taken the lease: from here on,
                 # every way out gives it back.
@@ -132,6 +157,8 @@ class _SharedRound:
                     )
                     return self._log_in_and_share(identity, holder, watermark, log_in)
                 may_hold_lease = False
+                if keep is not None:
+                    return self._serve_kept(keep, holder_now)
                 wait = pause * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
                 if self.share.remaining() <= wait:
                     raise SharedCacheUnavailable(
@@ -152,6 +179,43 @@ class _SharedRound:
                 + _going_on(released, shared.lease_seconds),
             )
             return None
+
+    def _serve_kept(self, keep: CachedCredential, holder: str) -> Outcome:
+        log.info(
+            "shared-cache",
+            f"shared cache: {holder} is refreshing the token in {self.shared.table}; serving the "
+            "one in the advisory window meanwhile",
+        )
+        return Outcome(keep.credential, keep.path, keep.header)
+
+    def _screen_rejected(
+        self, request: CacheRequest, found: SharedRead, credential: Credential | None
+    ) -> tuple[SharedRead, Credential | None]:
+        """The item as this request may use it: without the token a consumer reported rejected,
+        once Salesforce confirms it dead (then deleted from the table, if still there)."""
+        rejected = request.rejected
+        if credential is None or rejected is None or not rejected.names(credential):
+            return found, credential
+        if not rejected.is_dead(credential):
+            log.warning(
+                "compare-and-refresh",
+                "Salesforce still accepts the token reported as rejected (its userinfo endpoint "
+                "answered 200): the 401 had another cause; serving the same token, without a login",
+            )
+            return found, credential
+        if found.stored is not None:
+            self._delete_dead(request.identity.file_stem, found.stored)
+        return SharedRead(None, found.lease), None
+
+    def _delete_dead(self, item_id: str, stored: StoredVersion) -> None:
+        """Delete the item's token, which Salesforce confirmed dead, if the item still holds it."""
+        deleted = self.shared.delete_if_holds(item_id, stored)
+        log.info(
+            "shared-cache",
+            f"shared cache: the token reported rejected is dead; "
+            f"{'deleted it from' if deleted else 'it was already replaced or being refreshed in'} "
+            f"{self.shared.table}",
+        )
 
     def _log_in_and_share(
         self,

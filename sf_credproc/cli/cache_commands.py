@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+from typing import Any
 
-from ..cache.files import FileTokenCache, describe_entry
+from ..cache.entry import CachedCredential
+from ..cache.files import FileTokenCache
+from ..credential import format_rfc3339
 from ..errors import ConfigError, ExitStatus
 from .context import CommandContext
 
@@ -19,15 +22,24 @@ def ask_for_action(args: argparse.Namespace, context: CommandContext) -> ExitSta
 
 
 def list_entries(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
-    """One line (or JSON object) per entry, with ``get``'s freshness rule as its state."""
+    """One line (or JSON object) per entry, its state by ``get``'s refresh windows."""
+    from ..cache.refresh import RefreshWindows
     from ..config.settings import resolve_cache_view
 
-    directory, min_ttl, session_ttl = resolve_cache_view(vars(args), context.environ)
+    view = resolve_cache_view(vars(args), context.environ)
+    directory, windows = view.directory, view.windows
     now = context.clock.time()
-    rows = [
-        describe_entry(entry, now, min_ttl, session_ttl)
-        for entry in FileTokenCache(directory).entries()
-    ]
+    cache = FileTokenCache(directory)
+    rows = []
+    for entry in cache.entries():
+        judged_by = RefreshWindows.of(
+            min_ttl_seconds=windows.min_ttl_seconds,
+            mandatory_ttl_seconds=windows.mandatory_ttl_seconds,
+            session_ttl_seconds=windows.session_ttl_seconds,
+            identity_stem=entry.identity.file_stem,
+            host=cache.host,
+        )
+        rows.append(describe_entry(entry, judged_by.state(entry.expiration, now)))
     out = context.stdout
     if args.json:
         for row in rows:
@@ -40,6 +52,22 @@ def list_entries(args: argparse.Namespace, context: CommandContext) -> ExitStatu
             f"aud={row['audience']}  client_id={row['client_id']}\n"
         )
     return ExitStatus.OK
+
+
+def describe_entry(entry: CachedCredential, state: str) -> dict[str, Any]:
+    """What ``cache list`` shows of an entry in ``state``: never the token."""
+    credential = entry.credential
+    return {
+        "id": entry.identity.file_stem,
+        "username": entry.identity.username,
+        "client_id": entry.identity.client_id,
+        "login_url": entry.identity.token_endpoint.removesuffix("/services/oauth2/token"),
+        "audience": entry.identity.audience,
+        "instance_url": credential.instance_url,
+        "issued_at": format_rfc3339(credential.issued_at),
+        "expiration": format_rfc3339(credential.expiration),
+        "state": state,
+    }
 
 
 def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:

@@ -26,17 +26,22 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
         _append_github_env(settings.github_env, github_env_lines(outcome.credential))
     # One write, after everything succeeded: a consumer never sees half a credential.
     write_output(context.stdout, text, cached=outcome.entry_path is not None)
-    plain = not (settings.refresh or settings.verbose)
+    # A report of a rejected token is answered by the full command only, every time.
+    plain = not (settings.refresh or settings.verbose or settings.rejected_sha256)
     if outcome.entry_path and plain and settings.output_format in PURE_FORMATS:
+        from ..cache.disk import advisory_seconds, this_host
+        from ..compose import cache_identity
         from ..fast_path import record_invocation
 
-        # The next identical invocation can then be answered without resolving anything.
+        # The next identical invocation can then be answered without resolving anything, while
+        # the token is fresh by this host's advisory window.
+        stem = cache_identity(settings).file_stem
         record_invocation(
             list(context.argv),
             context.environ,
             entry_path=outcome.entry_path,
             entry_header=outcome.entry_header,
-            min_ttl_seconds=settings.min_ttl_seconds,
+            advisory_seconds=advisory_seconds(settings.min_ttl_seconds, stem, this_host()),
             session_ttl_seconds=settings.session_ttl_seconds,
             output=text.encode("utf-8"),
         )

@@ -7,7 +7,15 @@ line (and every other line it writes on stderr) can be JSON.
 from __future__ import annotations
 
 from .option import Kind, Option
-from .options import GET_OPTIONS, NO_CACHE, OPTIONS_BY_NAME, PROFILE, REFRESH, VERBOSE
+from .options import (
+    GET_OPTIONS,
+    NO_CACHE,
+    OPTIONS_BY_NAME,
+    PROFILE,
+    REFRESH,
+    REJECTED_SHA256,
+    VERBOSE,
+)
 
 #: The settings, then ``--profile`` and ``-v``: what every command that resolves settings takes.
 _ALL_SETTINGS = (*GET_OPTIONS, PROFILE, VERBOSE)
@@ -21,7 +29,7 @@ def _settings(*names: str) -> tuple[Option, ...]:
 
 #: The options of each command, in ``--help`` order (``"cache list"``: a command and its action).
 COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
-    "get": (*_ALL_SETTINGS, REFRESH, NO_CACHE),
+    "get": (*_ALL_SETTINGS, REFRESH, NO_CACHE, REJECTED_SHA256),
     "exec": (*_ALL_SETTINGS, REFRESH, NO_CACHE),
     "logout": _ALL_SETTINGS,
     "cert": (
@@ -43,9 +51,16 @@ COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
         ),
         _JSON_REPORT,
     ),
-    # The state column applies get's freshness rule: the same --min-ttl and --session-ttl.
+    # The state column applies get's refresh windows and cool-down: the same settings as get.
     "cache list": (
-        *_settings("cache_dir", "min_ttl", "session_ttl", "log_format"),
+        *_settings(
+            "cache_dir",
+            "min_ttl",
+            "mandatory_ttl",
+            "session_ttl",
+            "rate_limit_cooldown",
+            "log_format",
+        ),
         PROFILE,
         Option("json", "--json", "one JSON object per line", kind=Kind.SWITCH),
     ),

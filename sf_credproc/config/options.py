@@ -21,6 +21,12 @@ MAX_SESSION_TTL_SECONDS = 24 * 3600
 DEFAULT_MIN_TTL_CEILING_SECONDS = 900
 
 
+#: botocore's mandatory refresh window is 10 minutes; 5 leaves a failed refresh time to recover.
+DEFAULT_MANDATORY_TTL_CEILING_SECONDS = 300
+#: After "login rate exceeded", no login for this user for this long (the limit is per hour).
+DEFAULT_RATE_LIMIT_COOLDOWN_SECONDS = 600
+
+
 def default_min_ttl(session_ttl_seconds: int) -> int:
     """The minimum TTL when none is set: ``min(900, session_ttl / 4)`` whole seconds.
 
@@ -28,6 +34,12 @@ def default_min_ttl(session_ttl_seconds: int) -> int:
     the cache.
     """
     return min(DEFAULT_MIN_TTL_CEILING_SECONDS, session_ttl_seconds // 4)
+
+
+def default_mandatory_ttl(session_ttl_seconds: int) -> int:
+    """The mandatory refresh window when none is set: ``min(300, session_ttl / 12)`` whole seconds
+    (a third of the advisory window's default, as botocore's 10 minutes are of its 15)."""
+    return min(DEFAULT_MANDATORY_TTL_CEILING_SECONDS, session_ttl_seconds // 12)
 
 
 #: The settings of ``get`` (``exec``, ``logout``, ``doctor`` and ``cache clear`` take them all).
@@ -152,7 +164,8 @@ GET_OPTIONS: tuple[Option, ...] = (
     Option(
         "min_ttl",
         "--min-ttl",
-        "serve a cached token only while more than this many seconds remain",
+        "advisory refresh window: with this many seconds or fewer left, try to refresh, "
+        "keeping the token if that fails",
         "SECONDS",
         "SF_CREDPROC_MIN_TTL",
         in_profile=True,
@@ -162,8 +175,45 @@ GET_OPTIONS: tuple[Option, ...] = (
         high=MAX_SESSION_TTL_SECONDS,
         decides_output=True,
         readme_default=f"`min({DEFAULT_MIN_TTL_CEILING_SECONDS}, session TTL / 4)`",
-        doc="serve a cached token only while more than this many seconds remain before "
-        "`Expiration` (0 to 86400; when set, below `--session-ttl`)",
+        doc="the advisory refresh window: with this many seconds or fewer left before "
+        "`Expiration` (plus up to 10 % per host), `get` tries to refresh and serves the cached "
+        "token if that fails transiently (0 to 86400; when set, below `--session-ttl`; see "
+        "[Refresh](#refresh-windows-and-failures))",
+    ),
+    Option(
+        "mandatory_ttl",
+        "--mandatory-ttl",
+        "mandatory refresh window: with this many seconds or fewer left, a token is never "
+        "served unless a refresh succeeds",
+        "SECONDS",
+        "SF_CREDPROC_MANDATORY_TTL",
+        in_profile=True,
+        kind=Kind.WHOLE_SECONDS,
+        default_text=f"min({DEFAULT_MANDATORY_TTL_CEILING_SECONDS}, session TTL / 12)",
+        low=0,
+        high=MAX_SESSION_TTL_SECONDS,
+        decides_output=True,
+        readme_default=f"`min({DEFAULT_MANDATORY_TTL_CEILING_SECONDS}, session TTL / 12)`, "
+        "at most `--min-ttl`",
+        doc="the mandatory refresh window: with this many seconds or fewer left, `get` refreshes "
+        "and fails (exit 5) if it cannot (0 to 86400; when set, at most `--min-ttl`; equal to it "
+        "gives one window)",
+    ),
+    Option(
+        "rate_limit_cooldown",
+        "--rate-limit-cooldown",
+        'after "login rate exceeded", make no login for this user for this many seconds',
+        "SECONDS",
+        "SF_CREDPROC_RATE_LIMIT_COOLDOWN",
+        in_profile=True,
+        kind=Kind.WHOLE_SECONDS,
+        default=DEFAULT_RATE_LIMIT_COOLDOWN_SECONDS,
+        low=0,
+        high=3600,
+        decides_output=True,
+        doc='after Salesforce answers "login rate exceeded", no login is made for this user for '
+        "this many seconds, on this machine and, with a shared cache, the fleet (0 to 3600; see "
+        "[the circuit breaker](#login-rate-circuit-breaker))",
     ),
     Option(
         "shared_cache",
@@ -255,6 +305,18 @@ REFRESH = Option(
     "log in even if the cache has a fresh token",
     kind=Kind.SWITCH,
     doc="log in even if the cache holds a fresh token, and replace the entry",
+)
+REJECTED_SHA256 = Option(
+    "rejected_sha256",
+    "--rejected-sha256",
+    "hex SHA-256 of a token Salesforce just answered 401 INVALID_SESSION_ID to: replace it once "
+    "(never the token itself)",
+    "HEX",
+    "SF_CREDPROC_REJECTED_SHA256",
+    doc="the SHA-256 (64 hex digits) of a token a consumer just saw rejected with 401 "
+    "`INVALID_SESSION_ID`: confirmed, dropped and replaced by one login (see [Compare and "
+    "refresh](#compare-and-refresh-after-a-401)); no profile key",
+    readme_default="none",
 )
 NO_CACHE = Option("no_cache", "--no-cache", "neither read nor write the cache", kind=Kind.SWITCH)
 

@@ -21,6 +21,8 @@ from .options import (
     GET_OPTIONS,
     OPTIONS_BY_NAME,
     PASSPHRASE_ENV,
+    REJECTED_SHA256,
+    default_mandatory_ttl,
     default_min_ttl,
 )
 from .sources import SettingSources, load_sources
@@ -30,12 +32,15 @@ from .values import (
     check_hosts,
     check_region,
     check_seconds,
+    check_sha256,
     check_text,
     parse_table,
 )
 
 _SESSION_TTL = OPTIONS_BY_NAME["session_ttl"]
 _MIN_TTL = OPTIONS_BY_NAME["min_ttl"]
+_MANDATORY_TTL = OPTIONS_BY_NAME["mandatory_ttl"]
+_COOLDOWN = OPTIONS_BY_NAME["rate_limit_cooldown"]
 _FORMAT = OPTIONS_BY_NAME["format"]
 _LOG_FORMAT = OPTIONS_BY_NAME["log_format"]
 _CA_BUNDLE = next(option for option in ENVIRONMENT_ONLY if option.name == "ca_bundle")
@@ -64,8 +69,15 @@ class Settings:
     config_path: str
     ca_bundle: str | None
     cache_dir: str = ""
-    #: Already resolved by the one rule (``options.default_min_ttl`` when not set).
+    #: The advisory refresh window (``--min-ttl``), already resolved by the one rule
+    #: (``options.default_min_ttl`` when not set); each host adds its jitter (``cache/disk.py``).
     min_ttl_seconds: int = default_min_ttl(int(_SESSION_TTL.default or 0))
+    #: The mandatory refresh window (``--mandatory-ttl``), at most ``min_ttl_seconds``.
+    mandatory_ttl_seconds: int = default_mandatory_ttl(int(_SESSION_TTL.default or 0))
+    #: No login for this user for this long after "login rate exceeded" (``cache/cooldown.py``).
+    rate_limit_cooldown_seconds: int = int(_COOLDOWN.default or 0)
+    #: The SHA-256 (hex) of a token a consumer saw rejected (``--rejected-sha256``).
+    rejected_sha256: str | None = None
     refresh: bool = False
     no_cache: bool = False
     #: The shared cache's DynamoDB table and KMS key (None: no shared tier).
@@ -94,6 +106,7 @@ def resolve_keywords(
     environ: Mapping[str, str] | None = None,
     refresh: bool = False,
     no_cache: bool = False,
+    rejected_sha256: str | None = None,
     **options: Any,
 ) -> Settings:
     """``Settings`` as the command line would resolve them, keyword arguments playing the flags.
@@ -111,7 +124,13 @@ def resolve_keywords(
             # Numbers and lists arrive as Python values; the resolver validates them like flags.
             is_list = isinstance(value, Sequence) and not isinstance(value, str)
             flags[name] = list(value) if is_list else value
-    flags.update(profile=profile, refresh=refresh, no_cache=no_cache, verbose=False)
+    flags.update(
+        profile=profile,
+        refresh=refresh,
+        no_cache=no_cache,
+        rejected_sha256=rejected_sha256,
+        verbose=False,
+    )
     env = os.environ if environ is None else environ
     return resolve_settings(flags, env, from_python=True)
 
@@ -153,7 +172,7 @@ def resolve_settings(
             hint=f"Drop {region_label} (the ARN names the region), or make them agree",
         )
     shared_table, shared_key = _shared_cache(raw.get("shared_cache"), raw.get("shared_cache_key"))
-    session_ttl, min_ttl = _ttls(raw.get("session_ttl"), raw.get("min_ttl"))
+    windows = _windows(raw.get("session_ttl"), raw.get("min_ttl"), raw.get("mandatory_ttl"))
     return Settings(
         client_id=text("client_id") or "",
         username=text("username") or "",
@@ -163,14 +182,17 @@ def resolve_settings(
         region=region,
         fallback_region=environ.get("AWS_REGION") or None,
         aws_profile=text("aws_profile"),
-        session_ttl_seconds=session_ttl,
+        session_ttl_seconds=windows.session_ttl_seconds,
         timeout_seconds=check_seconds(raw.get("timeout"), OPTIONS_BY_NAME["timeout"]),
         trusted_hosts=trusted_hosts,
         profile=sources.profile_name,
         config_path=sources.config.path,
         ca_bundle=_ca_bundle(environ),
         cache_dir=_cache_dir(raw.get("cache_dir"), environ),
-        min_ttl_seconds=min_ttl,
+        min_ttl_seconds=windows.min_ttl_seconds,
+        mandatory_ttl_seconds=windows.mandatory_ttl_seconds,
+        rate_limit_cooldown_seconds=check_seconds(raw.get("rate_limit_cooldown"), _COOLDOWN),
+        rejected_sha256=_rejected_sha256(flags, environ, from_python),
         refresh=bool(flags.get("refresh")),
         no_cache=bool(flags.get("no_cache")),
         shared_table=shared_table,
@@ -186,23 +208,42 @@ def resolve_settings(
 
 def resolve_cache_dir(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """The cache directory alone (for ``cache clear --all``): flag > env > profile > default."""
-    return resolve_cache_view(flags, environ)[0]
+    return resolve_cache_view(flags, environ).directory
 
 
-def resolve_cache_view(
-    flags: Mapping[str, Any], environ: Mapping[str, str]
-) -> tuple[str, int, int]:
-    """The cache directory, ``--min-ttl`` and ``--session-ttl``, resolved like ``get``'s (for
-    ``cache list``, whose state column applies ``get``'s freshness rule); ``--log-format`` is
-    checked too, as every command checks it."""
+@dataclass(frozen=True)
+class Windows:
+    """``--session-ttl`` and the two refresh windows, resolved and checked together."""
+
+    session_ttl_seconds: int
+    #: The advisory window (``--min-ttl``).
+    min_ttl_seconds: int
+    #: The mandatory window (``--mandatory-ttl``).
+    mandatory_ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class CacheView:
+    """What ``cache list`` needs to say each entry's state as ``get`` would judge it."""
+
+    directory: str
+    windows: Windows
+    rate_limit_cooldown_seconds: int
+
+
+def resolve_cache_view(flags: Mapping[str, Any], environ: Mapping[str, str]) -> CacheView:
+    """The cache directory, the refresh windows and the cool-down, resolved like ``get``'s (for
+    ``cache list``, whose state column applies ``get``'s rules); ``--log-format`` is checked too,
+    as every command checks it."""
     sources = load_sources(flags, environ)
 
     def find(name: str) -> RawValue | None:
         return sources.find(OPTIONS_BY_NAME[name])
 
-    session_ttl, min_ttl = _ttls(find("session_ttl"), find("min_ttl"))
+    windows = _windows(find("session_ttl"), find("min_ttl"), find("mandatory_ttl"))
     check_choice(find("log_format"), _LOG_FORMAT)
-    return _cache_dir(find("cache_dir"), environ), min_ttl, session_ttl
+    cooldown = check_seconds(find("rate_limit_cooldown"), _COOLDOWN)
+    return CacheView(_cache_dir(find("cache_dir"), environ), windows, cooldown)
 
 
 def _missing(name: str, sources: SettingSources) -> ConfigError:
@@ -223,27 +264,59 @@ def _login_url(raw: RawValue | None, trusted_hosts: tuple[str, ...], from_python
     return parse_login_url(check_text(raw), trusted_hosts, raw.origin, raw.label)
 
 
-def _ttls(session_raw: RawValue | None, min_raw: RawValue | None) -> tuple[int, int]:
-    """``--session-ttl``, and ``--min-ttl`` as set or scaled to the session when not set.
+def _windows(
+    session_raw: RawValue | None, min_raw: RawValue | None, mandatory_raw: RawValue | None
+) -> Windows:
+    """``--session-ttl`` and the two refresh windows, each as set or scaled to the session.
 
-    A minimum TTL at or above the session's own would make every cached token due for refresh the
-    moment it is saved: the cache would silently never serve, and every call would log in.
+    An advisory window at or above the session's own would make every cached token due for
+    refresh the moment it is saved: the cache would silently never serve, and every call would log
+    in. A mandatory window wider than the advisory one would leave no advisory window at all. When
+    only ``--min-ttl`` is set, the mandatory default is capped at it (equal: one window, as before
+    there were two).
     """
     session_ttl: int = check_seconds(session_raw, _SESSION_TTL)
+    session_label = session_raw.label if session_raw else str(_SESSION_TTL.flag)
+    session_origin = session_raw.origin if session_raw else "the default"
     if min_raw is None:
-        return session_ttl, default_min_ttl(session_ttl)
-    min_ttl: int = check_seconds(min_raw, _MIN_TTL)
-    if min_ttl >= session_ttl:
-        session_label = session_raw.label if session_raw else str(_SESSION_TTL.flag)
-        session_origin = session_raw.origin if session_raw else "the default"
+        min_ttl = default_min_ttl(session_ttl)
+    else:
+        min_ttl = check_seconds(min_raw, _MIN_TTL)
+        if min_ttl >= session_ttl:
+            raise ConfigError(
+                f"{min_raw.subject(str(min_ttl))} (from {min_raw.origin}) is not below "
+                f"{naming(session_label, str(session_ttl))} (from {session_origin}): no cached "
+                "token would ever be served",
+                hint=f"Lower {min_raw.label}, or unset it: it then defaults to "
+                f"{_MIN_TTL.default_text}",
+            )
+    if mandatory_raw is None:
+        return Windows(session_ttl, min_ttl, min(default_mandatory_ttl(session_ttl), min_ttl))
+    mandatory_ttl: int = check_seconds(mandatory_raw, _MANDATORY_TTL)
+    if mandatory_ttl > min_ttl:
+        min_label = min_raw.label if min_raw else str(_MIN_TTL.flag)
+        min_origin = min_raw.origin if min_raw else f"the default, {_MIN_TTL.default_text}"
         raise ConfigError(
-            f"{min_raw.subject(str(min_ttl))} (from {min_raw.origin}) is not below "
-            f"{naming(session_label, str(session_ttl))} (from {session_origin}): no cached token "
-            "would ever "
-            "be served",
-            hint=f"Lower {min_raw.label}, or unset it: it then defaults to {_MIN_TTL.default_text}",
+            f"{mandatory_raw.subject(str(mandatory_ttl))} (from {mandatory_raw.origin}) is above "
+            f"{naming(min_label, str(min_ttl))} (from {min_origin}): the mandatory refresh window "
+            "must lie inside the advisory one",
+            hint=f"Lower {mandatory_raw.label} to at most {min_ttl}, or raise {min_label}",
         )
-    return session_ttl, min_ttl
+    return Windows(session_ttl, min_ttl, mandatory_ttl)
+
+
+def _rejected_sha256(
+    flags: Mapping[str, Any], environ: Mapping[str, str], from_python: bool
+) -> str | None:
+    """``--rejected-sha256`` (or its variable; never a profile key: it names one token, now)."""
+    value = flags.get("rejected_sha256")
+    if value is not None:
+        label = REJECTED_SHA256.python_label() if from_python else str(REJECTED_SHA256.flag)
+        return check_sha256(RawValue(REJECTED_SHA256, value, label, from_python=from_python))
+    env_value = environ.get(str(REJECTED_SHA256.env))
+    if env_value:
+        return check_sha256(RawValue(REJECTED_SHA256, env_value, str(REJECTED_SHA256.env)))
+    return None
 
 
 def _cache_dir(raw: RawValue | None, environ: Mapping[str, str]) -> str:

@@ -6,7 +6,15 @@
 from __future__ import annotations
 
 from .option import Kind, Option
-from .options import ENVIRONMENT_ONLY, GET_OPTIONS, NO_CACHE, PROFILE, REFRESH, VERBOSE
+from .options import (
+    ENVIRONMENT_ONLY,
+    GET_OPTIONS,
+    NO_CACHE,
+    PROFILE,
+    REFRESH,
+    REJECTED_SHA256,
+    VERBOSE,
+)
 
 HEADER = (
     "| flag | environment variable | profile key | default | meaning |\n|---|---|---|---|---|\n"
@@ -16,6 +24,7 @@ TABLE_OPTIONS: tuple[Option, ...] = (
     *GET_OPTIONS,
     REFRESH,
     NO_CACHE,
+    REJECTED_SHA256,
     PROFILE,
     VERBOSE,
     *ENVIRONMENT_ONLY,

@@ -48,6 +48,19 @@ def check_text(raw: RawValue) -> str:
     return raw.value.strip()
 
 
+def check_sha256(raw: RawValue) -> str:
+    """A SHA-256 digest as 64 hexadecimal digits, lower-cased (``sha256sum`` prints it so)."""
+    value = raw.value.strip().lower() if isinstance(raw.value, str) else ""
+    if len(value) != 64 or any(char not in "0123456789abcdef" for char in value):
+        # Never echo the value: a caller may have passed the token itself by mistake.
+        raise ConfigError(
+            f"{raw.label} (from {raw.origin}) is not a SHA-256 digest (64 hexadecimal digits)",
+            hint="Pass the digest of the rejected token, never the token: "
+            'printf %s "$TOKEN" | sha256sum',
+        )
+    return value
+
+
 def check_choice(raw: RawValue | None, option: Option) -> str:
     """One of the option's choices; its default when unset."""
     if raw is None:

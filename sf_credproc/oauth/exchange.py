@@ -48,11 +48,13 @@ def post_form(
     ca_bundle: str | None,
     user_agent: str = USER_AGENT,
     method: str = "POST",
+    bearer: str | None = None,
 ) -> HttpAnswer:
     """POST ``form`` (``application/x-www-form-urlencoded``) to ``url``: one attempt, whose
     connect, TLS, header and body phases all end within the attempt's share of the deadline.
 
-    ``method="GET"`` with no form serves ``doctor``'s look at the server's clock.
+    ``method="GET"`` with no form serves ``doctor``'s look at the server's clock, and with
+    ``bearer`` (an access token, sent as ``Authorization: Bearer``) the userinfo check.
     """
     import requests
 
@@ -68,7 +70,7 @@ def post_form(
                 method,
                 url,
                 data=form,
-                headers={"Accept": "application/json", "User-Agent": user_agent},
+                headers=_headers(user_agent, bearer),
                 timeout=(connect, read),
                 # TLS verification is never turned off; a custom CA bundle may replace the default.
                 verify=ca_bundle or True,
@@ -116,6 +118,13 @@ def post_form(
         body,
         response.headers.get("Date"),
     )
+
+
+def _headers(user_agent: str, bearer: str | None) -> dict[str, str]:
+    headers = {"Accept": "application/json", "User-Agent": user_agent}
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    return headers
 
 
 def _proxies_for(url: str) -> dict[str, str]:
