@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..config.login_url import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE, TOKEN_PATH
-from ..errors import CredProcError, SalesforceRefusedError, TransientError
+from ..errors import CredProcError, LoginRateExceeded, SalesforceRefusedError, TransientError
 
 #: The legacy login hosts that are also the default audiences of My Domain login URLs.
 LEGACY_AUDIENCES = (PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE)
@@ -50,10 +50,9 @@ def explain_oauth_error(
     text = description.lower()
     user, app = context.username, context.client_id
     if "login rate exceeded" in text:
-        return TransientError(
+        return LoginRateExceeded(
             f"Salesforce refused the login for {user}: {said}",
             hint="The user exceeded 3,600 logins in an hour; retry after the hour, and cache tokens",
-            retryable=False,
         )
     if "expired authorization code" in text and clock_skew_seconds is not None:
         direction = "behind" if clock_skew_seconds < 0 else "ahead of"
