@@ -29,23 +29,34 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     # A report of a rejected token is answered by the full command only, every time.
     plain = not (settings.refresh or settings.verbose or settings.rejected_sha256)
     if outcome.entry_path and plain and settings.output_format in PURE_FORMATS:
-        from ..cache.disk import advisory_seconds, this_host
-        from ..compose import cache_identity
-        from ..fast_path import record_invocation
-
-        # The next identical invocation can then be answered without resolving anything, while
-        # the token is fresh by this host's advisory window.
-        stem = cache_identity(settings).file_stem
-        record_invocation(
-            list(context.argv),
-            context.environ,
-            entry_path=outcome.entry_path,
-            entry_header=outcome.entry_header,
-            advisory_seconds=advisory_seconds(settings.min_ttl_seconds, stem, this_host()),
-            session_ttl_seconds=settings.session_ttl_seconds,
-            output=text.encode("utf-8"),
-        )
+        _record_for_fast_path(context, settings, outcome, text)
     return ExitStatus.OK
+
+
+def _record_for_fast_path(
+    context: CommandContext, settings: Settings, outcome: Outcome, text: str
+) -> None:
+    """Let the next identical invocation be answered without resolving anything, while the token
+    is fresh by this host's advisory window (a token served in a refresh window is not recorded:
+    the fast path would never serve it)."""
+    from ..cache.disk import advisory_seconds, is_fresh, this_host
+    from ..compose import cache_identity
+    from ..fast_path import record_invocation
+
+    stem = cache_identity(settings).file_stem
+    advisory = advisory_seconds(settings.min_ttl_seconds, stem, this_host())
+    expiration = outcome.credential.expiration
+    if not is_fresh(expiration, context.clock.time(), advisory, settings.session_ttl_seconds):
+        return
+    record_invocation(
+        list(context.argv),
+        context.environ,
+        entry_path=str(outcome.entry_path),
+        entry_header=outcome.entry_header,
+        advisory_seconds=advisory,
+        session_ttl_seconds=settings.session_ttl_seconds,
+        output=text.encode("utf-8"),
+    )
 
 
 def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings, Outcome]:
