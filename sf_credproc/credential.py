@@ -3,6 +3,9 @@
 Modelled on AWS ``credential_process`` output: ``Version: 1``, an RFC 3339 UTC ``Expiration``.
 Salesforce returns no ``expires_in``, so ``Expiration`` is ``IssuedAt`` plus the configured session
 timeout (``--session-ttl``): a lower bound, since Salesforce extends sessions while they are used.
+When the access token is a JWT (the app's "JWT-based access tokens" format) with an ``exp`` claim,
+``Expiration`` is the earlier of that ``exp`` and ``IssuedAt + --session-ttl``; the claim is read,
+not verified, as a freshness hint only (``oauth/access_token_jwt.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .errors import SalesforceRefusedError
 
 if TYPE_CHECKING:
     from .oauth.token_response import TokenResponse
@@ -28,6 +33,10 @@ TEXT_FIELDS = (
     "Scope",
     "IssuedAt",
     "Expiration",
+)
+EXPIRED_ON_ARRIVAL_HINT = (
+    "Check this machine's clock: it is probably ahead of Salesforce's by more than the token's "
+    "lifetime (synchronise it, e.g. with NTP)"
 )
 
 
@@ -65,9 +74,24 @@ class Credential:
         """Build the credential; ``sent_at`` is when the request left, the conservative start.
 
         Times are on this machine's clock, which is the one consumers compare ``Expiration`` with;
-        Salesforce's ``issued_at`` is on its own clock and is not mixed in.
+        Salesforce's ``issued_at`` is on its own clock and is not mixed in. A JWT-format token's
+        ``exp`` (on Salesforce's clock) can only make ``Expiration`` earlier; one at or before
+        ``IssuedAt`` is a token that expired on arrival, refused with ``SalesforceRefusedError``
+        (exit 4, not retried: another login would meet the same clocks).
         """
         issued_at = int(sent_at)
+        expiration = issued_at + session_ttl_seconds
+        from .oauth.access_token_jwt import expiry_of  # PyJWT: on the login path only
+
+        exp = expiry_of(response.access_token)
+        if exp is not None and exp <= issued_at:
+            raise SalesforceRefusedError(
+                "Salesforce issued a JWT-format access token whose exp is not after the moment "
+                "it was requested, by this machine's clock: it expired on arrival",
+                hint=EXPIRED_ON_ARRIVAL_HINT,
+            )
+        if exp is not None:
+            expiration = min(expiration, exp)
         return cls(
             access_token=response.access_token,
             token_type=response.token_type,
@@ -77,7 +101,7 @@ class Credential:
             username=username,
             scope=response.scope,
             issued_at=issued_at,
-            expiration=issued_at + session_ttl_seconds,
+            expiration=expiration,
         )
 
     @classmethod

@@ -89,10 +89,13 @@ def log_in(
         sent_at=sent_at,
         session_ttl_seconds=settings.session_ttl_seconds,
     )
+    lifetime = credential.expiration - credential.issued_at
+    # Shorter than --session-ttl only when the token is a JWT whose exp says so (credential.py).
+    source = "--session-ttl" if lifetime == settings.session_ttl_seconds else "the token's own exp"
     log.info(
         "token",
         f"token {fingerprint(credential.access_token)} for {credential.instance_url}, "
-        f"valid for {settings.session_ttl_seconds}s (--session-ttl)",
+        f"valid for {lifetime}s ({source})",
         token=fingerprint(credential.access_token),
         expiration=credential.expiration,
     )

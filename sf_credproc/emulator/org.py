@@ -28,6 +28,7 @@ from .records import (
     ConnectedApp,
     IssuedSession,
     OrgUser,
+    TokenFormat,
     TokenRequest,
     load_verification_key,
     salesforce_id,
@@ -58,6 +59,8 @@ class EmulatedOrg:
         self.request_counts: Counter[str] = Counter()
         #: Appended to every new token, e.g. shell metacharacters to test consumers' quoting.
         self.token_suffix = ""
+        #: Signs JWT-based access tokens (``token_format="jwt"``); made on first use.
+        self._token_key: rsa.RSAPrivateKey | None = None
         self.lock = threading.RLock()
         # Like a production org: the login host, and the emulator's own URL as a "site" URL.
         self.audiences = (
@@ -75,13 +78,20 @@ class EmulatedOrg:
         session_ttl_seconds: int = 7200,
         propagation_seconds: float = 0.0,
         external_client_app: bool = False,
+        token_format: TokenFormat = "opaque",  # noqa: S107 (a format's name, not a secret)
+        token_lifetime_seconds: float | None = None,
     ) -> ConnectedApp:
         """Register a connected app with the certificate (or public key) its assertions verify with.
 
         ``external_client_app=True`` registers an External Client App instead: it refuses
         ``https://login.salesforce.com`` and ``https://test.salesforce.com`` as the audience, so
         only the other ``audiences`` (the emulator's URL, a My Domain URL added there) log in.
+        ``token_format="jwt"`` issues JWT-based access tokens (the app's token format setting):
+        RS256 JWTs signed by the emulator, whose ``exp`` is ``token_lifetime_seconds`` after issue
+        (by default the session timeout) and ends the session.
         """
+        if token_format not in ("opaque", "jwt"):
+            raise ValueError(f"token_format must be 'opaque' or 'jwt', not {token_format!r}")
         app = ConnectedApp(
             client_id,
             load_verification_key(certificate_pem),
@@ -89,6 +99,8 @@ class EmulatedOrg:
             session_ttl_seconds=session_ttl_seconds,
             usable_after=self.clock() + propagation_seconds,
             external_client_app=external_client_app,
+            token_format=token_format,
+            token_lifetime_seconds=token_lifetime_seconds,
         )
         with self.lock:
             self.apps[client_id] = app
@@ -178,12 +190,17 @@ class EmulatedOrg:
         return answer(200, self._issue(app, user, now))
 
     def _issue(self, app: ConnectedApp, user: OrgUser, now: float) -> dict[str, Any]:
-        # Salesforce session ids are "<15-character org id>!<opaque>"; clients check the prefix.
-        opaque = "".join(secrets.choice(_TOKEN_CHARS) for _ in range(96))
-        token = f"{self.org_id[:15]}!AQ{opaque}{self.token_suffix}"
-        self.sessions[token] = IssuedSession(
-            user.username, app.client_id, now, now + app.session_ttl_seconds
-        )
+        expires_at = now + app.session_ttl_seconds
+        if app.token_format == "jwt":
+            if app.token_lifetime_seconds is not None:
+                expires_at = now + app.token_lifetime_seconds
+            expires_at = float(int(expires_at))  # the session ends at the token's exp, exactly
+            token = self._jwt_access_token(app, user, now, expires_at) + self.token_suffix
+        else:
+            # Salesforce session ids are "<15-character org id>!<opaque>"; clients check the prefix.
+            opaque = "".join(secrets.choice(_TOKEN_CHARS) for _ in range(96))
+            token = f"{self.org_id[:15]}!AQ{opaque}{self.token_suffix}"
+        self.sessions[token] = IssuedSession(user.username, app.client_id, now, expires_at)
         identity = f"{self.url}/id/{self.org_id}/{user.user_id}"
         issued_at = str(int(now * 1000))
         signature = hmac.new(app.signing_secret, (identity + issued_at).encode(), hashlib.sha256)
@@ -196,6 +213,34 @@ class EmulatedOrg:
             "token_type": "Bearer",
             "issued_at": issued_at,
         }
+
+    def _jwt_access_token(
+        self, app: ConnectedApp, user: OrgUser, now: float, expires_at: float
+    ) -> str:
+        """A JWT-based access token shaped like Salesforce's (header ``tty``, ``tnk``; payload
+        ``scp``, ``sfi``, ``exp``), signed RS256 with the org's own key, which nobody verifies."""
+        if self._token_key is None:
+            self._token_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        header = {
+            "kid": "emulator",
+            "typ": "JWT",
+            "tty": "sfdc-core-token",
+            "tnk": f"core/emulator/{self.org_id}",
+            "ver": "1.0",
+        }
+        claims = {
+            "iss": self.url,
+            "sub": f"uid:{user.user_id}",
+            "aud": [self.url],
+            "client_id": app.client_id,
+            "scp": app.scope.split(),
+            "mty": "oauth",
+            "sfi": secrets.token_hex(16),  # unique per token, as a session id is
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(expires_at),
+        }
+        return jwt.encode(claims, self._token_key, algorithm="RS256", headers=header)
 
     def session_for(self, token: str) -> IssuedSession | None:
         """The live session of ``token``: not revoked, not expired."""

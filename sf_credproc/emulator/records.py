@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: A connected app's access token format: session ids, or its "JWT-based access tokens" setting.
+TokenFormat = Literal["opaque", "jwt"]
 
 
 def salesforce_id(prefix: str) -> str:
@@ -56,6 +58,11 @@ class ConnectedApp:
     #: An External Client App, which (as users report) refuses the legacy login hosts as the
     #: audience with ``app_not_found``; the org's My Domain URL works.
     external_client_app: bool = False
+    #: ``opaque`` (``<org id>!<opaque>``, the default) or ``jwt``: the app's "JWT-based access
+    #: tokens" setting, RS256 JWTs whose ``exp`` ends the session.
+    token_format: TokenFormat = "opaque"
+    #: A JWT's lifetime (its ``exp`` after issue); ``None``: the session timeout.
+    token_lifetime_seconds: float | None = None
     signing_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
