@@ -98,6 +98,18 @@ class DynamoDbSharedCache:
                 raise _Undecryptable from None
             raise SharedCacheUnavailable(f"{service} {action} failed ({code})") from None
 
+    def call(self, service: str, action: str, **arguments: Any) -> Any:
+        """One call for another record of this tier (``shared_cooldown.py``): every failure,
+        a failed condition or a ciphertext that does not decrypt too, is ``SharedCacheUnavailable``."""
+        try:
+            return self._call(service, action, **arguments)
+        except _ConditionFailed:
+            raise SharedCacheUnavailable(f"{service} {action}: its condition failed") from None
+        except _Undecryptable:
+            raise SharedCacheUnavailable(
+                f"{service} {action}: it does not decrypt under its encryption context"
+            ) from None
+
     def read(self, item_id: str) -> SharedRead:
         """The credential in the item (decrypted), if any, and the state of its lease."""
         answer = self._call(
