@@ -218,10 +218,10 @@ class CredentialPipeline:
                 cooldown = breaker.trip()
                 if cooldown is not None:
                     error.hint = (
-                        f"The user exceeded 3,600 logins in an hour: no login is made for "
-                        f"{self.settings.username} for the next {breaker.cooldown_seconds} s "
-                        "(--rate-limit-cooldown), a still-valid cached token is served meanwhile; "
-                        "'sf-credproc cache clear' ends the cool-down early"
+                        "The user exceeded 3,600 logins in an hour: retry after the cool-down, "
+                        f"{breaker.cooldown_seconds} s (--rate-limit-cooldown) during which no "
+                        "login is made for the user and a still-valid cached token is served; "
+                        "'sf-credproc cache clear' ends it early"
                     )
                 raise
 

@@ -137,6 +137,11 @@ class LocalCoolDowns:
         return removed
 
 
+class CoolDownRecordRefused(SharedCacheUnavailable):
+    """Raised when the shared tier's record is there but cannot be trusted (it does not decrypt
+    under its context, or is malformed): ignored, with a warning."""
+
+
 class SharedCoolDownStore(Protocol):
     """The records in the shared tier (``shared_cooldown.SharedCoolDowns``); every method raises
     ``SharedCacheUnavailable`` when the tier cannot be used or the record cannot be trusted."""
@@ -196,12 +201,15 @@ class LoginBreaker:
         try:
             store = self._store()
             found = store.read(self.stem)
-        except SharedCacheUnavailable as problem:
+        except CoolDownRecordRefused as problem:
             log.warning(
                 "cooldown",
-                f"the login-rate cool-down record in the shared cache could not be used "
-                f"({problem}); going on without it",
+                f"the login-rate cool-down record in the shared cache is refused ({problem}); "
+                "ignoring it",
             )
+            return None
+        except SharedCacheUnavailable as problem:
+            _unavailable(problem, "read")
             return None
         if found is None:
             return None
@@ -245,11 +253,7 @@ class LoginBreaker:
             try:
                 self._store().write(self.stem, cooldown)
             except SharedCacheUnavailable as problem:
-                log.warning(
-                    "cooldown",
-                    f"the login-rate cool-down could not be recorded in the shared cache "
-                    f"({problem}); other machines may still try to log in",
-                )
+                _unavailable(problem, "recorded")
         log.info(
             "cooldown",
             f"cooldown: no login for {self.username} at {self.host} until "
@@ -265,11 +269,7 @@ class LoginBreaker:
             try:
                 self._store().delete(self.stem)
             except SharedCacheUnavailable as problem:
-                log.warning(
-                    "cooldown",
-                    f"the login-rate cool-down record in the shared cache could not be deleted "
-                    f"({problem}); it ends by itself",
-                )
+                _unavailable(problem, "deleted")
         return removed
 
     def _store(self) -> SharedCoolDownStore:
@@ -278,6 +278,16 @@ class LoginBreaker:
                 raise SharedCacheUnavailable("no shared cache is configured")
             self._shared = self._open_shared()
         return self._shared
+
+
+def _unavailable(problem: SharedCacheUnavailable, could_not: str) -> None:
+    """A table that cannot be reached is said once, by the token cache's own warning (or
+    ``cache clear``'s); the breaker only adds a progress line: the record ends by itself."""
+    log.info(
+        "cooldown",
+        f"cooldown: the shared cache's record could not be {could_not} ({problem}); "
+        "going on with this machine's record",
+    )
 
 
 COOLDOWN_HINT = (

@@ -98,17 +98,23 @@ class DynamoDbSharedCache:
                 raise _Undecryptable from None
             raise SharedCacheUnavailable(f"{service} {action} failed ({code})") from None
 
-    def call(self, service: str, action: str, **arguments: Any) -> Any:
-        """One call for another record of this tier (``shared_cooldown.py``): every failure,
-        a failed condition or a ciphertext that does not decrypt too, is ``SharedCacheUnavailable``."""
+    def call(
+        self,
+        service: str,
+        action: str,
+        *,
+        refused: type[SharedCacheUnavailable] = SharedCacheUnavailable,
+        **arguments: Any,
+    ) -> Any:
+        """One call for another record of this tier (``shared_cooldown.py``): every failure is
+        ``SharedCacheUnavailable``; a failed condition or a ciphertext that does not decrypt is
+        ``refused`` (a subclass the caller names)."""
         try:
             return self._call(service, action, **arguments)
         except _ConditionFailed:
-            raise SharedCacheUnavailable(f"{service} {action}: its condition failed") from None
+            raise refused(f"{service} {action}: its condition failed") from None
         except _Undecryptable:
-            raise SharedCacheUnavailable(
-                f"{service} {action}: it does not decrypt under its encryption context"
-            ) from None
+            raise refused(f"{service} {action}: it does not decrypt under its context") from None
 
     def read(self, item_id: str) -> SharedRead:
         """The credential in the item (decrypted), if any, and the state of its lease."""

@@ -13,14 +13,15 @@ username>`` (the tokens' items are bare SHA-256 ids, so the two never meet):
   under the context its fields give is refused, and ``cooldown.LoginBreaker`` ignores one that ends
   later than now + the cool-down. Deleting records (``cache clear``) needs no key.
 
-Every failure here is ``SharedCacheUnavailable``: the breaker warns at most, never fails a command.
+Every failure here is ``SharedCacheUnavailable``, and a record that cannot be trusted
+``cooldown.CoolDownRecordRefused``: the breaker warns at most, never fails a command.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .cooldown import CoolDown
+from .cooldown import CoolDown, CoolDownRecordRefused
 from .shared import TTL_MARGIN_SECONDS, DynamoDbSharedCache
 from .shared_item import SharedCacheUnavailable
 
@@ -62,19 +63,17 @@ class SharedCoolDowns:
         if not item:
             return None
         cooldown = _times_of(item)
-        try:
-            opened = self._shared.call(
-                "kms",
-                "decrypt",
-                CiphertextBlob=item["ciphertext"]["B"],
-                KeyId=self._shared.kms_key,
-                EncryptionContext=encryption_context(item_id, cooldown),
-            )
-        except SharedCacheUnavailable as problem:
-            raise SharedCacheUnavailable(f"its record is refused ({problem})") from None
+        opened = self._shared.call(
+            "kms",
+            "decrypt",
+            refused=CoolDownRecordRefused,
+            CiphertextBlob=item["ciphertext"]["B"],
+            KeyId=self._shared.kms_key,
+            EncryptionContext=encryption_context(item_id, cooldown),
+        )
         plaintext = opened.get("Plaintext") if isinstance(opened, dict) else None
         if plaintext != _plaintext(cooldown):
-            raise SharedCacheUnavailable("its record's times do not match what was encrypted")
+            raise CoolDownRecordRefused("its times do not match what was encrypted")
         return cooldown
 
     def write(self, stem: str, cooldown: CoolDown) -> None:
@@ -114,17 +113,17 @@ class SharedCoolDowns:
 
 
 def _times_of(item: dict[str, Any]) -> CoolDown:
-    """The record's times and ciphertext, checked for shape; ``SharedCacheUnavailable`` when a
-    field is missing or of the wrong type."""
+    """The record's times, its fields checked for shape (the ciphertext too);
+    ``CoolDownRecordRefused`` when a field is missing or of the wrong type."""
     try:
         began, ends = item["began"]["N"], item["ends"]["N"]
         ciphertext = item["ciphertext"]["B"]
     except (KeyError, TypeError):
-        raise SharedCacheUnavailable("its record lacks began, ends or ciphertext") from None
+        raise CoolDownRecordRefused("it lacks began, ends or ciphertext") from None
     if not (
         isinstance(began, str) and began.isdigit() and isinstance(ends, str) and ends.isdigit()
     ):
-        raise SharedCacheUnavailable("its record's times are not whole seconds")
+        raise CoolDownRecordRefused("its times are not whole seconds")
     if not isinstance(ciphertext, bytes) or not ciphertext:
-        raise SharedCacheUnavailable("its record's ciphertext is empty")
+        raise CoolDownRecordRefused("its ciphertext is empty")
     return CoolDown(int(began), int(ends))
