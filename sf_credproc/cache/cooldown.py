@@ -152,7 +152,7 @@ class SharedCoolDownStore(Protocol):
 
     def write(self, stem: str, cooldown: CoolDown) -> None: ...
 
-    def delete(self, stem: str) -> None: ...
+    def delete(self, stem: str) -> bool: ...
 
 
 class LoginBreaker:
@@ -262,12 +262,12 @@ class LoginBreaker:
         return cooldown
 
     def end(self) -> bool:
-        """End the cool-down here and in the shared tier (``cache clear``). True if this machine
-        had one; a shared record that cannot be deleted is a warning."""
+        """End the cool-down here and in the shared tier (``cache clear``). True if either held a
+        record; one that cannot be deleted ends by itself."""
         removed = self.local.delete(self.stem)
         if self._open_shared is not None:
             try:
-                self._store().delete(self.stem)
+                removed = self._store().delete(self.stem) or removed
             except SharedCacheUnavailable as problem:
                 _unavailable(problem, "deleted")
         return removed

@@ -102,14 +102,17 @@ class SharedCoolDowns:
             },
         )
 
-    def delete(self, stem: str) -> None:
-        """Remove the record (``cache clear``): the cool-down ends for the whole fleet."""
-        self._shared.call(
+    def delete(self, stem: str) -> bool:
+        """Remove the record (``cache clear``): the cool-down ends for the whole fleet. True if
+        there was one."""
+        answer = self._shared.call(
             "dynamodb",
             "delete_item",
             TableName=self._shared.table,
             Key={"id": {"S": item_id_of(stem)}},
+            ReturnValues="ALL_OLD",
         )
+        return isinstance(answer, dict) and bool(answer.get("Attributes"))
 
 
 def _times_of(item: dict[str, Any]) -> CoolDown:
