@@ -101,15 +101,15 @@ def describe_entry(entry: CachedCredential, state: str) -> dict[str, Any]:
 
 
 def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
-    """Delete one identity's entry (and its shared item), or every local entry with ``--all``."""
+    """Delete one identity's entry (and its shared item) and end its user's login-rate cool-down,
+    or every local entry and cool-down record with ``--all``."""
+    from ..cache.cooldown import LocalCoolDowns
     from ..compose import cache_identity, login_breaker_of, shared_item_of
     from ..config.settings import resolve_cache_dir
 
     if args.all:
         # Every local entry; shared items are per identity (use clear without --all for those).
         directory = resolve_cache_dir(vars(args), context.environ)
-        from ..cache.cooldown import LocalCoolDowns
-
         removed = FileTokenCache(directory).clear()
         ended = LocalCoolDowns(directory).clear()
         cooled = f" and {ended} login-rate cool-down(s)" if ended else ""
@@ -126,7 +126,8 @@ def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
         also = shared_item_of(settings, identity, resolved.deadline, context.clock).delete_or_warn(
             settings.username
         )
-    # The cool-down ends too: here, and for the fleet (a record that cannot be deleted warns).
+    # The user's login-rate cool-down ends too: here, and in the shared tier (best effort: a
+    # record that cannot be deleted ends by itself).
     if login_breaker_of(settings, context.clock, resolved.deadline).end():
         also += "; ended the login-rate cool-down"
     context.log.say("cache", f"{what} for {settings.username} at {settings.login_url.base}{also}")
