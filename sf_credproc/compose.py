@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .cache.cooldown import LoginBreaker, SharedCoolDownStore
 from .cache.deadline_share import DeadlineShare
 from .cache.files import FileTokenCache
 from .cache.identity import CacheIdentity
@@ -25,7 +26,7 @@ from .clock import Clock
 from .config.settings import Settings
 from .credential import Credential
 from .deadline import Deadline
-from .errors import ConfigError
+from .errors import ConfigError, LoginRateExceeded
 
 if TYPE_CHECKING:
     from .aws import AwsClients
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 #: A lease outlives its holder's own deadline by this much: the holder either wrote or died.
 LEASE_MARGIN_SECONDS = 5.0
+#: The share of the deadline left that the shared cool-down record's calls may spend before a
+#: login: a hung table leaves the login most of its time.
+BREAKER_SHARE = 0.25
 
 
 def cache_identity(settings: Settings) -> CacheIdentity:
@@ -194,15 +198,57 @@ class CredentialPipeline:
         return TieredTokenCache(local, open_shared)
 
     def _log_in_within(self, deadline: Deadline) -> LogIn:
+        """The login, behind the login-rate circuit breaker (``cache/cooldown.py``): during a
+        cool-down it raises ``CoolingDown`` without a request; "login rate exceeded" starts one."""
+
         def log_in_now() -> Credential:
             from .login import log_in  # boto3, requests, PyJWT and cryptography: only on a miss
 
+            breaker = login_breaker_of(self.settings, self._clock, deadline, self._aws)
+            breaker.check()
             aws = self._aws.clients(deadline)
-            return log_in(
-                self.settings,
-                key_source=key_source_of(self.settings, aws, self._environ),
-                clock=self._clock,
-                deadline=deadline,
-            )
+            try:
+                return log_in(
+                    self.settings,
+                    key_source=key_source_of(self.settings, aws, self._environ),
+                    clock=self._clock,
+                    deadline=deadline,
+                )
+            except LoginRateExceeded as error:
+                cooldown = breaker.trip()
+                if cooldown is not None:
+                    error.hint = (
+                        "The user exceeded 3,600 logins in an hour: retry after the cool-down, "
+                        f"{breaker.cooldown_seconds} s (--rate-limit-cooldown) during which no "
+                        "login is made for the user and a still-valid cached token is served; "
+                        "'sf-credproc cache clear' ends it early"
+                    )
+                raise
 
         return log_in_now
+
+
+def login_breaker_of(
+    settings: Settings, clock: Clock, deadline: Deadline, aws: AwsSession | None = None
+) -> LoginBreaker:
+    """The login-rate circuit breaker of the settings' user at their token host: the record in
+    the cache directory and, with a shared cache, the table's, read and written within a share of
+    ``deadline`` (the breaker is not a token cache: ``--no-cache`` keeps it)."""
+    open_shared = None
+    if settings.shared_table is not None and settings.shared_key is not None:
+        session = aws or AwsSession(settings)
+
+        def open_shared() -> SharedCoolDownStore:
+            from .cache.shared_cooldown import SharedCoolDowns
+
+            share = DeadlineShare(deadline, clock, share=BREAKER_SHARE)
+            return SharedCoolDowns(shared_cache_of(settings, session.clients(share), clock))
+
+    return LoginBreaker(
+        directory=settings.cache_dir,
+        clock=clock,
+        cooldown_seconds=settings.rate_limit_cooldown_seconds,
+        token_endpoint=settings.login_url.token_endpoint,
+        username=settings.username,
+        open_shared=open_shared,
+    )

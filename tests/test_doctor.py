@@ -42,7 +42,8 @@ def test_healthy_setup(
     code, report, text = doctor(org, env, f"file:{key_file}", "--cert", str(cert_file))
     assert code == 0
     assert list(report) == [
-        "configuration", "login URL", "key", "certificate", "clock", "token exchange", "cache",
+        "configuration", "login URL", "key", "certificate", "clock", "login rate",
+        "token exchange", "cache",
     ]  # fmt: skip
     assert {c["status"] for c in report.values()} == {"ok"}
     assert "client_id from --client-id" in report["configuration"]["detail"]

@@ -255,7 +255,7 @@ def test_login_rate_exceeded_is_not_retried(
     assert run.code == 5
     assert retries(run) == 0 and len(org.token_requests) == 1
     (failure,) = [e for e in events(run) if e["level"] == "error"]
-    assert "retry after the hour" in failure["message"] and failure["exit_code"] == 5
+    assert "retry after the cool-down" in failure["message"] and failure["exit_code"] == 5
 
 
 def test_expired_assertion_names_the_clock_skew(

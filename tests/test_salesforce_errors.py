@@ -79,7 +79,7 @@ def test_login_rate_exceeded_is_transient(
     org.login_limit_per_hour = 1
     run_cli(get_args(org, key), env).credential()
     run = run_cli(get_args(org, key, "--refresh"), env)
-    run.assert_failed(5, "login rate exceeded", "retry after the hour")
+    run.assert_failed(5, "login rate exceeded", "retry after the cool-down", "600 s")
 
 
 def test_unknown_consumer_key(org: FaultyEmulator, env: dict[str, str], key: str) -> None:

@@ -98,6 +98,24 @@ class DynamoDbSharedCache:
                 raise _Undecryptable from None
             raise SharedCacheUnavailable(f"{service} {action} failed ({code})") from None
 
+    def call(
+        self,
+        service: str,
+        action: str,
+        *,
+        refused: type[SharedCacheUnavailable] = SharedCacheUnavailable,
+        **arguments: Any,
+    ) -> Any:
+        """One call for another record of this tier (``shared_cooldown.py``): every failure is
+        ``SharedCacheUnavailable``; a failed condition or a ciphertext that does not decrypt is
+        ``refused`` (a subclass the caller names)."""
+        try:
+            return self._call(service, action, **arguments)
+        except _ConditionFailed:
+            raise refused(f"{service} {action}: its condition failed") from None
+        except _Undecryptable:
+            raise refused(f"{service} {action}: it does not decrypt under its context") from None
+
     def read(self, item_id: str) -> SharedRead:
         """The credential in the item (decrypted), if any, and the state of its lease."""
         answer = self._call(

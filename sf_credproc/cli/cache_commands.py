@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..cache.disk import FRESH
 from ..cache.entry import CachedCredential
 from ..cache.files import FileTokenCache
 from ..credential import format_rfc3339
 from ..errors import ConfigError, ExitStatus
 from .context import CommandContext
 
+if TYPE_CHECKING:
+    from ..cache.cooldown import CoolDown
+
 IDENTITY = frozenset({"client_id", "username"})
+#: The state ``cache list`` shows for an entry that is not fresh while its user is cooling down.
+COOLING_DOWN = "cooling-down"
 
 
 def ask_for_action(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
@@ -39,7 +45,14 @@ def list_entries(args: argparse.Namespace, context: CommandContext) -> ExitStatu
             identity_stem=entry.identity.file_stem,
             host=cache.host,
         )
-        rows.append(describe_entry(entry, judged_by.state(entry.expiration, now)))
+        state = judged_by.state(entry.expiration, now)
+        row = describe_entry(entry, state)
+        if state != FRESH:
+            # A token that get would refresh, for a user no login may be made for now.
+            cooldown = _cooldown_of(entry, directory, view.rate_limit_cooldown_seconds, context)
+            if cooldown is not None:
+                row.update(state=COOLING_DOWN, cooldown_ends=format_rfc3339(cooldown.ends))
+        rows.append(row)
     out = context.stdout
     if args.json:
         for row in rows:
@@ -48,10 +61,27 @@ def list_entries(args: argparse.Namespace, context: CommandContext) -> ExitStatu
     out.write(f"cache: {directory} ({len(rows)} {'entry' if len(rows) == 1 else 'entries'})\n")
     for row in rows:
         out.write(
-            f"{row['expiration']}  {row['state']:<11}  {row['username']}  {row['login_url']}  "
+            f"{row['expiration']}  {row['state']:<12}  {row['username']}  {row['login_url']}  "
             f"aud={row['audience']}  client_id={row['client_id']}\n"
         )
     return ExitStatus.OK
+
+
+def _cooldown_of(
+    entry: CachedCredential, directory: str, cooldown_seconds: int, context: CommandContext
+) -> CoolDown | None:
+    """The login-rate cool-down this machine records for the entry's user, if one holds."""
+    from ..cache.cooldown import LoginBreaker
+
+    breaker = LoginBreaker(
+        directory=directory,
+        clock=context.clock,
+        cooldown_seconds=cooldown_seconds,
+        token_endpoint=entry.identity.token_endpoint,
+        username=entry.identity.username,
+    )
+    found = breaker.active(shared=False)
+    return found[0] if found is not None else None
 
 
 def describe_entry(entry: CachedCredential, state: str) -> dict[str, Any]:
@@ -71,15 +101,19 @@ def describe_entry(entry: CachedCredential, state: str) -> dict[str, Any]:
 
 
 def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
-    """Delete one identity's entry (and its shared item), or every local entry with ``--all``."""
-    from ..compose import cache_identity, shared_item_of
+    """Delete one identity's entry (and its shared item) and end its user's login-rate cool-down,
+    or every local entry and cool-down record with ``--all``."""
+    from ..cache.cooldown import LocalCoolDowns
+    from ..compose import cache_identity, login_breaker_of, shared_item_of
     from ..config.settings import resolve_cache_dir
 
     if args.all:
         # Every local entry; shared items are per identity (use clear without --all for those).
         directory = resolve_cache_dir(vars(args), context.environ)
         removed = FileTokenCache(directory).clear()
-        context.log.say("cache", f"removed {removed} cached token(s) from {directory}")
+        ended = LocalCoolDowns(directory).clear()
+        cooled = f" and {ended} login-rate cool-down(s)" if ended else ""
+        context.log.say("cache", f"removed {removed} cached token(s){cooled} from {directory}")
         return ExitStatus.OK
     resolved = context.resolve(args, needs=IDENTITY)
     settings = resolved.settings
@@ -92,6 +126,10 @@ def clear(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
         also = shared_item_of(settings, identity, resolved.deadline, context.clock).delete_or_warn(
             settings.username
         )
+    # The user's login-rate cool-down ends too: here, and in the shared tier (best effort: a
+    # record that cannot be deleted ends by itself).
+    if login_breaker_of(settings, context.clock, resolved.deadline).end():
+        also += "; ended the login-rate cool-down"
     context.log.say("cache", f"{what} for {settings.username} at {settings.login_url.base}{also}")
     return ExitStatus.OK
 

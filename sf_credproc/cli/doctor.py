@@ -96,7 +96,12 @@ def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check
     checks.append(key_check)
     checks.append(_certificate(args.cert, key))
     checks.append(_clock(pieces))
-    checks.append(_exchange(pieces))
+    cooldown = _login_rate(pieces)
+    checks.append(cooldown)
+    if cooldown.status == "FAILED":  # no login while it lasts: not even this one
+        checks.append(Check("token exchange", "skipped", "no login during the cool-down"))
+    else:
+        checks.append(_exchange(pieces))
     checks.append(_cache_directory(settings.cache_dir))
     if settings.shared_table:
         checks.append(_shared_cache(pieces))
@@ -243,6 +248,27 @@ def _clock(pieces: _Pieces) -> Check:
             ExitStatus.REFUSED,
         )
     return Check("clock", "ok", detail)
+
+
+def _login_rate(pieces: _Pieces) -> Check:
+    """The login-rate circuit breaker (``cache/cooldown.py``): a cool-down in force fails the
+    check as ``get`` would fail without a cached token (exit 5), and the exchange is skipped."""
+    from ..compose import login_breaker_of
+
+    settings = pieces.settings
+    breaker = login_breaker_of(settings, pieces.clock, pieces.deadline)
+    try:
+        breaker.check()
+    except CredProcError as error:
+        return _failed("login rate", error)
+    if not breaker.enabled:
+        return Check("login rate", "ok", "no cool-down after 'login rate exceeded' (it is off)")
+    return Check(
+        "login rate",
+        "ok",
+        f"no login-rate cool-down for {settings.username} at {breaker.host} "
+        f"(after 'login rate exceeded': {breaker.cooldown_seconds} s)",
+    )
 
 
 def _exchange(pieces: _Pieces) -> Check:

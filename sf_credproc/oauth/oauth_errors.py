@@ -52,7 +52,9 @@ def explain_oauth_error(
     if "login rate exceeded" in text:
         return LoginRateExceeded(
             f"Salesforce refused the login for {user}: {said}",
-            hint="The user exceeded 3,600 logins in an hour; retry after the hour, and cache tokens",
+            hint="The user exceeded 3,600 logins in an hour: retry after the cool-down "
+            "(--rate-limit-cooldown, 600 s by default), during which no login is made for the "
+            "user and a still-valid cached token is served",
         )
     if "expired authorization code" in text and clock_skew_seconds is not None:
         direction = "behind" if clock_skew_seconds < 0 else "ahead of"
