@@ -8,12 +8,14 @@ its own local cache, on one clock that the emulator shares.
 
 from __future__ import annotations
 
+import calendar
 import time
 from pathlib import Path
 
-from clocks import ManualClock
-from faulty_emulator import FaultyEmulator
-from helpers import CLIENT_ID, USERNAME, process_environment
+from clocks import ManualClock, SkippingClock
+from faulty_emulator import CannedResponse, FaultyEmulator
+from helpers import CLIENT_ID, USERNAME, get_args, process_environment, run_cli
+from shared_tier import machine
 
 from sf_credproc.cache.disk import MAX_JITTER_FRACTION, advisory_seconds, jitter_fraction
 from sf_credproc.compose import CredentialPipeline, cache_identity
@@ -93,3 +95,36 @@ def test_jitter_covers_its_range_and_never_shortens_the_window() -> None:
     for host in HOSTS:
         window = advisory_seconds(MIN_TTL, stem, host)
         assert MIN_TTL <= window <= MIN_TTL * (1 + MAX_JITTER_FRACTION)
+
+
+def test_the_shared_tier_keeps_a_token_through_an_outage_like_the_local_cache(
+    org: FaultyEmulator, shared: dict[str, str], key: str, tmp_path: Path
+) -> None:
+    """Two machines share a token; Salesforce goes down as it enters the advisory window: each
+    serves it with one warning (and gives the lease back), fails in the mandatory window, and
+    once Salesforce is back one login serves both."""
+    clock = SkippingClock()
+    org.clock = clock.time
+    args = get_args(org, key, "--session-ttl", "1200", "--min-ttl", "600", "--mandatory-ttl", "300")
+    one, two = machine(shared, tmp_path, 1), machine(shared, tmp_path, 2)
+    cached = run_cli(args, one, clock=clock).credential()
+    assert run_cli(args, two, clock=clock).credential() == cached
+    expiration = calendar.timegm(time.strptime(cached["Expiration"], "%Y-%m-%dT%H:%M:%SZ"))
+    org.canned_responses.extend([CannedResponse(503, b"<html>Maintenance</html>")] * 100)
+
+    clock.advance(expiration - 450 - clock.time())  # the advisory window
+    for environment in (one, two, one):
+        run = run_cli(args, environment, clock=clock)
+        assert run.credential() == cached
+        (warning,) = run.stderr.splitlines()
+        assert "warning: could not refresh the Salesforce token" in warning
+    clock.advance(expiration - 150 - clock.time())  # the mandatory window
+    for environment in (one, two):
+        run_cli(args, environment, clock=clock).assert_failed(5, "HTML page")
+
+    org.canned_responses.clear()
+    logins = org.token_request_count
+    new = run_cli(args, two, clock=clock).credential()
+    assert new["AccessToken"] != cached["AccessToken"]
+    assert run_cli(args, one, clock=clock).credential() == new
+    assert org.token_request_count == logins + 1

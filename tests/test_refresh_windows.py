@@ -9,6 +9,7 @@ while a ``SkippingClock`` moves time on.
 from __future__ import annotations
 
 import calendar
+import fcntl
 import time
 from pathlib import Path
 
@@ -204,3 +205,27 @@ def test_salesforce_down_for_twenty_minutes_across_the_advisory_window(
         clock.advance(60)
         assert run_cli(args, env, clock=clock).credential() == back
     assert org.token_request_count == logins + 1
+
+
+@pytest.mark.parametrize("state", ["advisory", "mandatory"])
+def test_a_refresh_in_progress_elsewhere(
+    org: FaultyEmulator, env: dict[str, str], key: str, state: str
+) -> None:
+    """Another process holds the identity's lock (it is refreshing): in the advisory window the
+    current token is served at once, silently; in the mandatory window the command waits for
+    that process, and fails at its deadline if it never finishes."""
+    clock = SkippingClock()
+    org.clock = clock.time
+    args = get_args(org, key, *WINDOWS)
+    cached = run_cli(args, env, clock=clock).credential()
+    move_to(clock, expiration_of(cached) - SECONDS_LEFT[state])
+    lock = Path(env["XDG_CACHE_HOME"]) / "sf-credproc" / f"{entry_stem(env)}.lock"
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        run = run_cli([*args, "--timeout", "2"], env, clock=clock)
+    if state == "advisory":
+        assert run.credential() == cached
+        assert run.stderr == ""
+    else:
+        run.assert_failed(5, "another sf-credproc process")
+    assert org.token_request_count == 1
