@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 from clocks import SkippingClock
 from faulty_emulator import CannedResponse, FaultyEmulator
-from helpers import USERNAME, Run, get_args, run_cli
+from helpers import (
+    CLIENT_ID,
+    USERNAME,
+    Run,
+    credential_document,
+    get_args,
+    run_cli,
+    run_process,
+)
 
 from sf_credproc.cache.disk import advisory_seconds, this_host
 
@@ -229,3 +237,44 @@ def test_a_refresh_in_progress_elsewhere(
     else:
         run.assert_failed(5, "another sf-credproc process")
     assert org.token_request_count == 1
+
+
+def plant_entry(
+    org: FaultyEmulator, env: dict[str, str], key: str, seconds_left: int
+) -> dict[str, str]:
+    """A cached token with ``seconds_left`` to live, as the command would have saved it: a real
+    process cannot be given a clock, so the token's age is set instead."""
+    from sf_credproc.cache.files import FileTokenCache
+    from sf_credproc.compose import cache_identity
+    from sf_credproc.config.settings import resolve_keywords
+    from sf_credproc.credential import Credential
+
+    settings = resolve_keywords(
+        environ=env, client_id=CLIENT_ID, username=USERNAME, login_url=org.url, key=key
+    )
+    expiration = int(time.time()) + seconds_left
+    issued_at = expiration - SESSION_TTL
+    document = credential_document(
+        "00Dxx0000000001!planted.token.for.the.window.test", USERNAME, issued_at, expiration
+    )
+    credential = Credential.from_document(document, issued_at=issued_at, expiration=expiration)
+    FileTokenCache(settings.cache_dir).write(cache_identity(settings), credential)
+    return document
+
+
+@pytest.mark.parametrize(("state", "code"), [("advisory", 0), ("mandatory", 5)])
+def test_a_real_process_through_an_outage(
+    org: FaultyEmulator, env: dict[str, str], key: str, state: str, code: int
+) -> None:
+    """The installed command, Salesforce down: the advisory window serves the cached token with
+    exactly one warning and exit 0; the mandatory window exits 5 with stdout empty."""
+    cached = plant_entry(org, env, key, SECONDS_LEFT[state])
+    org.canned_responses.extend([OUTAGE] * 20)
+    run = run_process(get_args(org, key, *WINDOWS), env)
+    if code == 0:
+        assert run.credential() == cached
+        (warning,) = run.stderr.splitlines()
+        assert warning.startswith("sf-credproc: warning: could not refresh the Salesforce token")
+    else:
+        run.assert_failed(5, "HTML page")
+    assert org.token_request_count >= 1  # a refresh was attempted in both windows
