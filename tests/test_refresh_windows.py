@@ -180,7 +180,11 @@ def test_salesforce_down_for_twenty_minutes_across_the_advisory_window(
     cached = run_cli(args, env, clock=clock).credential()
     expiration = expiration_of(cached)
     advisory = advisory_seconds(900, entry_stem(env), this_host())
-    down_from = expiration - advisory - 60
+    # Minutes that leave 30 s more than a whole number of minutes above the mandatory window, so
+    # that a refresh's retries (their backoffs move the clock too) never cross it mid-command;
+    # the first of them within a minute before the advisory window.
+    first_left = 330 + 60 * -(-(advisory - 330 + 1) // 60)
+    down_from = expiration - first_left
     down_until = down_from + 20 * 60
     org.canned_responses.extend([OUTAGE] * 1000)
 
