@@ -1,8 +1,11 @@
 """The Python API: credentials for programs that would rather import the helper than spawn it.
 
 ``get_credential`` takes the settings of ``sf-credproc get`` as keyword arguments (or a profile, or a
-``Settings``), goes through the same cache (local, and shared when configured) and returns an
-immutable ``Credential``. Errors are the exceptions behind the exit codes. Nothing is printed.
+``Settings``), goes through the same cache (local, and shared when configured) with the same refresh
+windows (``cache/refresh.py``: a token in the advisory window is refreshed, and kept when the
+refresh fails transiently; in the mandatory window a failed refresh raises) and returns an
+immutable ``Credential``. ``rejected_sha256=`` is ``get --rejected-sha256``: compare and refresh
+after a 401. Errors are the exceptions behind the exit codes. Nothing is printed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from typing import Any
 
 from .clock import Clock, SystemClock
 from .compose import CredentialPipeline
+from .config.options import REJECTED_SHA256
 from .config.settings import Settings, resolve_keywords
+from .config.values import RawValue, check_sha256
 from .credential import Credential
 
 
@@ -22,16 +27,26 @@ def get_credential(
     *,
     clock: Clock | None = None,
     environ: Mapping[str, str] | None = None,
+    rejected_sha256: str | None = None,
     **options: Any,
 ) -> Credential:
     """A fresh credential, from the cache or a single login. Raises ``CredProcError`` subclasses.
 
     Pass a ``Settings`` (``Settings.from_profile``), or keyword arguments as ``config.settings.resolve_keywords`` takes.
+    ``rejected_sha256``: the SHA-256 (64 hex digits) of a token Salesforce just answered 401
+    ``INVALID_SESSION_ID`` to; the cache drops it once Salesforce confirms it dead, and one caller
+    logs in (``ConfigError`` naming ``rejected_sha256=`` for anything but a digest).
     """
     env = os.environ if environ is None else environ
     if settings is None:
-        settings = resolve_keywords(environ=env, **options)
+        settings = resolve_keywords(environ=env, rejected_sha256=rejected_sha256, **options)
+        rejected_sha256 = None  # checked, and in the settings now
     elif options:
         raise TypeError("pass either settings or keyword arguments, not both")
+    elif rejected_sha256 is not None:
+        label = REJECTED_SHA256.python_label()
+        rejected_sha256 = check_sha256(
+            RawValue(REJECTED_SHA256, rejected_sha256, label, from_python=True)
+        )
     pipeline = CredentialPipeline(settings, clock=clock or SystemClock(), environ=env)
-    return pipeline.obtain().credential
+    return pipeline.obtain(rejected_sha256=rejected_sha256).credential
