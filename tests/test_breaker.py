@@ -51,7 +51,9 @@ def test_fifty_gets_in_the_cooldown_make_no_token_request(
         assert_cooling_down(run)
         lefts.append(int(run.stderr.split(" s more")[0].rsplit(" ", 1)[1]))
     assert org.token_request_count == 1
-    assert lefts[0] in (589, 590, 591) and lefts == sorted(lefts, reverse=True)
+    # 600 s minus the 10 s skipped, and the moment the command took; then counting down.
+    assert 570 <= lefts[0] <= 591 and lefts == sorted(lefts, reverse=True)
+    assert lefts[0] - lefts[-1] >= 490
 
 
 def test_after_the_cooldown_a_login_happens_again(
@@ -60,9 +62,9 @@ def test_after_the_cooldown_a_login_happens_again(
     clock = SkippingClock()
     trip(org, env, key, clock)
     org.login_limit_per_hour = 3600
-    clock.advance(590)
+    clock.advance(570)
     assert_cooling_down(run_cli(get_args(org, key), env, clock=clock))
-    clock.advance(12)
+    clock.advance(31)
     run_cli(get_args(org, key), env, clock=clock).credential()
     assert org.token_request_count == 2
 
