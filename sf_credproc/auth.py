@@ -87,7 +87,9 @@ class _Refresh:
     def __init__(self, rejected: str | None) -> None:
         #: The token this refresh replaces after a 401, or None for a refresh ahead of expiry.
         self.rejected = rejected
-        self.result: Future[Credential] = Future()
+        #: The new (or kept) credential; None when the refreshing thread was interrupted (Ctrl-C,
+        #: ``SystemExit``): that is no answer for the waiters, who look again.
+        self.result: Future[Credential | None] = Future()
 
 
 class SalesforceAuth(requests.auth.AuthBase):
@@ -157,6 +159,8 @@ class SalesforceAuth(requests.auth.AuthBase):
                     self._refresh = refresh = _Refresh(rejected)
                     break
             credential = refresh.result.result()  # raises the refresh's error
+            if credential is None:
+                continue
             if rejected is None or credential.access_token != rejected:
                 return credential
             if refresh.rejected == rejected:
@@ -171,7 +175,10 @@ class SalesforceAuth(requests.auth.AuthBase):
         except BaseException as error:
             with self._lock:
                 self._refresh = None
-            refresh.result.set_exception(error)
+            if isinstance(error, Exception):
+                refresh.result.set_exception(error)
+            else:
+                refresh.result.set_result(None)
             raise
         with self._lock:
             if current is not None and credential.access_token != current.access_token:

@@ -316,6 +316,20 @@ def test_a_revoked_session_costs_one_login_for_two_auths_sharing_a_cache(
     assert org.request_counts[USERINFO_PATH] == 1
 
 
+def test_without_a_cache_the_auth_confirms_the_token_dead_itself(
+    org: FaultyEmulator, key: str, env: dict[str, str], ca_bundle: str
+) -> None:
+    auth = SalesforceAuth(no_cache=True, **options_for(org, key, env))
+    revoked = auth.credential.access_token
+    org.revoke(revoked)
+    with CaTrustingSession(ca_bundle) as http:
+        answer = query(http, org, auth)
+    assert answer.status_code == 200 and [r.status_code for r in answer.history] == [401]
+    assert sent_token(answer) == auth.credential.access_token != revoked
+    assert org.request_counts[USERINFO_PATH] == 1 and org.token_request_count == 2
+    assert auth.refreshes == 1
+
+
 @pytest.mark.parametrize("no_cache", [False, True], ids=["cache", "no-cache"])
 def test_a_401_on_a_live_token_is_handed_back_without_a_login(
     no_cache: bool,
