@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sf_credproc.cache.shared_item import (
     LeaseState,
+    SharedCacheUnavailable,
     SharedEntry,
     SharedItemMalformed,
     SharedRead,
@@ -29,6 +30,9 @@ from sf_credproc.credential import Credential
 #: Round trips within a region (a GetItem or UpdateItem; a KMS Encrypt or Decrypt).
 DYNAMODB_SECONDS = 0.006
 KMS_SECONDS = 0.008
+#: DynamoDB's limits for one partition, so for one item: read and write units per second.
+READ_LIMIT_PER_SECOND = 3000
+WRITE_LIMIT_PER_SECOND = 1000
 #: As ``cache/shared.py``: a lease ending later than this past its longest length is tampered with.
 CLOCK_SKEW_SECONDS = 5.0
 
@@ -45,10 +49,14 @@ class _Item:
 class CountingTable:
     """One table, its items in a dict; ``reads`` and ``writes`` count calls per whole second."""
 
-    def __init__(self, clock: Clock, *, lease_seconds: float) -> None:
+    def __init__(self, clock: Clock, *, lease_seconds: float, throttle: bool = False) -> None:
         self.table = "simulated-tokens"
         self.clock = clock
         self.lease_seconds = lease_seconds
+        #: Throttle calls beyond the per-partition limits, as DynamoDB does to a hot item; the
+        #: tier then raises what ``cache/shared.py`` raises for any AWS error.
+        self.throttle = throttle
+        self.throttled = 0
         self.calls: dict[str, int] = {}
         self.reads: Counter[int] = Counter()
         self.writes: Counter[int] = Counter()
@@ -61,10 +69,16 @@ class CountingTable:
         self.calls[action] = self.calls.get(action, 0) + 1
         self.clock.sleep(before + DYNAMODB_SECONDS / 2)
         second = int(self.clock.time())
-        if action == "get_item":
-            self.reads[second] += 1
-        else:
-            self.writes[second] += 1
+        counts, limit = (
+            (self.reads, READ_LIMIT_PER_SECOND)
+            if action == "get_item"
+            else (self.writes, WRITE_LIMIT_PER_SECOND)
+        )
+        counts[second] += 1
+        if self.throttle and counts[second] > limit:
+            self.throttled += 1
+            self.clock.sleep(DYNAMODB_SECONDS / 2)
+            raise SharedCacheUnavailable(f"dynamodb {action} failed (ThrottlingException)")
 
     def read(self, item_id: str) -> SharedRead:
         self._dynamodb("get_item")
@@ -132,8 +146,12 @@ class CountingTable:
         self.clock.sleep(DYNAMODB_SECONDS / 2)
 
     def release(self, item_id: str, holder: str) -> bool:
-        """``DynamoDbSharedCache.release``: remove the lease if ``holder`` has it."""
-        self._dynamodb("update_item")
+        """``DynamoDbSharedCache.release``: remove the lease if ``holder`` has it; False when the
+        call fails (the lease then ends by itself)."""
+        try:
+            self._dynamodb("update_item")
+        except SharedCacheUnavailable:
+            return False
         item = self._items.get(item_id)
         if item is not None and item.lease_holder == holder:
             item.lease_holder, item.lease_expires = None, None

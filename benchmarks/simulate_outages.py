@@ -22,7 +22,8 @@ cool-down follows "login rate exceeded"; without it, each ``get`` asks again. Th
     python benchmarks/simulate_outages.py [--hosts 8] [--hours 24]
 
 Deterministic: the clock is simulated and the retries' jitter seeded. Prints JSON per fleet:
-logins (successful token requests), token requests (all, the refused ones included), failed gets
+logins (successful token requests), token requests (all; those answered 503 in an outage; those
+refused as "login rate exceeded", the only refusal here), failed gets
 (by exit status) and when they happened, and gets served from the cache (and, of those, after a
 failed refresh, with a ``warning:``).
 """
@@ -136,6 +137,10 @@ class Fleet:
             "gets": self.gets,
             "logins": self.logins(),
             "token_requests": self.token_requests(),
+            "token_requests_answered_503": self.org.maintenance_answers,
+            "token_requests_refused_login_rate": sum(
+                1 for request in self.org.token_requests if request.status == 400
+            ),
             "failed_gets": sum(self.failures_by_exit.values()),
             "failed_gets_by_exit_status": dict(sorted(self.failures_by_exit.items())),
             "failed_gets_by_error": dict(sorted(self.failures_by_error.items())),
