@@ -161,7 +161,7 @@ class Fleet:
         if low < self.minutes:
             self.due.setdefault(low, []).append(n)
 
-    def log_in(self) -> Credential:
+    def log_in(self, *, patient: bool = True) -> Credential:
         sent_at = self.clock.time()
         self.clock.sleep(LOGIN_SECONDS)
         self.logins.append(sent_at)

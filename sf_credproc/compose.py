@@ -201,8 +201,9 @@ class CredentialPipeline:
         """The login, behind the login-rate circuit breaker (``cache/cooldown.py``): during a
         cool-down it raises ``CoolingDown`` without a request; "login rate exceeded" starts one."""
 
-        def log_in_now() -> Credential:
+        def log_in_now(*, patient: bool = True) -> Credential:
             from .login import log_in  # boto3, requests, PyJWT and cryptography: only on a miss
+            from .retry import DEFAULT_POLICY, ONE_ATTEMPT
 
             breaker = login_breaker_of(self.settings, self._clock, deadline, self._aws)
             breaker.check()
@@ -213,6 +214,7 @@ class CredentialPipeline:
                     key_source=key_source_of(self.settings, aws, self._environ),
                     clock=self._clock,
                     deadline=deadline,
+                    policy=DEFAULT_POLICY if patient else ONE_ATTEMPT,
                 )
             except LoginRateExceeded as error:
                 cooldown = breaker.trip()

@@ -17,7 +17,7 @@ from .errors import ConfigError
 from .log import fingerprint
 from .oauth.assertion import build_claims, sign_assertion
 from .oauth.exchange import ExchangeContext, TokenResponse, exchange_assertion
-from .retry import call_with_retries
+from .retry import DEFAULT_POLICY, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
     from .keys.source import KeySource
@@ -29,11 +29,13 @@ def log_in(
     key_source: KeySource,
     clock: Clock,
     deadline: Deadline,
+    policy: RetryPolicy = DEFAULT_POLICY,
 ) -> Credential:
     """Log in with the JWT bearer flow and return the credential. Raises ``CredProcError``.
 
-    Reading the key and the sign-and-exchange step are each retried on transient failures
-    (``retry.py``); every exchange attempt signs a fresh assertion (new ``jti``, new ``exp``).
+    Reading the key and the sign-and-exchange step are each retried on transient failures by
+    ``policy`` (``retry.py``; ``ONE_ATTEMPT`` for a refresh a usable token backs); every exchange
+    attempt signs a fresh assertion (new ``jti``, new ``exp``).
     """
     if settings.key is None:
         raise ConfigError("--key is required", hint="Pass --key or set SF_CREDPROC_KEY")
@@ -46,6 +48,7 @@ def log_in(
         doing=f"reading {key_uri}",
         deadline=deadline,
         clock=clock,
+        policy=policy,
     )
     context = ExchangeContext(
         token_endpoint=settings.login_url.token_endpoint,
@@ -82,6 +85,7 @@ def log_in(
         doing=f"logging in at {context.token_endpoint}",
         deadline=deadline,
         clock=clock,
+        policy=policy,
     )
     credential = Credential.from_token_response(
         response,

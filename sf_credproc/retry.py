@@ -35,6 +35,8 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+#: A refresh that a usable token backs (the advisory window): one attempt, no retries.
+ONE_ATTEMPT = RetryPolicy(max_attempts=1)
 
 
 def call_with_retries(

@@ -56,7 +56,7 @@ class FakeLogin:
         self.clock = clock
         self.calls = 0
 
-    def __call__(self) -> Credential:
+    def __call__(self, *, patient: bool = True) -> Credential:
         self.calls += 1
         issued_at = int(self.clock.time())
         return Credential(
@@ -109,7 +109,7 @@ def test_a_failed_login_keeps_the_entry_and_raises(tmp_path: Path) -> None:
     cache = FileTokenCache(str(tmp_path), clock)
     kept = cache.obtain(request(clock), FakeLogin(clock))
 
-    def failing() -> Credential:
+    def failing(*, patient: bool = True) -> Credential:
         raise RuntimeError("the login failed")
 
     with pytest.raises(RuntimeError):

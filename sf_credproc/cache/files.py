@@ -85,7 +85,9 @@ class FileTokenCache:
 
     def obtain(self, request: CacheRequest, log_in: LogIn) -> Outcome:
         """A kept credential as the refresh windows allow, else one login under the lock, saved."""
-        return self.serve_or_fill(request, lambda keep: self.save_login(request, log_in))
+        return self.serve_or_fill(
+            request, lambda keep: self.save_login(request, log_in, patient=keep is None)
+        )
 
     def serve_or_fill(self, request: CacheRequest, fill: Fill) -> Outcome:
         """kubelogin's flow with botocore's windows: a fresh entry is served; in the advisory
@@ -172,9 +174,9 @@ class FileTokenCache:
             say_kept(state, error, entry.credential, self.clock)
             return _served(entry)
 
-    def save_login(self, request: CacheRequest, log_in: LogIn) -> Outcome:
-        """Log in and keep the credential."""
-        saved = self.write(request.identity, log_in())
+    def save_login(self, request: CacheRequest, log_in: LogIn, *, patient: bool = True) -> Outcome:
+        """Log in (``patient=False``: one attempt, ``port.LogIn``) and keep the credential."""
+        saved = self.write(request.identity, log_in(patient=patient))
         log.info("cache", f"cache: saved {saved.path}")
         return _served(saved)
 

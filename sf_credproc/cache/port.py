@@ -20,8 +20,16 @@ from ..credential import Credential
 from ..deadline import Deadline
 from .identity import CacheIdentity
 
-#: A login: key → assertion → exchange. It raises ``CredProcError`` when it fails.
-LogIn = Callable[[], Credential]
+
+class LogIn(Protocol):
+    """A login: key → assertion → exchange. Raises ``CredProcError`` when it fails.
+
+    ``patient=False`` makes one attempt, without retries: a usable token is at hand (the
+    advisory window), so a failure costs nothing but a kept token, and the next command tries
+    again, rather than every command of a fleet retrying against a Salesforce that is down.
+    """
+
+    def __call__(self, *, patient: bool = True) -> Credential: ...
 
 
 @dataclass(frozen=True)

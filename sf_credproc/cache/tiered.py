@@ -18,6 +18,7 @@ conditional delete (only if the item still holds it, and no live lease), so one 
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from collections.abc import Callable
@@ -65,7 +66,15 @@ class TieredTokenCache:
             shared = self._open_shared(share)
             round_ = _SharedRound(self.local, shared, share, self.local.windows(request))
             through_shared = round_.obtain(request, log_in, keep)
-            return through_shared or self.local.save_login(request, log_in)
+            if through_shared is not None:
+                return through_shared
+            if keep is not None:
+                # The tier failed (throttled, unreachable): a usable token is at hand, so this
+                # machine does not log in alone; it refreshes through the tier next time, or
+                # alone in the mandatory window. A throttled table must not multiply logins.
+                log.info("cache", f"cache: serving {keep.path}, in the advisory window")
+                return Outcome(keep.credential, keep.path, keep.header)
+            return self.local.save_login(request, log_in)
 
         return self.local.serve_or_fill(request, fill)
 
@@ -155,7 +164,9 @@ class _SharedRound:
                         "shared-cache",
                         f"shared cache: holding the lease in {shared.table}; logging in",
                     )
-                    return self._log_in_and_share(identity, holder, watermark, log_in)
+                    # One attempt when a usable token backs this refresh (``port.LogIn``).
+                    login = functools.partial(log_in, patient=keep is None)
+                    return self._log_in_and_share(identity, holder, watermark, login)
                 may_hold_lease = False
                 if keep is not None:
                     return self._serve_kept(keep, holder_now)
@@ -222,7 +233,7 @@ class _SharedRound:
         identity: CacheIdentity,
         holder: str,
         watermark: IssuedAtWatermark,
-        log_in: LogIn,
+        log_in: Callable[[], Credential],
     ) -> Outcome:
         shared, item_id = self.shared, identity.file_stem
         try:
