@@ -50,7 +50,7 @@ def fleet(
 def test_a_fleet_refreshes_over_the_jitter_range_with_one_login(
     org: FaultyEmulator, shared: dict[str, str], key: str, tmp_path: Path
 ) -> None:
-    clock = ManualClock(float(int(time.time())))
+    clock = ManualClock(time.time())  # after the app was registered on the real clock
     org.clock = clock.time
     with process_environment(shared):
         hosts = fleet(org, shared, key, tmp_path, clock)
