@@ -281,12 +281,16 @@ def test_a_kept_token_is_refreshed_by_the_next_use(
     with CaTrustingSession(ca_bundle) as http:
         kept = query(http, org, auth)
         assert kept.status_code == 200 and sent_token(kept) == old.access_token
-        assert org.token_request_count == 1 + 4
+        # One attempt when the cache backs the refresh with its entry; the auth's own token
+        # (no cache) is kept after the login's usual retries.
+        attempts = 4 if no_cache else 1
+        assert org.token_request_count == 1 + attempts
         # Salesforce is back: the next request refreshes first (still the advisory window).
+        org.canned_responses.clear()
         renewed = query(http, org, auth)
     assert renewed.status_code == 200
     assert sent_token(renewed) == auth.credential.access_token != old.access_token
-    assert org.token_request_count == 1 + 4 + 1 and auth.refreshes == 1
+    assert org.token_request_count == 1 + attempts + 1 and auth.refreshes == 1
 
 
 # --- compare and refresh after a 401 ---------------------------------------------------------

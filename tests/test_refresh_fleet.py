@@ -118,10 +118,12 @@ def test_the_shared_tier_keeps_a_token_through_an_outage_like_the_local_cache(
 
     clock.advance(expiration - 450 - clock.time())  # the advisory window
     for environment in (one, two, one):
+        before = org.token_request_count
         run = run_cli(args, environment, clock=clock)
         assert run.credential() == cached
         assert len(run.stderr.splitlines()) == 1, run.stderr
         assert "warning: could not refresh the Salesforce token" in run.stderr
+        assert org.token_request_count == before + 1  # one attempt, backed by the kept token
     clock.advance(expiration - 150 - clock.time())  # the mandatory window
     for environment in (one, two):
         run_cli(args, environment, clock=clock).assert_failed(5, "HTML page")
@@ -132,3 +134,31 @@ def test_the_shared_tier_keeps_a_token_through_an_outage_like_the_local_cache(
     assert new["AccessToken"] != cached["AccessToken"]
     assert run_cli(args, one, clock=clock).credential() == new
     assert org.token_request_count == logins + 1
+
+
+def test_a_failing_shared_tier_never_makes_a_host_in_the_advisory_window_log_in_alone(
+    org: FaultyEmulator, shared: dict[str, str], key: str, tmp_path: Path
+) -> None:
+    """A throttled or unreachable table is one warning; a host that holds a usable token (the
+    advisory window) serves it instead of logging in by itself, so a failing tier cannot multiply
+    a fleet's logins. In the mandatory window the host logs in alone, as without the tier."""
+    clock = SkippingClock()
+    org.clock = clock.time
+    windows = ("--session-ttl", "1200", "--min-ttl", "600", "--mandatory-ttl", "300")
+    args = get_args(org, key, *windows)
+    one = machine(shared, tmp_path, 1)
+    cached = run_cli(args, one, clock=clock).credential()
+    expiration = calendar.timegm(time.strptime(cached["Expiration"], "%Y-%m-%dT%H:%M:%SZ"))
+    unreachable = {**one, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+
+    clock.advance(expiration - 450 - clock.time())  # the advisory window
+    kept = run_cli(args, unreachable, clock=clock)
+    assert kept.credential() == cached
+    (warning,) = kept.stderr.splitlines()
+    assert "shared cache" in warning and "unavailable" in warning
+    assert org.token_request_count == 1  # no login of its own
+
+    clock.advance(expiration - 150 - clock.time())  # the mandatory window
+    alone = run_cli(args, unreachable, clock=clock)
+    assert alone.credential()["AccessToken"] != cached["AccessToken"]
+    assert org.token_request_count == 2

@@ -120,7 +120,9 @@ def test_each_state_against_each_failure(
         (warning,) = run.stderr.splitlines()
         assert warning.startswith("sf-credproc: warning: could not refresh the Salesforce token")
         assert "serving the cached one" in warning
-        assert requests >= 1  # the refresh was attempted
+        # One attempt: a usable token backs the refresh, so a failure is not retried (the next
+        # get tries again), and the rate limit is never retried.
+        assert requests == 1
     elif expected == "refreshed":
         fresh = run.credential()
         assert fresh["AccessToken"] != cached["AccessToken"]

@@ -56,7 +56,7 @@ def check_sha256(raw: RawValue) -> str:
         raise ConfigError(
             f"{raw.label} (from {raw.origin}) is not a SHA-256 digest (64 hexadecimal digits)",
             hint="Pass the digest of the rejected token, never the token: "
-            'printf %s "$TOKEN" | sha256sum',
+            'printf %s "$TOKEN" | sha256sum | cut -d" " -f1',
         )
     return value
 
