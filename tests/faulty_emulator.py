@@ -13,6 +13,7 @@ from typing import Any
 
 from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.emulator.handler import TOKEN_PATH, Connection
+from sf_credproc.oauth.userinfo import USERINFO_PATH
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,12 @@ PASS = CannedResponse(0, b"")
 
 
 class FaultyEmulator(SalesforceEmulator):
-    """A ``SalesforceEmulator`` whose token endpoint first plays ``canned_responses``, in order."""
+    """A ``SalesforceEmulator`` whose token endpoint first plays ``canned_responses``, in order,
+    and whose userinfo endpoint first answers ``canned_userinfo`` (status and body only)."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.canned_responses: list[CannedResponse] = []
+        self.canned_userinfo: list[CannedResponse] = []
         #: Bumped by reset(): a delayed request from before it is dropped.
         self.generation = 0
         super().__init__(**kwargs)
@@ -48,10 +51,19 @@ class FaultyEmulator(SalesforceEmulator):
         with self.lock:
             self.generation += 1
             self.canned_responses.clear()
+            self.canned_userinfo.clear()
             super().reset()
 
     def intercept(self, path: str, connection: Connection) -> bool:
         """Play the next canned answer, outside the lock (it may sleep); True if it answered."""
+        if path == USERINFO_PATH:
+            with self.lock:
+                if not self.canned_userinfo:
+                    return False
+                userinfo = self.canned_userinfo.pop(0)
+                self.request_counts[USERINFO_PATH] += 1
+            connection.send(userinfo.status, userinfo.body, userinfo.content_type)
+            return True
         if path != TOKEN_PATH:
             return False
         with self.lock:

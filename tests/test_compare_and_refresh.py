@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from faulty_emulator import FaultyEmulator
+from faulty_emulator import CannedResponse, FaultyEmulator
 from helpers import EXE, get_args, run_cli, run_process
 from shared_tier import machine
 
@@ -172,3 +172,19 @@ def test_reports_on_two_machines_sharing_a_tier_cause_one_login(
         assert run_cli(report, environment).credential()["AccessToken"] == new
         assert run_cli(args, environment).credential()["AccessToken"] == new
     assert org.token_request_count == 2
+
+
+def test_a_userinfo_that_cannot_tell_is_exit_5_and_keeps_the_entry(
+    org: FaultyEmulator, env: dict[str, str], key: str
+) -> None:
+    """Salesforce's userinfo answers neither yes nor no (a 503 on every attempt): nothing is
+    dropped and nobody logs in; the report fails with exit 5, and the entry still serves."""
+    args = get_args(org, key)
+    token = run_cli(args, env).credential()["AccessToken"]
+    org.canned_userinfo.extend([CannedResponse(503, b"<html>Maintenance</html>")] * 4)
+    run_cli([*args, "--rejected-sha256", sha256_of(token)], env).assert_failed(
+        5, "cannot tell whether the reported token is dead"
+    )
+    assert userinfo_calls(org) == 4  # retried as any transient failure, within the deadline
+    assert org.token_request_count == 1
+    assert run_cli(args, env).credential()["AccessToken"] == token
