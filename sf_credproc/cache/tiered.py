@@ -46,6 +46,10 @@ OpenSharedTier = Callable[[DeadlineShare], "DynamoDbSharedCache"]
 
 FIRST_POLL_SECONDS = 0.1
 MAX_POLL_SECONDS = 1.0
+#: Kept back from the share when deciding to wait once more: after the wait comes a read and a
+#: lease attempt, which must not find the share already spent (the warning then names the holder
+#: that kept the lease, rather than a call cut short).
+ROUND_RESERVE_SECONDS = 0.5
 
 
 class TieredTokenCache:
@@ -171,7 +175,7 @@ class _SharedRound:
                 if keep is not None:
                     return self._serve_kept(keep, holder_now)
                 wait = pause * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
-                if self.share.remaining() <= wait:
+                if self.share.remaining() <= wait + ROUND_RESERVE_SECONDS:
                     raise SharedCacheUnavailable(
                         f"{holder_now} still held the lease when this command's "
                         f"{self.share.timeout_seconds:.1f} s share of the deadline ran out"
