@@ -209,17 +209,11 @@ class SalesforceAuth(requests.auth.AuthBase):
 
     def _is_dead(self, credential: Credential) -> bool:
         """Salesforce's verdict on a token (``oauth/userinfo.py``), within one ``--timeout``."""
-        from .oauth.userinfo import session_is_dead  # requests: loaded on a 401 only
-        from .retry import call_with_retries
+        from .oauth.userinfo import confirm_dead  # requests: loaded on a 401 only
 
         deadline = Deadline(self._settings.timeout_seconds, self._clock)
-        return call_with_retries(
-            lambda attempt: session_is_dead(
-                credential, deadline=deadline, ca_bundle=self._settings.ca_bundle
-            ),
-            doing="asking Salesforce whether the rejected token is dead",
-            deadline=deadline,
-            clock=self._clock,
+        return confirm_dead(
+            credential, deadline=deadline, ca_bundle=self._settings.ca_bundle, clock=self._clock
         )
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

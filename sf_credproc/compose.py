@@ -167,17 +167,14 @@ class CredentialPipeline:
         verdicts: dict[str, bool] = {}
 
         def is_dead(credential: Credential) -> bool:
-            from .oauth.userinfo import session_is_dead  # requests: only when a token is reported
-            from .retry import call_with_retries
+            from .oauth.userinfo import confirm_dead  # requests: only when a token is reported
 
             token = credential.access_token
             if token not in verdicts:
-                verdicts[token] = call_with_retries(
-                    lambda attempt: session_is_dead(
-                        credential, deadline=deadline, ca_bundle=self.settings.ca_bundle
-                    ),
-                    doing="asking Salesforce whether the reported token is dead",
+                verdicts[token] = confirm_dead(
+                    credential,
                     deadline=deadline,
+                    ca_bundle=self.settings.ca_bundle,
                     clock=self._clock,
                 )
             return verdicts[token]

@@ -21,6 +21,15 @@ def log_cache_hit(expiration: int, clock: Clock, what: str) -> None:
     )
 
 
+def log_still_accepted() -> None:
+    """Say that a token reported rejected is alive by Salesforce's word, and served again."""
+    log.warning(
+        "compare-and-refresh",
+        "Salesforce still accepts the token reported as rejected (its userinfo endpoint answered "
+        "200): the 401 had another cause; serving the same token, without a login",
+    )
+
+
 def log_outlived(expiration: int, session_ttl_seconds: int) -> None:
     """Say why a kept token that is not yet expired is not served."""
     log.info(

@@ -48,7 +48,7 @@ from .disk import (
 )
 from .entry import CachedCredential, decode_entry, encode_entry
 from .entry_lock import identity_lock, odd_cache_file
-from .events import log_cache_hit, log_outlived
+from .events import log_cache_hit, log_outlived, log_still_accepted
 from .identity import CacheIdentity
 from .port import CacheRequest, LogIn, Outcome
 from .refresh import RefreshWindows, may_keep, say_kept
@@ -113,7 +113,7 @@ class FileTokenCache:
                 entry = self.read(identity)
                 if entry is not None and rejected and rejected.names(entry.credential):
                     if not rejected.is_dead(entry.credential):
-                        _say_still_accepted(entry)
+                        log_still_accepted()
                         return _served(entry)
                     self._drop(entry)
                 elif entry is not None:
@@ -322,11 +322,3 @@ class FileTokenCache:
 
 def _served(entry: CachedCredential) -> Outcome:
     return Outcome(entry.credential, entry.path, entry.header)
-
-
-def _say_still_accepted(entry: CachedCredential) -> None:
-    log.warning(
-        "compare-and-refresh",
-        "Salesforce still accepts the token reported as rejected (its userinfo endpoint answered "
-        "200): the 401 had another cause; serving the same token, without a login",
-    )

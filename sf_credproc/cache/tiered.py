@@ -29,7 +29,7 @@ from ..credential import Credential
 from .deadline_share import DeadlineShare
 from .disk import ADVISORY, FRESH, outlives_session
 from .entry import CachedCredential, credential_in
-from .events import log_cache_hit
+from .events import log_cache_hit, log_still_accepted
 from .files import FileTokenCache
 from .identity import CacheIdentity
 from .port import CacheRequest, LogIn, Outcome
@@ -212,11 +212,7 @@ class _SharedRound:
         if credential is None or rejected is None or not rejected.names(credential):
             return found, credential
         if not rejected.is_dead(credential):
-            log.warning(
-                "compare-and-refresh",
-                "Salesforce still accepts the token reported as rejected (its userinfo endpoint "
-                "answered 200): the 401 had another cause; serving the same token, without a login",
-            )
+            log_still_accepted()
             return found, credential
         if found.stored is not None:
             self._delete_dead(request.identity.file_stem, found.stored)

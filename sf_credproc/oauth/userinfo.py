@@ -9,12 +9,26 @@ Salesforce answers 403 for a token whose user may not use it.
 
 from __future__ import annotations
 
+from ..clock import Clock
 from ..credential import Credential
 from ..deadline import Deadline
 from ..errors import TransientError
+from ..retry import call_with_retries
 from .exchange import post_form
 
 USERINFO_PATH = "/services/oauth2/userinfo"
+
+
+def confirm_dead(
+    credential: Credential, *, deadline: Deadline, ca_bundle: str | None, clock: Clock
+) -> bool:
+    """``session_is_dead``, retried on transient failures within ``deadline`` (``retry.py``)."""
+    return call_with_retries(
+        lambda attempt: session_is_dead(credential, deadline=deadline, ca_bundle=ca_bundle),
+        doing="asking Salesforce whether the reported token is dead",
+        deadline=deadline,
+        clock=clock,
+    )
 
 
 def session_is_dead(credential: Credential, *, deadline: Deadline, ca_bundle: str | None) -> bool:
