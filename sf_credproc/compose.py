@@ -12,7 +12,8 @@ A cache hit must stay cheap, so what only a miss needs is imported when a miss n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from .cache.cooldown import LoginBreaker, SharedCoolDownStore
@@ -73,16 +74,35 @@ class AwsSession:
         return self._clients.cut_to(deadline)
 
 
-def key_source_of(settings: Settings, aws: AwsClients, environ: Mapping[str, str]) -> KeySource:
-    """The ``KeySource`` adapter for ``--key``, chosen once by its scheme: AWS sources call through
-    ``aws``; ``file:`` and ``env:`` read a PEM (``SF_CREDPROC_KEY_PASSPHRASE`` unlocks one)."""
+@contextmanager
+def open_key_source(
+    settings: Settings,
+    aws: AwsClients,
+    environ: Mapping[str, str],
+    *,
+    deadline: Deadline,
+    clock: Clock,
+) -> Iterator[KeySource]:
+    """The ``KeySource`` adapter for ``--key``, chosen once by its scheme, for the ``with`` block:
+    AWS sources call through ``aws``; ``file:`` and ``env:`` read a PEM
+    (``SF_CREDPROC_KEY_PASSPHRASE`` unlocks one); Vault, PKCS#11 and plugins call within
+    ``deadline``. On leaving the block, what the adapter registered runs (a Vault token it logged
+    in for is revoked, an HSM session closed)."""
     from .keys.registry import KeySourceRegistry  # cryptography: only on a miss
     from .keys.source import KeySourceContext
 
     if settings.key is None:
         raise ConfigError("--key is required", hint="Pass --key or set SF_CREDPROC_KEY")
-    context = KeySourceContext(aws=aws, environ=environ, passphrase=settings.key_passphrase)
-    return KeySourceRegistry().source_for(settings.key, context)
+    context = KeySourceContext(
+        aws=aws,
+        environ=environ,
+        passphrase=settings.key_passphrase,
+        deadline=deadline,
+        clock=clock,
+        settings=settings,
+    )
+    with context.cleanup:
+        yield KeySourceRegistry().source_for(settings.key, context)
 
 
 def shared_cache_of(settings: Settings, aws: AwsClients, clock: Clock) -> DynamoDbSharedCache:
@@ -206,13 +226,16 @@ class CredentialPipeline:
             breaker.check()
             aws = self._aws.clients(deadline)
             try:
-                return log_in(
-                    self.settings,
-                    key_source=key_source_of(self.settings, aws, self._environ),
-                    clock=self._clock,
-                    deadline=deadline,
-                    policy=DEFAULT_POLICY if patient else ONE_ATTEMPT,
-                )
+                with open_key_source(
+                    self.settings, aws, self._environ, deadline=deadline, clock=self._clock
+                ) as key_source:
+                    return log_in(
+                        self.settings,
+                        key_source=key_source,
+                        clock=self._clock,
+                        deadline=deadline,
+                        policy=DEFAULT_POLICY if patient else ONE_ATTEMPT,
+                    )
             except LoginRateExceeded as error:
                 cooldown = breaker.trip()
                 if cooldown is not None:

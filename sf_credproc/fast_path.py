@@ -2,8 +2,9 @@
 
 Resolving settings needs argparse and the TOML parser; a cache hit must cost little more than the
 interpreter's own start. So every successful ``get`` records an *index* file keyed by its exact
-inputs: the arguments, the settings' environment variables and the config file's identity (device,
-inode, size, modification and change times), together with what it printed, this host's advisory
+inputs (the SHA-256 of the arguments, the settings' environment variables and the config file's
+identity: device, inode, size, modification and change times; never the inputs themselves, which
+may name anything a user typed), together with what it printed, this host's advisory
 refresh window and the ``--session-ttl`` (the cache owns that format: ``cache/disk.py``). The
 next identical invocation finds the index, checks that the entry it points to still holds the same
 token and that it is ``fresh`` by the one rule of ``disk.py``, and prints the recorded output. Any
@@ -12,9 +13,9 @@ other state (the advisory window, where a refresh is due) and any report of a re
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
-Only ``os``, ``stat``, ``time`` and ``zlib`` are imported here and by the cache modules this uses;
-``zlib.crc32`` only names the index file, and the index holds the full inputs, compared byte for
-byte.
+Only ``os``, ``stat``, ``time``, ``zlib`` and ``hashlib`` are imported here and by the cache
+modules this uses; ``zlib.crc32`` of the digest only names the index file, and the index holds the
+whole digest, compared byte for byte.
 """
 
 # No ``from __future__ import annotations`` here (a cache hit would pay for importing it): names
@@ -22,6 +23,7 @@ byte.
 import os
 import time
 import zlib
+from hashlib import sha256
 
 from . import __version__
 from .cache.disk import INDEX_SUFFIX, indexed_output
@@ -64,7 +66,7 @@ KEY_ENVIRONMENT = (
 def invocation_key(
     argv: "Sequence[str]", environ: "Mapping[str, str]", version: str = __version__
 ) -> bytes:
-    """Everything that decides the outcome of a ``get`` invocation, as bytes.
+    """The SHA-256 of everything that decides the outcome of a ``get`` invocation.
 
     The package version comes first: another release may resolve or print the same invocation
     differently, so it never answers from an index an older one wrote.
@@ -88,7 +90,7 @@ def invocation_key(
     except OSError:
         config = f"{path}:absent"
     parts.append(os.fsencode(config))
-    return b"\0".join(parts)
+    return sha256(b"\0".join(parts)).digest()
 
 
 def index_path(key: bytes, environ: "Mapping[str, str]") -> str:

@@ -161,7 +161,7 @@ ROWS: list[tuple[str, list[str], dict[str, str], int, tuple[str, ...]]] = [
         ("eu-west-1", "us-east-1"),
     ),
     ("key without scheme", get("--key", "alias/sf"), {}, 2, ("no known key source scheme", "kms:")),
-    ("key unknown scheme", get("--key", "vault:secret/sf"), {}, 2, ("no known key source scheme",)),
+    ("key unknown scheme", get("--key", "Vault:secret/sf"), {}, 2, ("no known key source scheme",)),
     ("key empty target", get("--key", "kms:"), {}, 2, ("names no kms key",)),
     ("kms bad key id", get("--key", "kms:not-a-key"), {}, 2, ("names no KMS key",)),
     ("kms bad alias", get("--key", "kms:alias/has space"), {}, 2, ("KMS alias",)),

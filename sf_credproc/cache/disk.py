@@ -36,7 +36,7 @@ What an entry's lines mean is checked by ``entry.py``; here they are only split 
 
 **An index** (``<crc32 of the invocation key>.idx``, 0600, beside the entries) records what one exact
 ``get`` invocation printed, for one token: a header line of tab-separated fields, then the invocation
-key and the output, concatenated::
+key (the SHA-256 of the invocation's inputs, never the inputs) and the output, concatenated::
 
     sf-credproc-index/4 <advisory seconds> <session ttl> <entry path> <entry header> <entry digest> <key length>
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..compose import AwsSession, key_source_of
+from ..compose import AwsSession, open_key_source
 from ..errors import ConfigError, ExitStatus, InternalError
 from ..keys.certificates import (
     DEFAULT_SUBJECT,
@@ -31,15 +31,18 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     # The key is read through the pieces get uses (compose.py): the same AWS session and key
     # source, their timeouts cut from the command's deadline.
     aws = AwsSession(settings).clients(resolved.deadline)
-    key = key_source_of(settings, aws, context.environ).load_key()
-    if args.csr:
-        document = make_csr(key, subject)
-        what = "certificate signing request"
-        next_steps = f"have your CA sign it, then {UPLOAD_STEPS}; then {PRE_AUTHORIZE_STEPS}"
-    else:
-        document = make_certificate(key, subject, days=args.days, now=context.clock.time())
-        what = "certificate"
-        next_steps = f"{UPLOAD_STEPS}; then {PRE_AUTHORIZE_STEPS}"
+    with open_key_source(
+        settings, aws, context.environ, deadline=resolved.deadline, clock=context.clock
+    ) as source:
+        key = source.load_key()
+        if args.csr:
+            document = make_csr(key, subject)
+            what = "certificate signing request"
+            next_steps = f"have your CA sign it, then {UPLOAD_STEPS}; then {PRE_AUTHORIZE_STEPS}"
+        else:
+            document = make_certificate(key, subject, days=args.days, now=context.clock.time())
+            what = "certificate"
+            next_steps = f"{UPLOAD_STEPS}; then {PRE_AUTHORIZE_STEPS}"
     if args.out:
         _write_public_file(args.out, document.pem)
     else:

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
     from ..aws import AwsClients
     from ..config.settings import Settings
+    from ..keys.remote_key import RemoteRsaPrivateKey
+    from ..keys.source import KeySource
 
 PROBE = b"sf-credproc doctor: does this key sign RS256?"
 #: Assertions live 180 s; a clock this far behind Salesforce's makes them arrive expired.
@@ -92,16 +95,19 @@ def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check
         aws=AwsSession(settings).clients(resolved.deadline),
     )
     checks = [_configuration(settings), _login_url(settings)]
-    key, key_check = _key(pieces)
-    checks.append(key_check)
-    checks.append(_certificate(args.cert, key))
-    checks.append(_clock(pieces))
-    cooldown = _login_rate(pieces)
-    checks.append(cooldown)
-    if cooldown.status == "FAILED":  # no login while it lasts: not even this one
-        checks.append(Check("token exchange", "skipped", "no login during the cool-down"))
-    else:
-        checks.append(_exchange(pieces))
+    with ExitStack() as stack:
+        source, key, key_checks = _key(pieces, stack)
+        checks.extend(key_checks)
+        checks.append(_certificate(args.cert, key))
+        checks.append(_clock(pieces))
+        cooldown = _login_rate(pieces)
+        checks.append(cooldown)
+        if cooldown.status == "FAILED":  # no login while it lasts: not even this one
+            checks.append(Check("token exchange", "skipped", "no login during the cool-down"))
+        elif source is None:
+            checks.append(Check("token exchange", "skipped", "the key source could not be used"))
+        else:
+            checks.append(_exchange(pieces, source))
     checks.append(_cache_directory(settings.cache_dir))
     if settings.shared_table:
         checks.append(_shared_cache(pieces))
@@ -138,22 +144,76 @@ def _login_url(settings: Settings) -> Check:
     )
 
 
-def _key(pieces: _Pieces) -> tuple[RSAPrivateKey | None, Check]:
+def _key(
+    pieces: _Pieces, stack: ExitStack
+) -> tuple[KeySource | None, RSAPrivateKey | None, list[Check]]:
+    """The key source, opened for the rest of the checks (``stack`` closes it), the key, and its
+    checks: a probe signature (for a remote signer, proof that the sign permission works), then for
+    a remote key its public key, read as ``cert`` reads it, against that signature."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from ..compose import key_source_of
+    from ..compose import open_key_source
+    from ..keys.remote_key import RemoteRsaPrivateKey
 
     settings = pieces.settings
     if settings.key is None:  # the resolver requires it
         raise InternalError("doctor resolved no --key", hint="This is a bug; report it")
     try:
-        key = key_source_of(settings, pieces.aws, pieces.environ).load_key()
-        key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())  # for KMS: proves kms:Sign works
+        source = stack.enter_context(
+            open_key_source(
+                settings, pieces.aws, pieces.environ, deadline=pieces.deadline, clock=pieces.clock
+            )
+        )
     except CredProcError as error:
-        return None, _failed("key", error)
-    where = "in KMS, signing there" if settings.key.scheme == "kms" else "loaded locally"
-    return key, Check("key", "ok", f"{settings.key}: RSA {key.key_size}-bit private key, {where}")
+        return None, None, [_failed("key", error)]
+    try:
+        key = source.load_key()
+        signature = key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())
+    except CredProcError as error:
+        return source, None, [_failed("key", error)]
+    if not isinstance(key, RemoteRsaPrivateKey):
+        detail = f"{settings.key}: RSA {key.key_size}-bit private key, loaded locally"
+        return source, key, [Check("key", "ok", detail)]
+    checks = [
+        Check("key", "ok", f"{settings.key}: RSA {key.key_size}-bit private key, {key.describe()}")
+    ]
+    return source, key, [*checks, _public_key(key, signature)]
+
+
+def _public_key(key: RemoteRsaPrivateKey, signature: bytes) -> Check:
+    """The remote key's public half (what ``cert`` puts in the certificate) checked against the
+    probe signature it just made. Reading it is a set-up permission that ``get`` does not need:
+    a refusal to read it is a skip, not a failure."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    try:
+        public = key.public_key()
+    except CredProcError as error:
+        return Check(
+            "public key",
+            "skipped",
+            f"{error.message} (get does not need it; cert does)",
+            error.hint or "",
+        )
+    try:
+        public.verify(signature, PROBE, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return Check(
+            "public key",
+            "FAILED",
+            f"{key.name} signs with another key than the public key it reports, {key.describe()}",
+            "Pin the key version the connected app's certificate was made from, or make a new "
+            "certificate (sf-credproc cert) and upload it",
+            ExitStatus.KEY_SOURCE,
+        )
+    return Check(
+        "public key",
+        "ok",
+        f"RSA {public.key_size}-bit, {key.describe()}; it verifies the key's signature",
+    )
 
 
 def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
@@ -271,14 +331,13 @@ def _login_rate(pieces: _Pieces) -> Check:
     )
 
 
-def _exchange(pieces: _Pieces) -> Check:
-    from ..compose import key_source_of
+def _exchange(pieces: _Pieces, source: KeySource) -> Check:
     from ..login import log_in
 
     try:
         credential = log_in(
             pieces.settings,
-            key_source=key_source_of(pieces.settings, pieces.aws, pieces.environ),
+            key_source=source,
             clock=pieces.clock,
             deadline=pieces.deadline,
         )

@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import Mapping
 
-from ..config.options import PASSPHRASE_ENV
+from ..config.options import SECRET_ENVIRONMENT
 from ..config.settings import Settings
 from ..errors import ConfigError, ExitStatus
 from . import watchdog
@@ -49,8 +49,9 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
 
 def scrubbed_environment(environ: Mapping[str, str], settings: Settings) -> dict[str, str]:
     """``environ`` without the secrets that unlocked the key: the command gets the token it
-    needs, never the passphrase or the PEM of an ``env:`` key source."""
-    secret_names = {PASSPHRASE_ENV}
+    needs, never what the option spec marks secret (the passphrase, the PIN, the Vault token and
+    AppRole secret id) or the PEM of an ``env:`` key source."""
+    secret_names = set(SECRET_ENVIRONMENT)
     if settings.key is not None and settings.key.scheme == "env":
         secret_names.add(settings.key.target)
     return {name: value for name, value in environ.items() if name not in secret_names}

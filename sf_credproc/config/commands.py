@@ -9,6 +9,7 @@ from __future__ import annotations
 from .option import Kind, Option
 from .options import (
     GET_OPTIONS,
+    KEY_SOURCE_SETTINGS,
     NO_CACHE,
     OPTIONS_BY_NAME,
     PROFILE,
@@ -33,7 +34,7 @@ COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
     "exec": (*_ALL_SETTINGS, REFRESH, NO_CACHE),
     "logout": _ALL_SETTINGS,
     "cert": (
-        *_settings("key", "region", "aws_profile", "timeout", "log_format"),
+        *_settings(*KEY_SOURCE_SETTINGS, "timeout", "log_format"),
         PROFILE,
         VERBOSE,
         Option("subject", "--subject", 'distinguished name [default: "CN=sf-credproc"]', "DN"),

@@ -1,8 +1,10 @@
 """Key source URIs (``--key``): where the signing key lives.
 
 ``kms:<key id | alias/NAME | key ARN | alias ARN>`` (or a bare ``arn:aws:kms:...``),
-``secretsmanager:<name or ARN>[#field]``, ``ssm:<name or ARN>``, ``file:<path>``, ``env:<VAR>``.
-Parsing is pure: nothing is fetched here.
+``secretsmanager:<name or ARN>[#field]``, ``ssm:<name or ARN>``, ``transit:[MOUNT/]KEY[#VERSION]``
+(Vault or OpenBao Transit), ``vault:MOUNT/PATH[#FIELD]`` (Vault KV version 2), ``pkcs11:...``
+(RFC 7512, ``pkcs11_uri.py``), ``file:<path>``, ``env:<VAR>``, and ``NAME:REST`` for a signer
+plugin (``sf-credproc-signer-NAME``). Parsing is pure: nothing is fetched here.
 """
 
 from __future__ import annotations
@@ -11,8 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from .pkcs11_uri import has_pin_value, parse_pkcs11_uri
 
 DEFAULT_SECRET_FIELD = "private_key"
+#: Transit's mount when ``transit:KEY`` names none (``vault secrets enable transit``).
+DEFAULT_TRANSIT_MOUNT = "transit"
+#: A signer plugin's name: the scheme of its key URIs, the tail of ``sf-credproc-signer-NAME``.
+PLUGIN_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz")
+PLUGIN_NAME_CHARS = PLUGIN_NAME_FIRST | frozenset("0123456789-")
+PLUGIN_NAME_MAX = 32
+PLUGIN_PREFIX = "sf-credproc-signer-"
+#: Schemes kept for signers to come, so that no plugin can take them first.
+RESERVED_SCHEMES = {
+    "gcpkms": "Google Cloud KMS",
+    "azurekv": "Azure Key Vault",
+}
 
 _HEX = frozenset("0123456789abcdef")
 _ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-")
@@ -27,8 +42,14 @@ class KeyUri:
 
     scheme: str
     target: str
+    #: The ``#FIELD`` of a secret, or the ``#VERSION`` of a Transit key.
     field: str | None = None
     region: str | None = None
+
+    @property
+    def is_plugin(self) -> bool:
+        """True for ``NAME:REST`` served by the executable ``sf-credproc-signer-NAME``."""
+        return self.scheme not in _PARSERS
 
     @property
     def shown_target(self) -> str:
@@ -77,7 +98,8 @@ def shown(text: str) -> str:
     is a bare KMS ARN, is repeated, and not even then when it looks like key material.
     """
     scheme, colon, _ = text.partition(":")
-    if not (colon and (scheme in SCHEMES or text.startswith("arn:"))):
+    known = scheme in SCHEMES or is_plugin_name(scheme) or text.startswith("arn:")
+    if not (colon and known) or has_pin_value(text):
         return HIDDEN
     return HIDDEN if looks_like_key_material(text) else repr(text)
 
@@ -166,21 +188,42 @@ def _parse_ssm(text: str, target: str, source: str) -> KeyUri:
     return KeyUri("ssm", target)
 
 
+def is_plugin_name(name: str) -> bool:
+    """``[a-z][a-z0-9-]{0,31}``: the names a signer plugin may have."""
+    return (
+        0 < len(name) <= PLUGIN_NAME_MAX
+        and name[0] in PLUGIN_NAME_FIRST
+        and set(name) <= PLUGIN_NAME_CHARS
+    )
+
+
 def parse_key_uri(text: str, source: str) -> KeyUri:
     """Parse a ``--key`` value, or raise ``ConfigError`` naming it and where it came from."""
     text = text.strip()
     if text.startswith("arn:aws") and ":kms:" in text:
         return _parse_kms(text, text, source)
     scheme, colon, target = text.partition(":")
-    if not colon or scheme not in SCHEMES:
+    if scheme in RESERVED_SCHEMES and colon:
+        raise _bad(
+            text,
+            source,
+            f"names a {RESERVED_SCHEMES[scheme]} key, which this version cannot sign with",
+            f"The {scheme}: scheme is reserved for a {RESERVED_SCHEMES[scheme]} signer; use "
+            f"{', '.join(f'{s}:' for s in SCHEMES)} or a signer plugin",
+        )
+    if not colon or not (scheme in SCHEMES or is_plugin_name(scheme)):
         raise _bad(
             text,
             source,
             "has no known key source scheme",
-            "Use kms:, secretsmanager:, ssm:, file: or env: (for example kms:alias/salesforce-jwt)",
+            f"Use {', '.join(f'{s}:' for s in SCHEMES)} (for example kms:alias/salesforce-jwt), "
+            f"or NAME: for a signer plugin {PLUGIN_PREFIX}NAME",
         )
     if not target:
         raise _bad(text, source, f"names no {scheme} key", "Put the key's name after the colon")
+    if scheme not in SCHEMES:
+        # A plugin's URI: the plugin alone knows its shape (it gets the whole URI).
+        return KeyUri(scheme, target)
     return _PARSERS[scheme](text, target, source)
 
 
@@ -194,11 +237,58 @@ def _parse_file(text: str, target: str, source: str) -> KeyUri:
     return KeyUri("file", target)
 
 
+_VAULT_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _vault_segments(path: str) -> list[str] | None:
+    """The ``/``-separated segments of a Vault path, or None when one is empty, ``.``/``..`` or
+    holds a character that would change the request (``?``, ``#``, ``%``, spaces)."""
+    segments = path.split("/")
+    if all(s and s not in (".", "..") and set(s) <= _VAULT_NAME_CHARS for s in segments):
+        return segments
+    return None
+
+
+def _parse_transit(text: str, target: str, source: str) -> KeyUri:
+    hint = "Use transit:KEY, transit:MOUNT/KEY, or either with #VERSION (a positive number)"
+    path, hash_sign, version = target.partition("#")
+    segments = _vault_segments(path)
+    if segments is None:
+        raise _bad(text, source, "is not a valid Transit mount and key name", hint)
+    if hash_sign and not (version.isdigit() and int(version) > 0):
+        raise _bad(text, source, "has a #VERSION that is not a positive number", hint)
+    if len(segments) == 1:
+        segments.insert(0, DEFAULT_TRANSIT_MOUNT)
+    return KeyUri("transit", "/".join(segments), version or None)
+
+
+def _parse_vault(text: str, target: str, source: str) -> KeyUri:
+    hint = (
+        "Use vault:MOUNT/PATH or vault:MOUNT/PATH#FIELD (KV version 2; for example vault:secret/sf)"
+    )
+    path, hash_sign, field = target.partition("#")
+    if hash_sign and not field:
+        raise _bad(text, source, "has an empty #field", hint)
+    segments = _vault_segments(path)
+    if segments is None or len(segments) < 2:
+        raise _bad(text, source, "is not a KV mount followed by a secret's path", hint)
+    return KeyUri("vault", path, field or None)
+
+
+def _parse_pkcs11(text: str, target: str, source: str) -> KeyUri:
+    # Checked whole here (exit 2 before any work); the key source parses it again to use it.
+    parse_pkcs11_uri(text, f"--key (from {source})")
+    return KeyUri("pkcs11", target)
+
+
 #: The parser of each scheme's target; ``keys.registry`` has the key source of each.
 _PARSERS: dict[str, Callable[[str, str, str], KeyUri]] = {
     "kms": _parse_kms,
     "secretsmanager": _parse_secret,
     "ssm": _parse_ssm,
+    "transit": _parse_transit,
+    "vault": _parse_vault,
+    "pkcs11": _parse_pkcs11,
     "file": _parse_file,
     "env": _parse_env,
 }

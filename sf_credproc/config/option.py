@@ -62,6 +62,10 @@ class Option:
     doc: str | None = None
     #: The README's "default" column (markdown), when it says more than ``default_text``.
     readme_default: str | None = None
+    #: A secret (a passphrase, a PIN, a Vault token or AppRole secret id): read from the
+    #: environment only, never shown, never part of the fast path's key, and removed from the
+    #: environment ``exec`` gives its command.
+    secret: bool = False
 
     @property
     def repeatable(self) -> bool:

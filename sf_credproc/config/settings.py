@@ -21,7 +21,9 @@ from .options import (
     GET_OPTIONS,
     OPTIONS_BY_NAME,
     PASSPHRASE_ENV,
+    PKCS11_PIN_ENV,
     REJECTED_SHA256,
+    VAULT_SECRET_ID_ENV,
     default_mandatory_ttl,
     default_min_ttl,
 )
@@ -88,6 +90,15 @@ class Settings:
     #: ``$GITHUB_ENV``, the file ``--format github`` appends variables to.
     github_env: str | None = None
     key_passphrase: str | None = field(repr=False, default=None)
+    #: Vault AppRole (``transit:`` and ``vault:`` keys, when no token is found).
+    vault_role_id: str | None = None
+    vault_secret_id_file: str | None = None
+    vault_approle_mount: str = str(OPTIONS_BY_NAME["vault_approle_mount"].default)
+    vault_secret_id: str | None = field(repr=False, default=None)
+    #: PKCS#11 (``pkcs11:`` keys): what the URI's own ``module-path`` and ``pin-source`` beat.
+    pkcs11_module: str | None = None
+    pkcs11_pin_file: str | None = None
+    pkcs11_pin: str | None = field(repr=False, default=None)
     verbose: bool = False
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -201,6 +212,13 @@ def resolve_settings(
         log_format=check_choice(raw.get("log_format"), _LOG_FORMAT),
         github_env=environ.get("GITHUB_ENV") or None,
         key_passphrase=environ.get(PASSPHRASE_ENV) or None,
+        vault_role_id=text("vault_role_id"),
+        vault_secret_id_file=_path(raw.get("vault_secret_id_file")),
+        vault_approle_mount=(text("vault_approle_mount") or "approle").strip("/"),
+        vault_secret_id=environ.get(VAULT_SECRET_ID_ENV) or None,
+        pkcs11_module=text("pkcs11_module"),
+        pkcs11_pin_file=_path(raw.get("pkcs11_pin_file")),
+        pkcs11_pin=environ.get(PKCS11_PIN_ENV) or None,
         verbose=bool(flags.get("verbose")),
         origins={name: found.origin for name, found in raw.items()},
     )
@@ -317,6 +335,11 @@ def _rejected_sha256(
     if env_value:
         return check_sha256(RawValue(REJECTED_SHA256, env_value, str(REJECTED_SHA256.env)))
     return None
+
+
+def _path(raw: RawValue | None) -> str | None:
+    """A file named by a setting, ``~`` expanded (its checks come when it is read)."""
+    return None if raw is None else os.path.expanduser(check_text(raw))
 
 
 def _cache_dir(raw: RawValue | None, environ: Mapping[str, str]) -> str:

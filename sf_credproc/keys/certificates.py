@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ..errors import ConfigError
+from ..errors import ConfigError, KeySourceError
 
 DEFAULT_SUBJECT = "CN=sf-credproc"
 #: Where the certificate goes, for both kinds of app (Salesforce Setup menu paths).
@@ -97,6 +97,7 @@ def make_certificate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
+    _check_signed_by(key, public, certificate.signature, certificate.tbs_certificate_bytes)
     return IssuedDocument(
         certificate.public_bytes(serialization.Encoding.PEM),
         colon_hex(certificate.fingerprint(hashes.SHA256())),
@@ -109,6 +110,7 @@ def make_csr(key: rsa.RSAPrivateKey, subject: x509.Name) -> IssuedDocument:
     request = (
         x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
     )
+    _check_signed_by(key, key.public_key(), request.signature, request.tbs_certrequest_bytes)
     public_der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -117,6 +119,25 @@ def make_csr(key: rsa.RSAPrivateKey, subject: x509.Name) -> IssuedDocument:
     return IssuedDocument(
         request.public_bytes(serialization.Encoding.PEM), colon_hex(digest.finalize()), None
     )
+
+
+def _check_signed_by(
+    key: rsa.RSAPrivateKey, public: rsa.RSAPublicKey, signature: bytes, signed: bytes
+) -> None:
+    """The document's signature checked with the public key it carries. A remote signer reports
+    its public key and signs in separate calls (a plugin, a Transit key rotated between them): a
+    document whose key did not make its signature would register a certificate that can never
+    log in, so it is refused (exit 3) instead of printed."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        public.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        name = getattr(key, "name", "the key")
+        raise KeySourceError(
+            f"{name} signed with another key than the public key it reports",
+            hint="Check that the signer's public key and signing key are the same key version",
+        ) from None
 
 
 def load_certificate(data: bytes, where: str) -> x509.Certificate:

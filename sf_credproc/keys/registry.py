@@ -1,9 +1,10 @@
 """Key sources by URI scheme: the adapter for ``--key`` is chosen here, once per command.
 
-The built-in schemes are the ones ``config.key_uri`` parses. A new backend (Vault Transit, Vault
-KV, PKCS#11, a third-party plugin found through an entry point) is one module with a
-``from_uri(uri, context)`` factory and one ``register`` call: no other adapter changes, and no
-caller tests the scheme.
+The built-in schemes are the ones ``config.key_uri`` parses; any other scheme is a signer plugin
+(``plugin_source.py``), so built-in schemes always win. A new backend is one module with a
+``from_uri(uri, context)`` factory and one line here: no other adapter changes, and no caller tests
+the scheme. The modules of Vault, PKCS#11 and plugins are imported only when their scheme is used
+(python-pkcs11 is an optional extra).
 """
 
 from __future__ import annotations
@@ -22,11 +23,39 @@ if TYPE_CHECKING:
     from ..config.key_uri import KeyUri
     from .source import KeySource, KeySourceContext, KeySourceFactory
 
+
+def _transit(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .transit_source import TransitKeySource
+
+    return TransitKeySource.from_uri(uri, context)
+
+
+def _vault_kv(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .vault_kv_source import VaultKvKeySource
+
+    return VaultKvKeySource.from_uri(uri, context)
+
+
+def _pkcs11(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .pkcs11_source import Pkcs11KeySource
+
+    return Pkcs11KeySource.from_uri(uri, context)
+
+
+def _plugin(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .plugin_source import PluginKeySource
+
+    return PluginKeySource.from_uri(uri, context)
+
+
 #: The adapters that ship with sf-credproc, by the scheme ``config.key_uri`` parses.
 BUILTIN_KEY_SOURCES: Mapping[str, KeySourceFactory] = {
     "kms": KmsKeySource.from_uri,
     "secretsmanager": SecretsManagerKeySource.from_uri,
     "ssm": SsmParameterKeySource.from_uri,
+    "transit": _transit,
+    "vault": _vault_kv,
+    "pkcs11": _pkcs11,
     "file": FileKeySource.from_uri,
     "env": EnvironmentKeySource.from_uri,
 }
@@ -35,8 +64,13 @@ BUILTIN_KEY_SOURCES: Mapping[str, KeySourceFactory] = {
 class KeySourceRegistry:
     """Factories of ``KeySource`` adapters, one per URI scheme."""
 
-    def __init__(self, factories: Mapping[str, KeySourceFactory] = BUILTIN_KEY_SOURCES) -> None:
+    def __init__(
+        self,
+        factories: Mapping[str, KeySourceFactory] = BUILTIN_KEY_SOURCES,
+        plugins: KeySourceFactory = _plugin,
+    ) -> None:
         self._factories = dict(factories)
+        self._plugins = plugins
 
     @property
     def schemes(self) -> Iterable[str]:
@@ -52,6 +86,8 @@ class KeySourceRegistry:
     def source_for(self, uri: KeyUri, context: KeySourceContext) -> KeySource:
         """The adapter for ``uri``, built once; its ``load_key()`` reads the key."""
         factory = self._factories.get(uri.scheme)
+        if factory is None and uri.is_plugin:
+            return self._plugins(uri, context)
         if factory is None:
             # The URI parser accepted a scheme that no adapter serves: only a bug gets here.
             raise InternalError(
