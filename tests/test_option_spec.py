@@ -256,11 +256,11 @@ def test_cache_list_checks_the_log_format_like_get(tmp_path: Path) -> None:
 # --- The fast path's key holds the package version ----------------------------------------------
 
 
-def test_the_fast_path_key_begins_with_the_package_version(tmp_path: Path) -> None:
+def test_the_fast_path_key_hashes_the_package_version_with_the_inputs(tmp_path: Path) -> None:
     env = base_env(tmp_path)
     argv = ["get", "--client-id", "c"]
     key = fast_path.invocation_key(argv, env)
-    assert key.split(b"\0")[0] == f"sf-credproc {__version__}".encode()
+    assert key == fast_path.invocation_key(argv, env, version=__version__)
     older = fast_path.invocation_key(argv, env, version="0.0.1")
     assert older != key
     assert fast_path.index_path(older, env) != fast_path.index_path(key, env)
