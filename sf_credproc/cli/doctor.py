@@ -22,30 +22,18 @@ from ..deadline import Deadline
 from ..errors import ConfigError, CredProcError, ExitStatus, InternalError
 from ..log import fingerprint
 from .context import CommandContext
+from .doctor_key import key_checks_of
+from .doctor_report import PROBE, Check, failed
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
     from ..aws import AwsClients
     from ..config.settings import Settings
-    from ..keys.remote_key import RemoteRsaPrivateKey
     from ..keys.source import KeySource
 
-PROBE = b"sf-credproc doctor: does this key sign RS256?"
 #: Assertions live 180 s; a clock this far behind Salesforce's makes them arrive expired.
 MAX_CLOCK_SKEW_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the report; a FAILED check's ``exit_status`` is the code ``get`` would exit
-    with for the same problem."""
-
-    name: str
-    status: str  # "ok", "FAILED" or "skipped"
-    detail: str
-    fix: str = ""
-    exit_status: ExitStatus = ExitStatus.OK
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
@@ -62,10 +50,6 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
             out.write(line + (f"\n{'':<24} fix: {check.fix}" if check.fix else "") + "\n")
         out.write(f"{'all checks passed' if not failed else f'{len(failed)} check(s) failed'}\n")
     return failed[0].exit_status if failed else ExitStatus.OK
-
-
-def _failed(name: str, error: CredProcError) -> Check:
-    return Check(name, "FAILED", error.message, error.hint or "", error.exit_status)
 
 
 @dataclass(frozen=True)
@@ -85,7 +69,7 @@ def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check
     try:
         resolved = context.resolve(args)
     except ConfigError as error:
-        return [_failed("configuration", error)]
+        return [failed("configuration", error)]
     settings = resolved.settings
     pieces = _Pieces(
         settings=settings,
@@ -96,7 +80,9 @@ def _run_checks(args: argparse.Namespace, context: CommandContext) -> list[Check
     )
     checks = [_configuration(settings), _login_url(settings)]
     with ExitStack() as stack:
-        source, key, key_checks = _key(pieces, stack)
+        source, key, key_checks = key_checks_of(
+            settings, pieces.aws, pieces.environ, pieces.deadline, pieces.clock, stack
+        )
         checks.extend(key_checks)
         checks.append(_certificate(args.cert, key))
         checks.append(_clock(pieces))
@@ -144,78 +130,6 @@ def _login_url(settings: Settings) -> Check:
     )
 
 
-def _key(
-    pieces: _Pieces, stack: ExitStack
-) -> tuple[KeySource | None, RSAPrivateKey | None, list[Check]]:
-    """The key source, opened for the rest of the checks (``stack`` closes it), the key, and its
-    checks: a probe signature (for a remote signer, proof that the sign permission works), then for
-    a remote key its public key, read as ``cert`` reads it, against that signature."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
-    from ..compose import open_key_source
-    from ..keys.remote_key import RemoteRsaPrivateKey
-
-    settings = pieces.settings
-    if settings.key is None:  # the resolver requires it
-        raise InternalError("doctor resolved no --key", hint="This is a bug; report it")
-    try:
-        source = stack.enter_context(
-            open_key_source(
-                settings, pieces.aws, pieces.environ, deadline=pieces.deadline, clock=pieces.clock
-            )
-        )
-    except CredProcError as error:
-        return None, None, [_failed("key", error)]
-    try:
-        key = source.load_key()
-        signature = key.sign(PROBE, padding.PKCS1v15(), hashes.SHA256())
-    except CredProcError as error:
-        return source, None, [_failed("key", error)]
-    if not isinstance(key, RemoteRsaPrivateKey):
-        detail = f"{settings.key}: RSA {key.key_size}-bit private key, loaded locally"
-        return source, key, [Check("key", "ok", detail)]
-    checks = [
-        Check("key", "ok", f"{settings.key}: RSA {key.key_size}-bit private key, {key.describe()}")
-    ]
-    return source, key, [*checks, _public_key(key, signature)]
-
-
-def _public_key(key: RemoteRsaPrivateKey, signature: bytes) -> Check:
-    """The remote key's public half (what ``cert`` puts in the certificate) checked against the
-    probe signature it just made. Reading it is a set-up permission that ``get`` does not need:
-    a refusal to read it is a skip, not a failure."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
-    try:
-        public = key.public_key()
-    except CredProcError as error:
-        return Check(
-            "public key",
-            "skipped",
-            f"{error.message} (get does not need it; cert does)",
-            error.hint or "",
-        )
-    try:
-        public.verify(signature, PROBE, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return Check(
-            "public key",
-            "FAILED",
-            f"{key.name} signs with another key than the public key it reports, {key.describe()}",
-            "Pin the key version the connected app's certificate was made from, or make a new "
-            "certificate (sf-credproc cert) and upload it",
-            ExitStatus.KEY_SOURCE,
-        )
-    return Check(
-        "public key",
-        "ok",
-        f"RSA {public.key_size}-bit, {key.describe()}; it verifies the key's signature",
-    )
-
-
 def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
@@ -244,7 +158,7 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
             "certificate", "FAILED", f"--cert {path}: {reason}", "Check the path", ExitStatus.USAGE
         )
     except ConfigError as error:
-        return _failed("certificate", error)
+        return failed("certificate", error)
     public = certificate.public_key()
     try:
         if not isinstance(public, rsa.RSAPublicKey):
@@ -267,7 +181,7 @@ def _certificate(path: str | None, key: RSAPrivateKey | None) -> Check:
             ExitStatus.REFUSED,
         )
     except CredProcError as error:
-        return _failed("certificate", error)
+        return failed("certificate", error)
     until = certificate.not_valid_after_utc.strftime("%Y-%m-%d")
     return Check(
         "certificate",
@@ -289,7 +203,7 @@ def _clock(pieces: _Pieces) -> Check:
             method="GET",
         )
     except CredProcError as error:
-        return _failed("clock", error)
+        return failed("clock", error)
     now = pieces.clock.time()
     if not answer.date:
         return Check("clock", "skipped", "the token endpoint sent no Date header")
@@ -320,7 +234,7 @@ def _login_rate(pieces: _Pieces) -> Check:
     try:
         breaker.check()
     except CredProcError as error:
-        return _failed("login rate", error)
+        return failed("login rate", error)
     if not breaker.enabled:
         return Check("login rate", "ok", "no cool-down after 'login rate exceeded' (it is off)")
     return Check(
@@ -342,7 +256,7 @@ def _exchange(pieces: _Pieces, source: KeySource) -> Check:
             deadline=pieces.deadline,
         )
     except CredProcError as error:
-        return _failed("token exchange", error)
+        return failed("token exchange", error)
     return Check(
         "token exchange",
         "ok",
@@ -408,22 +322,22 @@ def _cache_directory(path: str) -> Check:
             parent = os.path.dirname(parent)
         if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK):
             return Check("cache", "ok", f"{path} does not exist yet; it will be created 0700")
-        return _cache_failed(f"{path} cannot be created under {parent}", fix)
+        return _cachefailed(f"{path} cannot be created under {parent}", fix)
     except OSError as error:
-        return _cache_failed(f"{path}: {error.strerror}", fix)
+        return _cachefailed(f"{path}: {error.strerror}", fix)
     refusal = directory_refusal(info)
     if refusal == "type":
-        return _cache_failed(f"{path} is not a directory", fix)
+        return _cachefailed(f"{path} is not a directory", fix)
     if refusal == "owner":
-        return _cache_failed(f"{path} belongs to uid {info.st_uid}, not this user", fix)
+        return _cachefailed(f"{path} belongs to uid {info.st_uid}, not this user", fix)
     if refusal == "mode":
         mode = stat.filemode(info.st_mode)
-        return _cache_failed(f"{path} is writable by group or others ({mode})", fix)
+        return _cachefailed(f"{path} is writable by group or others ({mode})", fix)
     if not os.access(path, os.W_OK | os.X_OK):
-        return _cache_failed(f"{path} is not writable", fix)
+        return _cachefailed(f"{path} is not writable", fix)
     return Check("cache", "ok", f"{path} ({stat.filemode(info.st_mode)}, owned by this user)")
 
 
-def _cache_failed(detail: str, fix: str) -> Check:
+def _cachefailed(detail: str, fix: str) -> Check:
     """What get would do with that directory: refuse it (exit 2)."""
     return Check("cache", "FAILED", detail, fix, ExitStatus.USAGE)

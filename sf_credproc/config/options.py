@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from ..paths import CONFIG_ENV
 from .option import Kind, Option
+from .signer_options import PKCS11_PIN_ENV as PKCS11_PIN_ENV
+from .signer_options import SIGNER_ENVIRONMENT, SIGNER_SETTINGS
+from .signer_options import VAULT_ADDR_ENV as VAULT_ADDR_ENV
+from .signer_options import VAULT_CACERT_ENV as VAULT_CACERT_ENV
+from .signer_options import VAULT_CAPATH_ENV as VAULT_CAPATH_ENV
+from .signer_options import VAULT_NAMESPACE_ENV as VAULT_NAMESPACE_ENV
+from .signer_options import VAULT_SECRET_ID_ENV as VAULT_SECRET_ID_ENV
+from .signer_options import VAULT_TOKEN_ENV as VAULT_TOKEN_ENV
 
 PROFILE_ENV = "SF_CREDPROC_PROFILE"
 PASSPHRASE_ENV = "SF_CREDPROC_KEY_PASSPHRASE"
-VAULT_SECRET_ID_ENV = "SF_CREDPROC_VAULT_SECRET_ID"
-PKCS11_PIN_ENV = "SF_CREDPROC_PKCS11_PIN"
-#: Vault's own variables (the ``vault`` CLI's conventions), read as Vault's tools read them.
-VAULT_ADDR_ENV = "VAULT_ADDR"
-VAULT_TOKEN_ENV = "VAULT_TOKEN"
-VAULT_NAMESPACE_ENV = "VAULT_NAMESPACE"
-VAULT_CACERT_ENV = "VAULT_CACERT"
-VAULT_CAPATH_ENV = "VAULT_CAPATH"
 DEFAULT_PROFILE = "default"
 #: Salesforce session timeouts range from 15 minutes to 24 hours; a shorter TTL is always safe.
 MAX_SESSION_TTL_SECONDS = 24 * 3600
@@ -131,58 +131,7 @@ GET_OPTIONS: tuple[Option, ...] = (
         default_text="boto3's own resolution",
         decides_output=True,
     ),
-    Option(
-        "vault_role_id",
-        "--vault-role-id",
-        "Vault AppRole role id, used when neither VAULT_TOKEN nor ~/.vault-token holds a token",
-        "ROLE_ID",
-        "SF_CREDPROC_VAULT_ROLE_ID",
-        in_profile=True,
-        doc="Vault AppRole role id, used when neither `VAULT_TOKEN` nor `~/.vault-token` holds a "
-        "token (see [Vault](#vault-and-openbao-transit-and-kv))",
-        readme_default="none",
-    ),
-    Option(
-        "vault_secret_id_file",
-        "--vault-secret-id-file",
-        f"file holding the AppRole secret id (else {VAULT_SECRET_ID_ENV})",
-        "FILE",
-        "SF_CREDPROC_VAULT_SECRET_ID_FILE",
-        in_profile=True,
-        doc=f"file holding the AppRole secret id (else `{VAULT_SECRET_ID_ENV}`; never a flag's "
-        "value)",
-        readme_default="none",
-    ),
-    Option(
-        "vault_approle_mount",
-        "--vault-approle-mount",
-        "mount path of the AppRole auth method",
-        "MOUNT",
-        "SF_CREDPROC_VAULT_APPROLE_MOUNT",
-        in_profile=True,
-        default="approle",
-    ),
-    Option(
-        "pkcs11_module",
-        "--pkcs11-module",
-        "absolute path of the PKCS#11 module (a pkcs11: URI's module-path wins)",
-        "PATH",
-        "SF_CREDPROC_PKCS11_MODULE",
-        in_profile=True,
-        doc="absolute path of the PKCS#11 module, owned by root or you and writable by no one "
-        "else (a `pkcs11:` URI's `module-path` wins; see [PKCS#11](#pkcs11-hsms-and-tokens))",
-        readme_default="none",
-    ),
-    Option(
-        "pkcs11_pin_file",
-        "--pkcs11-pin-file",
-        f"file holding the token's PIN (a URI's pin-source wins; else {PKCS11_PIN_ENV})",
-        "FILE",
-        "SF_CREDPROC_PKCS11_PIN_FILE",
-        in_profile=True,
-        doc=f"file holding the token's PIN (a URI's `pin-source` wins; else `{PKCS11_PIN_ENV}`)",
-        readme_default="none",
-    ),
+    *SIGNER_SETTINGS,
     Option(
         "session_ttl",
         "--session-ttl",
@@ -393,67 +342,7 @@ ENVIRONMENT_ONLY: tuple[Option, ...] = (
         "secret carries its own `passphrase` field, an `ssm:` parameter holds an unencrypted PEM)",
         readme_default="none",
     ),
-    Option(
-        "vault_secret_id",
-        None,
-        "the Vault AppRole secret id",
-        env=VAULT_SECRET_ID_ENV,
-        secret=True,
-        doc="the Vault AppRole secret id (or `--vault-secret-id-file`)",
-        readme_default="none",
-    ),
-    Option(
-        "pkcs11_pin",
-        None,
-        "the PKCS#11 token's PIN",
-        env=PKCS11_PIN_ENV,
-        secret=True,
-        doc="the PKCS#11 token's PIN (or `--pkcs11-pin-file`, or the URI's `pin-source`; "
-        "`pin-value` is refused everywhere)",
-        readme_default="none",
-    ),
-    Option(
-        "vault_addr",
-        None,
-        "the Vault or OpenBao server",
-        env=VAULT_ADDR_ENV,
-        doc="the Vault or OpenBao server, `https://HOST:PORT` (plain `http` only to loopback)",
-        readme_default="`https://127.0.0.1:8200`",
-    ),
-    Option(
-        "vault_token",
-        None,
-        "a Vault token",
-        env=VAULT_TOKEN_ENV,
-        secret=True,
-        doc="a Vault token; else the token file `~/.vault-token` (Vault Agent's sink), else AppRole",
-        readme_default="none",
-    ),
-    Option(
-        "vault_namespace",
-        None,
-        "the Vault Enterprise namespace",
-        env=VAULT_NAMESPACE_ENV,
-        doc="the Vault Enterprise namespace (`X-Vault-Namespace`)",
-        readme_default="none",
-    ),
-    Option(
-        "vault_cacert",
-        None,
-        "a CA bundle for TLS to Vault",
-        env=VAULT_CACERT_ENV,
-        doc="a PEM CA bundle for TLS to Vault",
-        readme_default="the system's CA store (certifi)",
-    ),
-    Option(
-        "vault_capath",
-        None,
-        "a directory of CA certificates for TLS to Vault",
-        env=VAULT_CAPATH_ENV,
-        doc="a directory of CA certificates (`c_rehash` layout) for TLS to Vault, when "
-        "`VAULT_CACERT` is unset",
-        readme_default="none",
-    ),
+    *SIGNER_ENVIRONMENT,
     Option(
         "config",
         None,
