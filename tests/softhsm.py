@@ -104,7 +104,13 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
 def _generate_keys(session: Any, pkcs11: Any) -> rsa.RSAPublicKey:
     """The keys of the ``sf-jwt`` token, generated inside it; the RSA key's public half."""
     attribute = pkcs11.Attribute
-    private = {attribute.EXTRACTABLE: False, attribute.SENSITIVE: True, attribute.SIGN: True}
+    private = {
+        attribute.EXTRACTABLE: False,
+        attribute.SENSITIVE: True,
+        attribute.SIGN: True,
+        attribute.DECRYPT: False,
+        attribute.UNWRAP: False,
+    }
     public, _ = session.generate_keypair(
         pkcs11.KeyType.RSA, 2048, store=True, label=RSA_LABEL, id=RSA_ID,
         private_template={**private, attribute.PRIVATE: True},

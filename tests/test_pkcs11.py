@@ -164,6 +164,9 @@ def test_the_key_cannot_be_exported(softhsm: SoftHsm) -> None:  # noqa: F811
         assert token_key[pkcs11.Attribute.EXTRACTABLE] is False
         assert token_key[pkcs11.Attribute.SENSITIVE] is True
         assert token_key[pkcs11.Attribute.NEVER_EXTRACTABLE] is True
+        assert token_key[pkcs11.Attribute.PRIVATE] is True
+        assert token_key[pkcs11.Attribute.SIGN] is True
+        assert token_key[pkcs11.Attribute.DECRYPT] is False
         with pytest.raises(pkcs11.AttributeSensitive):
             token_key[pkcs11.Attribute.PRIVATE_EXPONENT]
     assert "pin" not in repr(source).lower() and softhsm.pin not in repr(key)
