@@ -14,8 +14,10 @@ simultaneously" (section 5.4, ``C_Initialize``), so every use of a module holds 
 opening a session to closing it. After a device error the module is finalised and initialised
 again on its next use, which also makes it look for tokens afresh.
 
-PKCS#11 calls cannot be interrupted: a network HSM that hangs inside one holds the command until the
-command's hard deadline (``cli/watchdog.py``) ends it.
+PKCS#11 calls cannot be cancelled: for a network HSM that hangs inside one, the command's hard
+deadline (``cli/watchdog.py``) fires a signal that interrupts the system call the module waits in,
+and its exception ends the command as soon as the module's call returns (Python runs signal
+handlers between bytecodes, never inside a C call).
 """
 
 from __future__ import annotations
