@@ -98,6 +98,8 @@ class TokenSession:
                 f"{self.name} was used after its command ended", hint="This is a bug; report it"
             )
         pkcs11 = import_pkcs11()
+        if self._deadline is not None:
+            self._deadline.check("opening a session with the PKCS#11 token")
         self._module = acquire_module(self._module_path, self._deadline)
         if not self._registered:
             self._cleanup.callback(self.end)
