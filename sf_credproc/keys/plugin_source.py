@@ -21,7 +21,7 @@ from ..deadline import Deadline
 from .plugin_finder import find_plugin, plugin_executable
 from .plugin_process import run_plugin
 from .plugin_protocol import public_key_request, read_public_key, read_signature, sign_request
-from .remote_key import RSA_KEY_HINT, RemoteRsaPrivateKey
+from .remote_key import RemoteRsaPrivateKey
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -62,8 +62,6 @@ class PluginKeySource:
 class PluginRsaPrivateKey(RemoteRsaPrivateKey):
     """An ``RSAPrivateKey`` whose ``sign()`` runs the plugin."""
 
-    key_hint = f"Have the plugin sign with an RSA key; {RSA_KEY_HINT[0].lower()}{RSA_KEY_HINT[1:]}"
-
     def __init__(
         self, uri: KeyUri, path: str, environ: Mapping[str, str], deadline: Deadline
     ) -> None:
@@ -75,6 +73,10 @@ class PluginRsaPrivateKey(RemoteRsaPrivateKey):
         self._environ = environ
         self._deadline = deadline
         self._label = f"the signer plugin {path} ({self.name})"
+        #: The fix for a key that is not RSA of 2048 bits or more, naming the plugin.
+        self.key_hint = (
+            f"Have {plugin_executable(uri.scheme)} sign with an RSA key of 2048, 3072 or 4096 bits"
+        )
 
     def __repr__(self) -> str:
         return f"PluginRsaPrivateKey({self.name!r}, path={self._path!r})"
