@@ -71,13 +71,21 @@ def test_a_transient_error_is_retried(
     assert len(org.token_requests) == 1
 
 
-def process_gone(pid: int) -> bool:
-    """No process ``pid``, or only its zombie (dead, waiting for its parent to reap it)."""
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return status.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+def process_gone(pid: int, within: float = 5.0) -> bool:
+    """No process ``pid`` (or only its zombie, dead and waiting to be reaped) within ``within``
+    seconds: SIGKILL is sent to a whole group at once, but a loaded machine takes a moment to
+    finish off a process that is not our child."""
+    give_up_at = time.monotonic() + within
+    while True:
+        try:
+            status = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if status.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return True
+        if time.monotonic() > give_up_at:
+            return False
+        time.sleep(0.05)
 
 
 def test_a_hung_plugin_is_killed_with_its_children(
