@@ -204,12 +204,18 @@ class OpenBao:
         return name
 
     def create_token(
-        self, policies: Sequence[str], *, ttl: str = "1h", renewable: bool = False
+        self,
+        policies: Sequence[str],
+        *,
+        ttl: str = "1h",
+        renewable: bool = False,
+        default_policy: bool = False,
     ) -> str:
-        """A token holding exactly ``policies`` (no ``default``), registered as a secret."""
+        """A token holding exactly ``policies`` (and Vault's ``default`` policy only if asked:
+        it grants lookup-self and revoke-self, among others), registered as a secret."""
         body = {
             "policies": list(policies),
-            "no_default_policy": True,
+            "no_default_policy": not default_policy,
             "ttl": ttl,
             "renewable": renewable,
         }

@@ -171,7 +171,7 @@ def test_non_rsa_key_is_refused(
     for cert."""
     key = new_transit_key(openbao, "ecdsa-p256")
     run_cli(get_args(org, key.uri), venv).assert_failed(3, "RSA")
-    run_cli(["cert", "--key", key.uri], venv).assert_failed(3, "RSA")
+    run_cli(["cert", "--key", key.uri], venv).assert_failed(3, "ecdsa-p256")
     assert org.token_requests == []
 
 
@@ -186,10 +186,17 @@ def test_missing_key_or_mount(
     assert org.token_requests == []
 
 
+@pytest.mark.parametrize("default_policy", [True, False], ids=["with default", "least privilege"])
 def test_denied_by_policy_names_the_path(
-    org: SalesforceEmulator, env: dict[str, str], openbao: OpenBao, transit: TransitKey
+    default_policy: bool,
+    org: SalesforceEmulator,
+    env: dict[str, str],
+    openbao: OpenBao,
+    transit: TransitKey,
 ) -> None:
-    """A token whose policy lets it sign with another key only: exit 3 naming the sign path."""
+    """A live token whose policy lets it sign with another key only: exit 3 naming the sign path
+    and the capability to grant, whether or not the token also holds Vault's ``default`` policy
+    (without it, the token may not even look itself up)."""
     other = new_transit_key(openbao, mount=transit.mount)
     policy = openbao.write_policy(
         unique("other-key"),
@@ -197,14 +204,14 @@ def test_denied_by_policy_names_the_path(
             "transit-signer.hcl", {"transit/": f"{transit.mount}/", "sf-jwt": other.name}
         ),
     )
-    token = openbao.create_token([policy])
+    token = openbao.create_token([policy], default_policy=default_policy)
     register(org, transit.public_key_pem())
     run = run_cli(get_args(org, transit.uri), vault_env(env, openbao, token))
     run.assert_failed(3, f"{transit.mount}/sign/{transit.name}", "update")
     assert org.token_requests == []
 
 
-@pytest.mark.parametrize("how", ["revoked", "expired"])
+@pytest.mark.parametrize("how", ["revoked", "expired", "revoked, with default"])
 def test_dead_token(
     how: str,
     org: SalesforceEmulator,
@@ -219,8 +226,8 @@ def test_dead_token(
     policy = openbao.write_policy(
         unique("signer"), shipped_policy("transit-signer.hcl", replacements)
     )
-    if how == "revoked":
-        token = openbao.create_token([policy])
+    if how.startswith("revoked"):
+        token = openbao.create_token([policy], default_policy=how.endswith("default"))
         openbao.revoke_token(token)
     else:
         token = openbao.create_token([policy], ttl="1s")

@@ -118,7 +118,8 @@ def test_transit_signer_is_sufficient_and_narrow(
         body = {"input": "aGk="} if "/sign/" in path else None
         assert openbao.call(method, path, body, token=token).status == 403, path
     org.token_requests.clear()
-    run_cli(get_args(org, admin.uri), job_env).assert_failed(3, f"sign/{admin.name}")
+    run = run_cli([*get_args(org, admin.uri), "--no-cache"], job_env)
+    run.assert_failed(3, f"sign/{admin.name}")
     # cert reads the public key: a set-up permission this policy does not grant.
     run_cli(["cert", "--key", key.uri], job_env).assert_failed(3, f"keys/{key.name}")
 
@@ -183,7 +184,8 @@ def test_kv_reader_is_sufficient_and_narrow(
     job_env = vault_env(env, openbao, token)
     assert_logged_in(org, run_cli(get_args(org, f"vault:secret/{path}"), job_env).credential())
     org.token_requests.clear()
-    run_cli(get_args(org, f"vault:secret/{sibling}"), job_env).assert_failed(3, sibling)
+    run = run_cli([*get_args(org, f"vault:secret/{sibling}"), "--no-cache"], job_env)
+    run.assert_failed(3, sibling)
     assert openbao.call("GET", f"secret/metadata/{path}", token=token).status == 403
     assert openbao.call("LIST", "secret/metadata/", token=token).status == 403
 
