@@ -226,3 +226,24 @@ def test_approle_recipe_runs_as_written(
     run = run_cli([*get_args(org, "transit:sf-jwt"), "--vault-role-id", role_id], job_env)
     assert_logged_in(org, run.credential())
     assert set(own_openbao.accessors()) - before == set()
+
+
+def commands(shell: str) -> list[str]:
+    """Shell commands with continuation lines joined, comments and extra blanks removed."""
+    joined = re.sub(r"\\\n\s*", " ", shell)
+    lines = (re.sub(r"\s+#.*$", "", line).strip() for line in joined.splitlines())
+    return [" ".join(line.split()) for line in lines if line and not line.startswith("#")]
+
+
+def test_the_readme_recipe_is_the_script() -> None:
+    """The README's AppRole steps are the ones ``approle-setup.sh`` runs (and the suite tests)."""
+    readme = (POLICIES.parent / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
+    (block,) = [b for b in blocks if "auth/approle/role/sf-credproc" in b]
+    script = (POLICIES / "approle-setup.sh").read_text()
+    script = (
+        script.replace('"$VAULT"', "vault").replace('"$here/', "vault/").replace('.hcl"', ".hcl")
+    )
+    in_script = " ; ".join(commands(script))
+    for command in commands(block):
+        assert command in in_script, command
