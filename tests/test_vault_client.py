@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from clocks import SkippingClock
 from helpers import SECRETS, run_cli
-from openbao import OpenBao, free_port, openbao, unique, vault_env
+from openbao import OpenBao, free_port, openbao_server, unique, vault_env
 from vault_peers import (
     Scripted,
     TlsOpenBao,
@@ -21,14 +21,14 @@ from vault_peers import (
     key_context,
     scripted_vault,
     sign,
-    tls_openbao,
+    tls_openbao_server,
     transit_key,
 )
 
 from sf_credproc.errors import ConfigError, CredProcError, ExitStatus
 from sf_credproc.keys.vault_http import DEFAULT_VAULT_ADDR, vault_address
 
-__all__ = ["openbao", "tls_openbao"]  # fixtures, used by name
+__all__ = ["openbao_server", "tls_openbao_server"]  # fixtures, asked for by their names
 
 SIGNER_POLICY = 'path "{mount}/sign/{key}/sha2-256" {{ capabilities = ["update"] }}'
 

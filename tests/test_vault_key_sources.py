@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import SECRETS, pem_private, throwaway_key
-from openbao import OpenBao, openbao, own_openbao, unique
+from openbao import OpenBao, openbao_server, own_openbao_server, unique
 from vault_peers import assert_refused, key_context, sign, source_for, transit_key, verifies
 
 from sf_credproc.errors import CredProcError, ExitStatus
 
-__all__ = ["openbao", "own_openbao"]  # fixtures, used by name
+__all__ = ["openbao_server", "own_openbao_server"]  # fixtures, asked for by their names
 
 
 @pytest.fixture

@@ -45,8 +45,8 @@ class TlsOpenBao:
     ca_file: Path
 
 
-@pytest.fixture(scope="module")
-def tls_openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsOpenBao]:
+@pytest.fixture(scope="module", name="tls_openbao")
+def tls_openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsOpenBao]:
     """OpenBao with a TLS listener and a CA of its own making (``-dev-tls``)."""
     binary = bao_binary()
     if binary is None:
