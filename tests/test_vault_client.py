@@ -308,6 +308,27 @@ def test_a_wrong_secret_id_is_a_key_source_error(
     )
 
 
+def test_a_login_refusal_that_quotes_the_secret_id_is_not_echoed(tmp_path: Path) -> None:
+    secret_id = "3f0c1d2e-echoed-secret-id-9a8b"
+    SECRETS.add(secret_id)
+    script = Scripted(400, errors_body(f"invalid secret id {secret_id}"))
+    with scripted_vault(script) as addr:
+        environ = {
+            "HOME": str(tmp_path),
+            "VAULT_ADDR": addr,
+            "SF_CREDPROC_VAULT_SECRET_ID": secret_id,
+        }
+        settings = approle_settings(environ, vault_role_id="role-1")
+        with pytest.raises(CredProcError) as caught:
+            sign(transit_key("transit:k", key_context(environ, settings=settings)))
+    assert_refused(
+        caught.value, ExitStatus.KEY_SOURCE, "AppRole login at auth/approle", "not shown"
+    )
+    method, path, headers = script.requests[0]
+    assert (method, path) == ("POST", "/v1/auth/approle/login")
+    assert "X-Vault-Token" not in headers
+
+
 def test_no_time_left_to_revoke_never_fails_the_command(
     openbao: OpenBao,
     transit: str,
