@@ -115,9 +115,12 @@ class VaultClient:
                 f"use AppRole: --vault-role-id); if it is new, grant {call.capability!r} on "
                 f"{call.path} in its policy",
             )
-        policies = _policies(answer.document)
-        if policies:
-            base.message += f"; the token from {origin} has the policies {policies}"
+        if 200 <= answer.status < 300:
+            # The token is alive: its policies deny the path.
+            policies = _policies(answer.document)
+            if policies:
+                base.message += f"; the token from {origin} is valid, with the policies {policies}"
+            base.hint = f"Grant {call.capability!r} on {call.path} in one of the token's policies"
         return base
 
 
