@@ -233,6 +233,7 @@ def test_approle_role_id_from_the_environment_and_a_refused_revocation(
     run = run_cli([*get_args(org, key.uri), "--vault-approle-mount", mount], job_env)
     assert_logged_in(org, run.credential())
     left = set(openbao.accessors()) - before
+    assert "token_ttl" in run.stderr  # warned: the role's TTL bounds the token's life
     assert len(left) == 1  # the one token the login made, still live
     assert openbao.token_policies_by_accessor(left.pop()) == [policy]
 
