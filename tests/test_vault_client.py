@@ -85,6 +85,24 @@ def test_vault_addr_forms(addr: str, url: str) -> None:
     assert vault_address({"VAULT_ADDR": addr}).url == url
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VAULT_ADDR", "http://vault.example.com:8200"),
+        ("VAULT_CACERT", "/nonexistent/ca.pem"),
+        ("VAULT_NAMESPACE", "team a"),
+    ],
+)
+def test_bad_vault_settings_fail_before_any_call(
+    env: dict[str, str], variable: str, value: str
+) -> None:
+    token = "hvs.never-sent-0123456789abcdef"
+    SECRETS.add(token)
+    environment = {**env, "VAULT_ADDR": "https://vault.example.com", "VAULT_TOKEN": token}
+    run = run_cli(["cert", "--key", "transit:sf-jwt"], {**environment, variable: value})
+    run.assert_failed(2, variable)
+
+
 def test_a_missing_ca_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         vault_address({"VAULT_ADDR": "https://vault.example.com", "VAULT_CACERT": str(tmp_path)})
@@ -400,6 +418,8 @@ def test_vault_answers_map_to_exit_codes(
             sign(transit_key("transit:k", key_context(environ)))
     assert_refused(caught.value, code, needle)
     assert len(caught.value.message) < 400
+    # What may pass by itself is retried within the deadline (login.log_in); nothing else is.
+    assert caught.value.retryable is (code == ExitStatus.TRANSIENT)
     # One request (a redirect is never followed), plus a lookup-self to explain a 403.
     assert len(script.requests) == (2 if status == 403 else 1)
 
