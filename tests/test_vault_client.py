@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from clocks import SkippingClock
-from helpers import SECRETS, run_cli
+from helpers import CLIENT_ID, SECRETS, USERNAME, get_args, run_cli
 from openbao import OpenBao, free_port, openbao_server, unique, vault_env
 from vault_peers import (
     Scripted,
@@ -25,6 +25,7 @@ from vault_peers import (
     transit_key,
 )
 
+from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.errors import ConfigError, CredProcError, ExitStatus
 from sf_credproc.keys.vault_http import DEFAULT_VAULT_ADDR, vault_address
 
@@ -433,3 +434,19 @@ def test_an_unreachable_vault_is_transient(tmp_path: Path) -> None:
     with pytest.raises(CredProcError) as caught:
         sign(transit_key("transit:k", key_context(environ)))
     assert_refused(caught.value, ExitStatus.TRANSIENT, "could not reach Vault", "VAULT_ADDR")
+
+
+def test_a_sealed_answer_is_retried_within_the_deadline(
+    org: SalesforceEmulator, env: dict[str, str], openbao: OpenBao, transit: str
+) -> None:
+    """Vault answers 503 "sealed" twice, then recovers: get logs in, within one command."""
+    mount, _, name = transit.removeprefix("transit:").rpartition("/")
+    org.register_app(CLIENT_ID, openbao.public_key_pem(mount, name))
+    script = Scripted(503, errors_body("Vault is sealed"), then_forward_to=openbao.addr)
+    script.scripted_answers = 2
+    with scripted_vault(script) as addr:
+        environment = {**vault_env(env, openbao), "VAULT_ADDR": addr}
+        run = run_cli([*get_args(org, transit), "--no-cache"], environment)
+    assert run.credential()["Username"] == USERNAME
+    signs = [path for method, path, _ in script.requests if "/sign/" in path]
+    assert len(signs) == 3
