@@ -371,17 +371,23 @@ def test_no_time_left_to_revoke_never_fails_the_command(
     assert live_tokens_with(openbao, policy) == 1  # left to its TTL (5 minutes)
 
 
-def test_cert_by_approle_leaves_no_token(
-    openbao: OpenBao, transit: str, approle: tuple[str, str, str, str], env: dict[str, str]
+def test_get_by_approle_leaves_no_token(
+    org: SalesforceEmulator,
+    openbao: OpenBao,
+    transit: str,
+    approle: tuple[str, str, str, str],
+    env: dict[str, str],
 ) -> None:
     mount, role_id, secret_id, policy = approle
+    key_mount, _, name = transit.removeprefix("transit:").rpartition("/")
+    org.register_app(CLIENT_ID, openbao.public_key_pem(key_mount, name))
     environment = {**vault_env(env, openbao, ""), "SF_CREDPROC_VAULT_SECRET_ID": secret_id}
-    run = run_cli(
-        ["cert", "--key", transit, "--vault-role-id", role_id, "--vault-approle-mount", mount],
-        environment,
-    )
-    assert run.code == 0, run.stderr
-    assert run.stdout.startswith("-----BEGIN CERTIFICATE-----")
+    args = ["--vault-role-id", role_id, "--vault-approle-mount", mount, "--no-cache", "-v"]
+    run = run_cli([*get_args(org, transit), *args], environment)
+    assert run.credential()["Username"] == USERNAME
+    # -v tells the login and the revocation, and (the leak checker) nothing secret.
+    assert f"logged in to Vault by AppRole at auth/{mount}" in run.stderr
+    assert "revoked the Vault token from AppRole" in run.stderr
     assert live_tokens_with(openbao, policy) == 0
 
 
