@@ -94,6 +94,14 @@ class TransitRsaPrivateKey(RemoteRsaPrivateKey):
     def _explain_sign(self, status: int, said: str, document: Any) -> CredProcError | None:
         """Transit's refusals that the status alone does not tell (checked against OpenBao 2)."""
         text = said.lower()
+        if status == 404:
+            # "no handler for route": no mount of that name (in this namespace).
+            return KeySourceError(
+                f"Vault has no mount {self.mount} (POST /v1/{self.mount}/sign/... answered "
+                "HTTP 404)",
+                hint=f"Enable Transit there (vault secrets enable -path={self.mount} transit), "
+                "or fix the key URI's mount, or VAULT_NAMESPACE",
+            )
         if "not found" in text or ("key" in text and "does not exist" in text):
             # 400 "signing key not found".
             return KeySourceError(
@@ -171,7 +179,7 @@ class TransitRsaPrivateKey(RemoteRsaPrivateKey):
                 f"Vault Transit has no key {self.key_name} in the mount {self.mount} (or no such "
                 "mount)",
                 hint=f"Create it (vault write -f {self.mount}/keys/{self.key_name} "
-                "type=rsa-2048), or fix the key URI's mount and name",
+                "type=rsa-2048), or fix the key URI's mount and name, or VAULT_NAMESPACE",
             )
         return None
 

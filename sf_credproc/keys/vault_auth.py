@@ -130,6 +130,9 @@ class VaultAuth:
         if answer.status == 400:
             # "invalid role or secret ID", "invalid secret id": refused credentials, not a bug.
             said = vault_errors_text(answer.document) or "no reason given"
+            if any(value in said for value in (role_id, secret_id) if value):
+                # Vault does not echo them; a proxy or a plugin in between might.
+                said = "its reason not shown: it quotes the credentials"
             raise KeySourceError(
                 f"Vault refused the AppRole login at auth/{mount} ({said}): a wrong role id or "
                 "secret id, or a secret id that expired or was used up",

@@ -106,15 +106,21 @@ class VaultClient:
         except CredProcError:
             return base
         if answer.status == 403:
+            # Vault says "permission denied" for an unknown token too; a token without the
+            # default policy may not look itself up either, so both remain possible.
             return KeySourceError(
-                f"Vault refused the token from {origin} on {call.shown}: the token has expired, "
-                "was revoked, or belongs to another Vault",
-                hint="Get a new token (vault login, or let Vault Agent renew ~/.vault-token), or "
-                "use AppRole (--vault-role-id)",
+                f"permission denied on {call.shown} ({call.what}): the token from {origin} has "
+                "expired or was revoked, or its policies deny the path (and its own lookup)",
+                hint="Get a new token (vault login, or let Vault Agent renew ~/.vault-token, or "
+                f"use AppRole: --vault-role-id); if it is new, grant {call.capability!r} on "
+                f"{call.path} in its policy",
             )
-        policies = _policies(answer.document)
-        if policies:
-            base.message += f"; the token from {origin} has the policies {policies}"
+        if 200 <= answer.status < 300:
+            # The token is alive: its policies deny the path.
+            policies = _policies(answer.document)
+            if policies:
+                base.message += f"; the token from {origin} is valid, with the policies {policies}"
+            base.hint = f"Grant {call.capability!r} on {call.path} in one of the token's policies"
         return base
 
 

@@ -171,7 +171,9 @@ def send(
                 method,
                 url,
                 data=json.dumps(body).encode() if body is not None else None,
-                headers={**headers, "Content-Type": "application/json"} if body else headers,
+                headers={**headers, "Content-Type": "application/json"}
+                if body is not None
+                else headers,
                 timeout=(connect, read),
                 verify=address.verify,
                 allow_redirects=False,
