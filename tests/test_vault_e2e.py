@@ -30,7 +30,6 @@ from helpers import (
 from openbao import (
     OpenBao,
     TransitKey,
-    free_port,
     new_transit_key,
     openbao_server,  # noqa: F401 (the fixture)
     own_openbao_server,  # noqa: F401 (the fixture)
@@ -299,27 +298,22 @@ def test_sealed_server_is_transient_within_the_deadline(
     assert org.token_requests == []
 
 
-@pytest.fixture
-def silent_listener() -> Iterator[str]:
-    """A loopback address that accepts connections and never answers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+@pytest.fixture(params=["nothing listening", "never answers"])
+def dead_vault(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A loopback address where connections are refused (a port held bound but not listening,
+    so that no other process can take it meanwhile) or accepted and never answered."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        if request.param == "never answers":
+            holder.listen(16)
+        yield f"http://127.0.0.1:{holder.getsockname()[1]}"
 
 
-@pytest.mark.parametrize("peer", ["nothing listening", "never answers"])
 def test_unreachable_server_is_transient_within_the_deadline(
-    peer: str,
-    org: SalesforceEmulator,
-    venv: dict[str, str],
-    transit: TransitKey,
-    silent_listener: str,
+    org: SalesforceEmulator, venv: dict[str, str], transit: TransitKey, dead_vault: str
 ) -> None:
     register(org, transit.public_key_pem())
-    venv["VAULT_ADDR"] = (
-        f"http://127.0.0.1:{free_port()}" if peer == "nothing listening" else silent_listener
-    )
+    venv["VAULT_ADDR"] = dead_vault
     run, elapsed = run_timed([*get_args(org, transit.uri), "--timeout", "3"], venv)
     run.assert_failed(5)
     assert elapsed < 8

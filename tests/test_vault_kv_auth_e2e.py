@@ -4,6 +4,7 @@ AppRole (its token revoked when the command ends); ``exec`` hands none of them o
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -94,6 +95,21 @@ def test_cert_from_a_kv_key(
     assert pem_public(public) == pem_public(key)
     org.register_app(CLIENT_ID, run.stdout.encode())
     assert_logged_in(org, run_cli(get_args(org, f"vault:{kv}/salesforce/jwt"), venv).credential())
+
+
+def test_doctor_with_a_kv_key(
+    org: SalesforceEmulator,
+    venv: dict[str, str],
+    openbao: OpenBao,
+    kv: str,
+    app_key: rsa.RSAPrivateKey,
+) -> None:
+    openbao.write_secret(kv, "salesforce/jwt", {"private_key": pem_private(app_key).decode()})
+    run = run_cli(["doctor", *get_args(org, f"vault:{kv}/salesforce/jwt")[1:], "--json"], venv)
+    checks = {c["name"]: c for c in json.loads(run.stdout)["checks"]}
+    assert run.code == 0, run.stdout
+    assert "RSA 2048-bit" in checks["key"]["detail"]
+    assert checks["token exchange"]["status"] == "ok"
 
 
 @pytest.mark.parametrize("case", ["missing field", "missing secret", "missing mount"])

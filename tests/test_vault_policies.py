@@ -124,6 +124,28 @@ def test_transit_signer_is_sufficient_and_narrow(
     run_cli(["cert", "--key", key.uri], job_env).assert_failed(3, f"keys/{key.name}")
 
 
+def test_doctor_with_the_signer_policy_skips_only_the_public_key(
+    org: SalesforceEmulator,
+    env: dict[str, str],
+    openbao: OpenBao,
+    keys: tuple[TransitKey, TransitKey],
+) -> None:
+    """The job's own token passes doctor: the probe signs; reading the public key is refused and
+    shown as skipped (a set-up permission), not as a failure."""
+    key, _ = keys
+    policy = openbao.write_policy(
+        unique("signer"), shipped_policy("transit-signer.hcl", as_mine(key))
+    )
+    job_env = vault_env(env, openbao, openbao.create_token([policy]))
+    doctor = run_cli(["doctor", *get_args(org, key.uri)[1:], "--json"], job_env)
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert doctor.code == 0, doctor.stdout
+    assert checks["key"]["status"] == "ok"
+    assert checks["public key"]["status"] == "skipped"
+    assert f"keys/{key.name}" in checks["public key"]["detail"] + checks["public key"]["fix"]
+    assert checks["token exchange"]["status"] == "ok"
+
+
 def test_a_glob_would_have_matched_the_admin_key(
     openbao: OpenBao, keys: tuple[TransitKey, TransitKey]
 ) -> None:
