@@ -5,13 +5,14 @@ mapped to exit codes, against a real OpenBao and a scripted loopback peer."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from clocks import SkippingClock
 from helpers import CLIENT_ID, SECRETS, USERNAME, get_args, run_cli
-from openbao import OpenBao, free_port, openbao_server, unique, vault_env
+from openbao import OpenBao, openbao_server, unique, vault_env
 from vault_peers import (
     Scripted,
     TlsOpenBao,
@@ -432,13 +433,16 @@ def test_vault_answers_map_to_exit_codes(
 
 
 def test_an_unreachable_vault_is_transient(tmp_path: Path) -> None:
-    environ = {
-        "HOME": str(tmp_path),
-        "VAULT_ADDR": f"http://127.0.0.1:{free_port()}",
-        "VAULT_TOKEN": "t",
-    }
-    with pytest.raises(CredProcError) as caught:
-        sign(transit_key("transit:k", key_context(environ)))
+    # A port bound but not listening refuses connections, and no other server can take it.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        environ = {
+            "HOME": str(tmp_path),
+            "VAULT_ADDR": f"http://127.0.0.1:{held.getsockname()[1]}",
+            "VAULT_TOKEN": "t",
+        }
+        with pytest.raises(CredProcError) as caught:
+            sign(transit_key("transit:k", key_context(environ)))
     assert_refused(caught.value, ExitStatus.TRANSIENT, "could not reach Vault", "VAULT_ADDR")
 
 
