@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from helpers import CLIENT_ID, SECRETS, USERNAME
-from openbao import START_TIMEOUT, OpenBao, bao_binary, free_port
+from openbao import START_TIMEOUT, OpenBao, bao_binary, free_port, unique
 
 from sf_credproc.config.key_uri import parse_key_uri
 from sf_credproc.config.settings import Settings
@@ -227,3 +227,21 @@ def assert_refused(error: CredProcError, status: ExitStatus, *needles: str) -> N
     for secret in SECRETS:
         assert secret not in text, "a secret leaked into an error"
         assert secret not in repr(error.__cause__), "a secret leaked into an error's cause"
+
+
+SIGNER_POLICY = 'path "{mount}/sign/{key}/sha2-256" {{ capabilities = ["update"] }}'
+
+
+@pytest.fixture(name="transit")
+def transit_key_uri(openbao: OpenBao) -> str:
+    """A Transit mount with an rsa-2048 key ``sf-jwt``: the URI ``transit:MOUNT/sf-jwt``."""
+    mount = openbao.enable_transit()
+    openbao.create_key(mount, "sf-jwt")
+    return f"transit:{mount}/sf-jwt"
+
+
+def signer_token(openbao: OpenBao, uri: str) -> str:
+    """A token whose one policy allows signing with the key of ``uri``."""
+    mount, _, key = uri.removeprefix("transit:").rpartition("/")
+    policy = openbao.write_policy(unique("signer"), SIGNER_POLICY.format(mount=mount, key=key))
+    return openbao.create_token([policy])
