@@ -1,17 +1,17 @@
 """The Vault client (``keys/vault_http.py``, ``vault_auth.py``, ``vault_errors.py``,
 ``vault_client.py``): the address and TLS policy, the namespace header, the token's order
-(``VAULT_TOKEN``, ``~/.vault-token``, AppRole), AppRole's login and revocation, and Vault's answers
-mapped to exit codes, against a real OpenBao and a scripted loopback peer."""
+(``VAULT_TOKEN``, ``~/.vault-token``, then AppRole: ``test_vault_approle.py``), and Vault's answers
+mapped to exit codes and retries, against a real OpenBao and a scripted loopback peer."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
-from clocks import SkippingClock
-from helpers import SECRETS, run_cli
-from openbao import OpenBao, free_port, openbao_server, unique, vault_env
+from helpers import CLIENT_ID, SECRETS, USERNAME, get_args, run_cli
+from openbao import OpenBao, openbao_server, unique, vault_env
 from vault_peers import (
     Scripted,
     TlsOpenBao,
@@ -21,32 +21,21 @@ from vault_peers import (
     key_context,
     scripted_vault,
     sign,
+    signer_token,
     tls_openbao_server,
     transit_key,
+    transit_key_uri,
 )
 
+from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.errors import ConfigError, CredProcError, ExitStatus
 from sf_credproc.keys.vault_http import DEFAULT_VAULT_ADDR, vault_address
 
-__all__ = ["openbao_server", "tls_openbao_server"]  # fixtures, asked for by their names
-
-SIGNER_POLICY = 'path "{mount}/sign/{key}/sha2-256" {{ capabilities = ["update"] }}'
-
-
-@pytest.fixture
-def transit(openbao: OpenBao) -> str:
-    """A Transit mount with an rsa-2048 key ``sf-jwt``: the URI ``transit:MOUNT/sf-jwt``."""
-    mount = openbao.enable_transit()
-    openbao.create_key(mount, "sf-jwt")
-    return f"transit:{mount}/sf-jwt"
-
-
-def signer_token(openbao: OpenBao, uri: str) -> str:
-    """A token whose one policy allows signing with the key of ``uri``."""
-    mount, _, key = uri.removeprefix("transit:").rpartition("/")
-    policy = openbao.write_policy(unique("signer"), SIGNER_POLICY.format(mount=mount, key=key))
-    return openbao.create_token([policy])
-
+__all__ = [
+    "openbao_server",
+    "tls_openbao_server",
+    "transit_key_uri",
+]  # fixtures, asked for by their names
 
 # -- the address ------------------------------------------------------------------------------
 
@@ -250,140 +239,6 @@ def test_a_vault_token_with_a_line_break_is_refused_unquoted(tmp_path: Path) -> 
     assert_refused(caught.value, ExitStatus.USAGE, "VAULT_TOKEN")
 
 
-# -- AppRole ----------------------------------------------------------------------------------
-
-
-def live_tokens_with(openbao: OpenBao, policy: str) -> int:
-    """How many live tokens hold ``policy`` (tests run in parallel: policies are unique)."""
-    count = 0
-    for accessor in openbao.accessors():
-        answer = openbao.call("POST", "auth/token/lookup-accessor", {"accessor": accessor})
-        if answer.status == 200 and policy in (answer.body["data"].get("policies") or []):
-            count += 1
-    return count
-
-
-@pytest.fixture
-def approle(openbao: OpenBao, transit: str) -> tuple[str, str, str, str]:
-    """(mount, role id, secret id, policy) of a role that may sign with ``transit`` and read it."""
-    mount_path, _, key = transit.removeprefix("transit:").rpartition("/")
-    policy = openbao.write_policy(
-        unique("role"),
-        SIGNER_POLICY.format(mount=mount_path, key=key)
-        + f'\npath "{mount_path}/keys/{key}" {{ capabilities = ["read"] }}'
-        # Roles here issue tokens without the default policy, which grants this.
-        + '\npath "auth/token/revoke-self" { capabilities = ["update"] }',
-    )
-    mount = openbao.enable_approle()
-    role_id, secret_id = openbao.create_approle(mount, unique("sf"), [policy])
-    return mount, role_id, secret_id, policy
-
-
-@pytest.mark.parametrize("secret_from", ["environment", "file"])
-def test_approle_logs_in_and_revokes_the_token(
-    openbao: OpenBao,
-    transit: str,
-    approle: tuple[str, str, str, str],
-    tmp_path: Path,
-    secret_from: str,
-) -> None:
-    mount, role_id, secret_id, policy = approle
-    environ = {"HOME": str(tmp_path), "VAULT_ADDR": openbao.addr}
-    if secret_from == "file":
-        (tmp_path / "secret-id").write_text(secret_id + "\n")
-        options = {"vault_secret_id_file": str(tmp_path / "secret-id")}
-    else:
-        environ["SF_CREDPROC_VAULT_SECRET_ID"] = secret_id
-        options = {}
-    settings = approle_settings(
-        environ, vault_role_id=role_id, vault_approle_mount=mount, **options
-    )
-    context = key_context(environ, settings=settings)
-    with context.cleanup:
-        key = transit_key(transit, context)
-        assert len(sign(key)) == 256
-        assert len(sign(key)) == 256  # the same token: one login per command
-        assert live_tokens_with(openbao, policy) == 1
-    assert live_tokens_with(openbao, policy) == 0
-
-
-def test_a_wrong_secret_id_is_a_key_source_error(
-    openbao: OpenBao, transit: str, approle: tuple[str, str, str, str], tmp_path: Path
-) -> None:
-    mount, role_id, _, _ = approle
-    wrong = "00000000-wrong-secret-id-0000"
-    SECRETS.add(wrong)
-    environ = {
-        "HOME": str(tmp_path),
-        "VAULT_ADDR": openbao.addr,
-        "SF_CREDPROC_VAULT_SECRET_ID": wrong,
-    }
-    settings = approle_settings(environ, vault_role_id=role_id, vault_approle_mount=mount)
-    with pytest.raises(CredProcError) as caught:
-        sign(transit_key(transit, key_context(environ, settings=settings)))
-    assert_refused(
-        caught.value, ExitStatus.KEY_SOURCE, f"AppRole login at auth/{mount}", "secret id"
-    )
-
-
-def test_a_login_refusal_that_quotes_the_secret_id_is_not_echoed(tmp_path: Path) -> None:
-    secret_id = "3f0c1d2e-echoed-secret-id-9a8b"
-    SECRETS.add(secret_id)
-    script = Scripted(400, errors_body(f"invalid secret id {secret_id}"))
-    with scripted_vault(script) as addr:
-        environ = {
-            "HOME": str(tmp_path),
-            "VAULT_ADDR": addr,
-            "SF_CREDPROC_VAULT_SECRET_ID": secret_id,
-        }
-        settings = approle_settings(environ, vault_role_id="role-1")
-        with pytest.raises(CredProcError) as caught:
-            sign(transit_key("transit:k", key_context(environ, settings=settings)))
-    assert_refused(
-        caught.value, ExitStatus.KEY_SOURCE, "AppRole login at auth/approle", "not shown"
-    )
-    method, path, headers = script.requests[0]
-    assert (method, path) == ("POST", "/v1/auth/approle/login")
-    assert "X-Vault-Token" not in headers
-
-
-def test_no_time_left_to_revoke_never_fails_the_command(
-    openbao: OpenBao,
-    transit: str,
-    approle: tuple[str, str, str, str],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    mount, role_id, secret_id, policy = approle
-    environ = {
-        "HOME": str(tmp_path),
-        "VAULT_ADDR": openbao.addr,
-        "SF_CREDPROC_VAULT_SECRET_ID": secret_id,
-    }
-    settings = approle_settings(environ, vault_role_id=role_id, vault_approle_mount=mount)
-    clock = SkippingClock()
-    context = key_context(environ, settings=settings, timeout=30, clock=clock)
-    with context.cleanup:
-        sign(transit_key(transit, context))
-        clock.advance(60)
-    assert "token_ttl" in caplog.text
-    assert live_tokens_with(openbao, policy) == 1  # left to its TTL (5 minutes)
-
-
-def test_cert_by_approle_leaves_no_token(
-    openbao: OpenBao, transit: str, approle: tuple[str, str, str, str], env: dict[str, str]
-) -> None:
-    mount, role_id, secret_id, policy = approle
-    environment = {**vault_env(env, openbao, ""), "SF_CREDPROC_VAULT_SECRET_ID": secret_id}
-    run = run_cli(
-        ["cert", "--key", transit, "--vault-role-id", role_id, "--vault-approle-mount", mount],
-        environment,
-    )
-    assert run.code == 0, run.stderr
-    assert run.stdout.startswith("-----BEGIN CERTIFICATE-----")
-    assert live_tokens_with(openbao, policy) == 0
-
-
 # -- Vault's answers --------------------------------------------------------------------------
 
 
@@ -425,11 +280,30 @@ def test_vault_answers_map_to_exit_codes(
 
 
 def test_an_unreachable_vault_is_transient(tmp_path: Path) -> None:
-    environ = {
-        "HOME": str(tmp_path),
-        "VAULT_ADDR": f"http://127.0.0.1:{free_port()}",
-        "VAULT_TOKEN": "t",
-    }
-    with pytest.raises(CredProcError) as caught:
-        sign(transit_key("transit:k", key_context(environ)))
+    # A port bound but not listening refuses connections, and no other server can take it.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        environ = {
+            "HOME": str(tmp_path),
+            "VAULT_ADDR": f"http://127.0.0.1:{held.getsockname()[1]}",
+            "VAULT_TOKEN": "t",
+        }
+        with pytest.raises(CredProcError) as caught:
+            sign(transit_key("transit:k", key_context(environ)))
     assert_refused(caught.value, ExitStatus.TRANSIENT, "could not reach Vault", "VAULT_ADDR")
+
+
+def test_a_sealed_answer_is_retried_within_the_deadline(
+    org: SalesforceEmulator, env: dict[str, str], openbao: OpenBao, transit: str
+) -> None:
+    """Vault answers 503 "sealed" twice, then recovers: get logs in, within one command."""
+    mount, _, name = transit.removeprefix("transit:").rpartition("/")
+    org.register_app(CLIENT_ID, openbao.public_key_pem(mount, name))
+    script = Scripted(503, errors_body("Vault is sealed"), then_forward_to=openbao.addr)
+    script.scripted_answers = 2
+    with scripted_vault(script) as addr:
+        environment = {**vault_env(env, openbao), "VAULT_ADDR": addr}
+        run = run_cli([*get_args(org, transit), "--no-cache"], environment)
+    assert run.credential()["Username"] == USERNAME
+    signs = [path for method, path, _ in script.requests if "/sign/" in path]
+    assert len(signs) == 3

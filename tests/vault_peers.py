@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from helpers import CLIENT_ID, SECRETS, USERNAME
-from openbao import START_TIMEOUT, OpenBao, bao_binary, free_port
+from openbao import START_TIMEOUT, OpenBao, bao_binary, free_port, unique
 
 from sf_credproc.config.key_uri import parse_key_uri
 from sf_credproc.config.settings import Settings
@@ -98,6 +98,10 @@ class Scripted:
     body: bytes = b"{}"
     headers: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    #: After this many scripted answers, pass requests on to this Vault and relay its answers
+    #: (a server that fails a few times, then recovers).
+    then_forward_to: str | None = None
+    scripted_answers: int = 1_000_000
 
 
 @contextlib.contextmanager
@@ -107,15 +111,26 @@ def scripted_vault(script: Scripted) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
+            sent = self.rfile.read(length)
             script.requests.append((self.command, self.path, dict(self.headers.items())))
-            self.send_response(script.status)
-            for name, value in script.headers.items():
+            status, headers, body = script.status, script.headers, script.body
+            if script.then_forward_to and len(script.requests) > script.scripted_answers:
+                relayed = requests.request(
+                    self.command,
+                    script.then_forward_to + self.path,
+                    data=sent or None,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                    timeout=30,
+                    allow_redirects=False,
+                )
+                status, headers, body = relayed.status_code, {}, relayed.content
+            self.send_response(status)
+            for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(script.body)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             with contextlib.suppress(OSError):  # the client may hang up on an oversized body
-                self.wfile.write(script.body)
+                self.wfile.write(body)
 
         do_GET = do_POST = _answer
 
@@ -212,3 +227,21 @@ def assert_refused(error: CredProcError, status: ExitStatus, *needles: str) -> N
     for secret in SECRETS:
         assert secret not in text, "a secret leaked into an error"
         assert secret not in repr(error.__cause__), "a secret leaked into an error's cause"
+
+
+SIGNER_POLICY = 'path "{mount}/sign/{key}/sha2-256" {{ capabilities = ["update"] }}'
+
+
+@pytest.fixture(name="transit")
+def transit_key_uri(openbao: OpenBao) -> str:
+    """A Transit mount with an rsa-2048 key ``sf-jwt``: the URI ``transit:MOUNT/sf-jwt``."""
+    mount = openbao.enable_transit()
+    openbao.create_key(mount, "sf-jwt")
+    return f"transit:{mount}/sf-jwt"
+
+
+def signer_token(openbao: OpenBao, uri: str) -> str:
+    """A token whose one policy allows signing with the key of ``uri``."""
+    mount, _, key = uri.removeprefix("transit:").rpartition("/")
+    policy = openbao.write_policy(unique("signer"), SIGNER_POLICY.format(mount=mount, key=key))
+    return openbao.create_token([policy])
