@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import CLIENT_ID, USERNAME, get_args, pem_private, pem_public, run_cli
+from helpers import (
+    CLIENT_ID,
+    USERNAME,
+    get_args,
+    pem_private,
+    pem_public,
+    run_cli,
+    run_process,
+)
 from openbao import (
     OpenBao,
     TransitKey,
@@ -182,8 +190,12 @@ def test_vault_token_comes_before_the_token_file(
     key, policy = signer
     good, dead = openbao.create_token([policy]), openbao.create_token([policy])
     openbao.revoke_token(dead)
-    (Path(env["HOME"]) / ".vault-token").write_text(good)
-    run_cli(get_args(org, key.uri), vault_env(env, openbao, token=dead)).assert_failed(3)
+    token_file = Path(env["HOME"]) / ".vault-token"
+    token_file.write_text(good)
+    token_file.chmod(0o600)
+    run = run_cli(get_args(org, key.uri), vault_env(env, openbao, token=dead))
+    run.assert_failed(3, "VAULT_TOKEN")
+    assert org.token_requests == []
 
 
 @pytest.fixture
@@ -226,6 +238,24 @@ def test_approle_logs_in_and_revokes_its_token(
     run = run_cli(args, job_env)
     assert_logged_in(org, run.credential())
     assert set(openbao.accessors()) - before == set(), "the AppRole token outlived the command"
+
+
+def test_approle_token_revoked_by_a_real_process(
+    org: SalesforceEmulator,
+    env: dict[str, str],
+    openbao: OpenBao,
+    signer: tuple[TransitKey, str],
+    approle: tuple[str, str, str],
+) -> None:
+    """The installed command as a process: the revocation runs before the process exits."""
+    key, _ = signer
+    mount, role_id, secret_id = approle
+    job_env = vault_env(env, openbao, token="")
+    job_env["SF_CREDPROC_VAULT_SECRET_ID"] = secret_id
+    before = set(openbao.accessors())
+    run = run_process([*get_args(org, key.uri), *approle_args(mount, role_id)], job_env)
+    assert_logged_in(org, run.credential())
+    assert set(openbao.accessors()) - before == set()
 
 
 def test_approle_role_id_from_the_environment_and_a_refused_revocation(
