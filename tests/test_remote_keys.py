@@ -115,7 +115,9 @@ def test_a_certificate_whose_key_did_not_make_its_signature_is_refused() -> None
     honest = LocalSigner(rsa_key())
     document = make_certificate(honest, parse_subject("CN=ok"), days=1, now=1.8e9)
     certificate = x509.load_pem_x509_certificate(document.pem)
-    assert certificate.public_key().public_numbers() == honest.public_key().public_numbers()
+    certified = certificate.public_key()
+    assert isinstance(certified, rsa.RSAPublicKey)
+    assert certified.public_numbers() == honest.public_key().public_numbers()
     lying = LocalSigner(rsa_key(), reported=rsa_key().public_key())
     with pytest.raises(KeySourceError, match="another key than the public key it reports"):
         make_certificate(lying, parse_subject("CN=x"), days=1, now=1.8e9)
