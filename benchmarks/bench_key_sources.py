@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import os
 import shutil
 import socket
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from pathlib import Path
 
 from bench_get import median_or_none, peak_rss_kib, timed
@@ -58,8 +59,10 @@ def kms_source(work: Path) -> Iterator[Source]:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on stderr
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
-    server.start()
+    with redirect_stdout(sys.stderr):  # moto says where it listens on stdout: keep that for JSON
+        server.start()
     try:
         host, port = server.get_host_and_port()
         aws = {
