@@ -7,17 +7,17 @@ environment variables): ``VAULT_ADDR`` (default ``https://127.0.0.1:8200``, as t
 (``VAULT_SKIP_VERIFY`` is not honoured), plain http is allowed only to a loopback host, and
 redirects are never followed (a token must not travel to a host that ``VAULT_ADDR`` does not name).
 
-Requests are made with requests directly, as ``oauth/exchange.post_form`` makes them: a Session
-with ``trust_env=False`` and explicit proxies (https only), ``(connect, read)`` timeouts cut from
-the command's deadline, a bounded body read, and ``from None`` on every requests exception (it
-keeps the request, whose headers hold the Vault token and whose body may hold a secret id).
+Requests are made with requests directly, through ``http_call.request_within`` as requests to
+Salesforce are: explicit proxies (https only), ``(connect, read)`` timeouts cut from the command's
+deadline, a bounded body read, and ``from None`` on every requests exception (it keeps the request,
+whose headers hold the Vault token and whose body may hold a secret id).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..config.host_names import canonical_host, host_in_url, is_loopback_host
 from ..config.options import VAULT_ADDR_ENV, VAULT_CACERT_ENV, VAULT_CAPATH_ENV, VAULT_NAMESPACE_ENV
 from ..deadline import Deadline
 from ..errors import ConfigError, TransientError
-from ..oauth.transport_errors import failure_reason, is_certificate_failure
+from ..http_call import Peer, request_within
 
 #: The ``vault`` CLI's default address.
 DEFAULT_VAULT_ADDR = "https://127.0.0.1:8200"
@@ -151,70 +151,38 @@ def send(
     body: Mapping[str, object] | None = None,
 ) -> VaultAnswer:
     """One ``method`` request to ``/v1/{path}``: every phase ends within the attempt's share of
-    ``deadline``. Transport failures are ``TransientError`` (exit 5), an untrusted certificate
-    ``ConfigError``; any status is returned, for the caller to explain."""
-    import requests
-
+    ``deadline`` (``http_call.request_within``). Transport failures are ``TransientError``
+    (exit 5), an untrusted certificate ``ConfigError``; any status is returned, for the caller to
+    explain."""
     url = f"{address.url}/v1/{path}"
-    shown = f"Vault at {address.url}"
-    connect, read = deadline.http_timeouts(f"calling {shown}")
-    give_up_at = deadline.now() + read
+    peer = Peer(
+        f"Vault at {address.url}",
+        untrusted_certificate_hint=f"Set {VAULT_CACERT_ENV} to the PEM file of the CA that signed "
+        f"Vault's certificate (or {VAULT_CAPATH_ENV} to a directory of CA certificates)",
+        unreachable_hint=f"Check that Vault is running and {VAULT_ADDR_ENV}, and the network or "
+        "proxy",
+    )
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     if token is not None:
         headers["X-Vault-Token"] = token
     if address.namespace is not None:
         headers["X-Vault-Namespace"] = address.namespace
-    try:
-        with requests.Session() as session:
-            session.trust_env = False
-            response = session.request(
-                method,
-                url,
-                data=json.dumps(body).encode() if body is not None else None,
-                headers={**headers, "Content-Type": "application/json"}
-                if body is not None
-                else headers,
-                timeout=(connect, read),
-                verify=address.verify,
-                allow_redirects=False,
-                stream=True,
-                proxies=_proxies_for(url),
-            )
-    # from None on every requests exception: it keeps the request, its X-Vault-Token header and
-    # its body (a secret id), so it must not travel on as a cause.
-    except requests.exceptions.SSLError as error:
-        if is_certificate_failure(error):
-            raise ConfigError(
-                f"the TLS certificate of {shown} could not be verified",
-                hint=f"Set {VAULT_CACERT_ENV} to the PEM file of the CA that signed Vault's "
-                f"certificate (or {VAULT_CAPATH_ENV} to a directory of CA certificates)",
-            ) from None
-        raise TransientError(
-            f"the TLS handshake with {shown} failed ({failure_reason(error)})",
-            hint="Retry later",
-        ) from None
-    except requests.exceptions.Timeout:
-        raise TransientError(
-            f"{shown} did not answer within {read:.1f} s", hint="Retry later, or raise --timeout"
-        ) from None
-    except (requests.exceptions.RequestException, OSError) as error:
-        raise TransientError(
-            f"could not reach {shown} ({type(error).__name__})",
-            hint=f"Check that Vault is running and {VAULT_ADDR_ENV}, and the network or proxy",
-        ) from None
-    try:
-        raw = _read_bounded(response, lambda: deadline.now() > give_up_at)
-    except TimeoutError as error:  # _read_bounded's own, which carries nothing
-        raise TransientError(
-            f"{shown} sent its answer too slowly (more than {read:.1f} s)", hint="Retry later"
-        ) from error
-    except (requests.exceptions.RequestException, OSError) as error:
-        raise TransientError(
-            f"the answer from {shown} was cut short ({type(error).__name__})", hint="Retry later"
-        ) from None
-    if len(raw) > MAX_ANSWER_BYTES:
-        raise TransientError(f"{shown} sent an oversized answer", hint="Retry later")
-    return VaultAnswer(response.status_code, _json_or_none(raw))
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    answer = request_within(
+        method,
+        url,
+        peer=peer,
+        deadline=deadline,
+        headers=headers,
+        data=json.dumps(body).encode() if body is not None else None,
+        verify=address.verify,
+        proxies=_proxies_for(url),
+        max_bytes=MAX_ANSWER_BYTES,
+    )
+    if len(answer.body) > MAX_ANSWER_BYTES:
+        raise TransientError(f"{peer.name} sent an oversized answer", hint="Retry later")
+    return VaultAnswer(answer.status, _json_or_none(answer.body))
 
 
 def _json_or_none(raw: bytes) -> Any:
@@ -238,22 +206,3 @@ def _proxies_for(url: str) -> dict[str, str]:
         return {}
     proxies: dict[str, str] = requests.utils.get_environ_proxies(url)
     return proxies
-
-
-def _read_bounded(response: Any, too_late: Callable[[], bool]) -> bytes:
-    """The body, or its first ``MAX_ANSWER_BYTES + 1`` bytes (enough to know it is too long).
-
-    A read timeout bounds each read, not the whole body: a server that trickles bytes would never
-    trip it, so the attempt's own deadline is checked between chunks (``TimeoutError``).
-    """
-    chunks: list[bytes] = []
-    size = 0
-    with response:
-        for chunk in response.iter_content(chunk_size=16384):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
-                break
-            if too_late():
-                raise TimeoutError
-    return b"".join(chunks)

@@ -9,35 +9,24 @@ of a success are checked in ``token_response.py``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
 from ..clock import Clock
 from ..deadline import Deadline
 from ..errors import ConfigError, SalesforceRefusedError, TransientError
+from ..http_call import HttpAnswer as HttpAnswer  # re-exported
+from ..http_call import Peer, request_within
 from .oauth_errors import ExchangeContext as ExchangeContext  # re-exported
 from .oauth_errors import explain_oauth_error, untrusted_line
 from .token_response import BROKEN_CONTRACT_HINT, json_type_name, read_token_response
 from .token_response import TokenResponse as TokenResponse  # re-exported
-from .transport_errors import failure_reason, is_certificate_failure
 
 #: Sent with every request to Salesforce.
 USER_AGENT = f"sf-credproc/{__version__}"
 JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: A token response is well under a kilobyte; refuse to buffer a runaway body.
 MAX_RESPONSE_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """Status, content type and (bounded) body of one answer from Salesforce."""
-
-    status: int
-    content_type: str | None
-    body: bytes = field(repr=False)
-    date: str | None = None
 
 
 def post_form(
@@ -50,73 +39,31 @@ def post_form(
     method: str = "POST",
     bearer: str | None = None,
 ) -> HttpAnswer:
-    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url``: one attempt, whose
-    connect, TLS, header and body phases all end within the attempt's share of the deadline.
+    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url``: one attempt, within the
+    attempt's share of the deadline (``http_call.request_within``).
 
     ``method="GET"`` with no form serves ``doctor``'s look at the server's clock, and with
     ``bearer`` (an access token, sent as ``Authorization: Bearer``) the userinfo check.
     """
-    import requests
-
-    proxies = _proxies_for(url)
-    connect, read = deadline.http_timeouts(f"calling {url}")
-    give_up_at = deadline.now() + read
-    try:
-        # As requests.request does, but proxies are the ones chosen above, never requests' own
+    peer = Peer(
+        url,
+        untrusted_certificate_hint="If a TLS-inspecting proxy or private CA is in the way, point "
+        "REQUESTS_CA_BUNDLE at its CA bundle",
+        unreachable_hint="Check the network, proxy settings and --login-url",
+    )
+    return request_within(
+        method,
+        url,
+        peer=peer,
+        deadline=deadline,
+        headers=_headers(user_agent, bearer),
+        data=form,
+        # TLS verification is never turned off; a custom CA bundle may replace the default.
+        verify=ca_bundle or True,
+        # As requests.request does, but proxies are the ones chosen here, never requests' own
         # pick from the environment; nor is ~/.netrc consulted.
-        with requests.Session() as session:
-            session.trust_env = False
-            response = session.request(
-                method,
-                url,
-                data=form,
-                headers=_headers(user_agent, bearer),
-                timeout=(connect, read),
-                # TLS verification is never turned off; a custom CA bundle may replace the default.
-                verify=ca_bundle or True,
-                allow_redirects=False,
-                stream=True,
-                proxies=proxies,
-            )
-    # "from None" for every requests exception here and below: it keeps the request
-    # (.request.body: the assertion, or the token being revoked) and may keep the response (a
-    # token), so it must not travel on as a cause.
-    except requests.exceptions.SSLError as error:
-        if is_certificate_failure(error):
-            # Not transient: retrying will not make an untrusted certificate trusted.
-            raise ConfigError(
-                f"the TLS certificate of {url} could not be verified",
-                hint="If a TLS-inspecting proxy or private CA is in the way, point "
-                "REQUESTS_CA_BUNDLE at its CA bundle",
-            ) from None
-        raise TransientError(
-            f"the TLS handshake with {url} failed ({failure_reason(error)})", hint="Retry later"
-        ) from None
-    except requests.exceptions.Timeout:
-        raise TransientError(
-            f"{url} did not answer within {read:.1f} s", hint="Retry later, or raise --timeout"
-        ) from None
-    except (requests.exceptions.RequestException, OSError) as error:
-        raise TransientError(
-            f"could not reach {url} ({type(error).__name__})",
-            hint="Check the network, proxy settings and --login-url",
-        ) from None
-    try:
-        body = _read_bounded(response, lambda: deadline.now() > give_up_at)
-    except TimeoutError as error:  # _read_bounded's own, which carries nothing; before OSError,
-        # its base class, which would otherwise take it for a connection cut short.
-        raise TransientError(
-            f"{url} sent its answer too slowly (more than {read:.1f} s)", hint="Retry later"
-        ) from error
-    except (requests.exceptions.RequestException, OSError) as error:
-        raise TransientError(
-            f"the answer from {url} was cut short ({type(error).__name__})", hint="Retry later"
-        ) from None
-    return HttpAnswer(
-        response.status_code,
-        response.headers.get("Content-Type"),
-        body,
-        response.headers.get("Date"),
+        proxies=_proxies_for(url),
+        max_bytes=MAX_RESPONSE_BYTES,
     )
 
 
@@ -214,26 +161,6 @@ def _server_error_code(document: dict[str, Any]) -> str:
     """The OAuth ``error`` of an answer as one bounded, printable line (server-chosen text)."""
     error = document.get("error")
     return untrusted_line(error, limit=80) if isinstance(error, str) and error else "no OAuth error"
-
-
-def _read_bounded(response: Any, too_late: Callable[[], bool]) -> bytes:
-    """The body, or its first ``MAX_RESPONSE_BYTES + 1`` bytes (enough to know it is too long).
-
-    A read timeout bounds each read, not the whole body: a server that trickles bytes would never
-    trip it, so the attempt's own deadline is checked between chunks (``TimeoutError``).
-    """
-    chunks: list[bytes] = []
-    size = 0
-    with response:
-        # iter_content turns urllib3's mid-body failures into requests exceptions.
-        for chunk in response.iter_content(chunk_size=16384):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                break
-            if too_late():
-                raise TimeoutError
-    return b"".join(chunks)
 
 
 def parse_token_response(
