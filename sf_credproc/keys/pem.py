@@ -6,6 +6,7 @@ RSA keys of 2048 bits or more. Error messages describe the material, never quote
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -130,3 +131,26 @@ def load_rsa_private_key(
             hint="Generate a new key: openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048",
         )
     return key
+
+
+#: The field of a JSON or KV secret that may hold the passphrase of its encrypted PEM.
+PASSPHRASE_FIELD = "passphrase"
+
+
+def pem_and_passphrase(
+    fields: Mapping[str, object], field: str, *, where: str, what: str, store_hint: str
+) -> tuple[bytes, bytes | None]:
+    """The PEM in ``fields[field]`` and the optional ``passphrase`` field beside it, as a Secrets
+    Manager JSON secret and a Vault KV secret both hold them; ``what`` names the secret in
+    messages ("the JSON secret"), which never quote a value."""
+    value = fields.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise KeySourceError(f"{where}: {what} has no string field {field!r}", hint=store_hint)
+    passphrase = fields.get(PASSPHRASE_FIELD)
+    if passphrase is not None and not isinstance(passphrase, str):
+        raise KeySourceError(
+            f"{where}: {what}'s {PASSPHRASE_FIELD!r} field is not a string",
+            hint="Store the passphrase as a string",
+        )
+    unlock = passphrase.encode("utf-8") if passphrase else None
+    return value.encode("utf-8", "surrogateescape"), unlock

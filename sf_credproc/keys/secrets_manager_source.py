@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..aws import AWS_ERRORS, AwsTarget, translate_aws_error
 from ..config.key_uri import DEFAULT_SECRET_FIELD
 from ..errors import KeySourceError
-from .pem import PassphraseHints, load_rsa_private_key
+from .pem import PassphraseHints, load_rsa_private_key, pem_and_passphrase
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from ..config.key_uri import KeyUri
     from .source import AwsClientFactory, KeySourceContext
 
-PASSPHRASE_FIELD = "passphrase"
 
 #: ``SF_CREDPROC_KEY_PASSPHRASE`` unlocks ``file:`` and ``env:`` keys only; a secret carries its own.
 SECRET_PASSPHRASE = PassphraseHints(
@@ -99,14 +98,6 @@ def key_from_json_secret(text: str, uri: KeyUri) -> tuple[bytes, bytes | None]:
         ) from None
     if not isinstance(document, dict):
         raise KeySourceError(f"{where} holds JSON that is not an object", hint=store)
-    value = document.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise KeySourceError(f"{where}: the JSON secret has no string field {field!r}", hint=store)
-    passphrase = document.get(PASSPHRASE_FIELD)
-    if passphrase is not None and not isinstance(passphrase, str):
-        raise KeySourceError(
-            f"{where}: the JSON secret's {PASSPHRASE_FIELD!r} field is not a string",
-            hint="Store the passphrase as a JSON string",
-        )
-    unlock = passphrase.encode("utf-8") if passphrase else None
-    return value.encode("utf-8", "surrogateescape"), unlock
+    return pem_and_passphrase(
+        document, field, where=where, what="the JSON secret", store_hint=store
+    )

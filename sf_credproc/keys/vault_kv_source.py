@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.key_uri import DEFAULT_SECRET_FIELD
 from ..errors import CredProcError, KeySourceError
-from .pem import PassphraseHints, load_rsa_private_key
+from .pem import PassphraseHints, load_rsa_private_key, pem_and_passphrase
 from .vault_client import VaultClient
 from .vault_errors import VaultCall
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from ..config.key_uri import KeyUri
     from .source import KeySourceContext
 
-PASSPHRASE_FIELD = "passphrase"
 
 #: ``SF_CREDPROC_KEY_PASSPHRASE`` unlocks ``file:`` and ``env:`` keys only; a secret carries its own.
 KV_PASSPHRASE = PassphraseHints(
@@ -76,17 +75,7 @@ class VaultKvKeySource:
         store = (
             f"Store the PEM in the field: vault kv put {self.mount}/{self.path} {field}=@key.pem"
         )
-        value = fields.get(field)
-        if not isinstance(value, str) or not value.strip():
-            raise KeySourceError(f"{where}: the secret has no string field {field!r}", hint=store)
-        passphrase = fields.get(PASSPHRASE_FIELD)
-        if passphrase is not None and not isinstance(passphrase, str):
-            raise KeySourceError(
-                f"{where}: the secret's {PASSPHRASE_FIELD!r} field is not a string",
-                hint="Store the passphrase as a string",
-            )
-        unlock = passphrase.encode("utf-8") if passphrase else None
-        return value.encode("utf-8", "surrogateescape"), unlock
+        return pem_and_passphrase(fields, field, where=where, what="the secret", store_hint=store)
 
     def _explain(self, status: int, said: str, document: Any) -> CredProcError | None:
         if status != 404:
