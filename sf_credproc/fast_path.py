@@ -13,8 +13,8 @@ other state (the advisory window, where a refresh is due) and any report of a re
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
-Only ``os``, ``stat``, ``time``, ``zlib`` and ``hashlib`` are imported here and by the cache
-modules this uses; ``zlib.crc32`` of the digest only names the index file, and the index holds the
+Only ``os``, ``stat``, ``time``, ``zlib`` and CPython's built-in SHA-256 module are imported here
+and by the cache modules this uses; ``zlib.crc32`` of the digest only names the index file, and the index holds the
 whole digest, compared byte for byte.
 """
 
@@ -23,7 +23,17 @@ whole digest, compared byte for byte.
 import os
 import time
 import zlib
-from hashlib import sha256
+
+# CPython's built-in SHA-256 module, the one hashlib itself falls back to: importing hashlib loads
+# OpenSSL's libcrypto first, which costs a cache hit a quarter of its time (about 3.5 ms); this
+# module costs 0.5 ms. Renamed in 3.12; any other interpreter takes hashlib's.
+try:
+    from _sha2 import sha256 as sha256  # type: ignore[import-not-found, unused-ignore]
+except ImportError:
+    try:
+        from _sha256 import sha256 as sha256  # type: ignore[import-not-found, no-redef, unused-ignore]
+    except ImportError:
+        from hashlib import sha256 as sha256  # type: ignore[assignment, unused-ignore]
 
 from . import __version__
 from .cache.disk import INDEX_SUFFIX, indexed_output
@@ -90,7 +100,8 @@ def invocation_key(
     except OSError:
         config = f"{path}:absent"
     parts.append(os.fsencode(config))
-    return sha256(b"\0".join(parts)).digest()
+    digest: bytes = sha256(b"\0".join(parts)).digest()
+    return digest
 
 
 def index_path(key: bytes, environ: "Mapping[str, str]") -> str:

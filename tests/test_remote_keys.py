@@ -8,6 +8,7 @@ certificate refused when the public key a signer reports did not make its signat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -231,6 +232,12 @@ def test_exec_removes_every_secret_the_option_spec_marks() -> None:
     environ = {name: "secret" for name in SECRET_ENVIRONMENT} | {"VAULT_ADDR": "https://v:8200"}
     settings = resolve_keywords(environ={}, client_id="c", username="u", key="transit:k")
     assert scrubbed_environment(environ, settings) == {"VAULT_ADDR": "https://v:8200"}
+
+
+def test_the_fast_paths_sha256_is_sha256() -> None:
+    """The fast path hashes with CPython's built-in module (hashlib would load OpenSSL)."""
+    data = b"\0".join([b"sf-credproc", b"get", "--username=\u00e9".encode()])
+    assert fast_path.sha256(data).digest() == hashlib.sha256(data).digest()
 
 
 def test_the_fast_path_index_holds_a_digest_of_the_inputs_never_the_inputs(
