@@ -68,10 +68,23 @@ def find_module() -> str | None:
     return next((path for path in MODULE_CANDIDATES if os.path.isfile(path)), None)
 
 
+#: The worker's tokens, made once: each test module that imports the fixture gets a fixture
+#: definition of its own, and a second set of tokens would re-point the module this process has
+#: loaded (SOFTHSM2_CONF is read when it initialises) away from the first module's PINs.
+_WORKER_TOKENS: list[SoftHsm] = []
+
+
 @pytest.fixture(scope="session")
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
     """The worker's tokens: ``sf-jwt`` with an RSA 2048 key, an EC key and two keys sharing one
     label; ``sf-other``, a second token. Skips, saying why, where SoftHSM2 is missing."""
+    if not _WORKER_TOKENS:
+        _WORKER_TOKENS.append(_make_tokens(tmp_path_factory))
+    os.environ["SOFTHSM2_CONF"] = _WORKER_TOKENS[0].conf
+    return _WORKER_TOKENS[0]
+
+
+def _make_tokens(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
     module = find_module()
     if module is None or shutil.which("softhsm2-util") is None:
         pytest.skip("SoftHSM2 is not installed (Debian package softhsm2; .ci/run installs it)")
