@@ -99,3 +99,14 @@ def replace_public_file(path: str, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def replaceable_by_others(info: os.stat_result) -> str | None:
+    """Why someone other than root or this user could replace the file or directory ``info``
+    describes, or None: the rule for code this process loads or runs (a PKCS#11 module, a signer
+    plugin), whose replacement would run as the user."""
+    if info.st_uid not in (0, os.geteuid()):
+        return f"owned by uid {info.st_uid}, neither root nor this user"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "writable by group or others"
+    return None

@@ -30,6 +30,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, CredProcError, KeySourceError, TransientError
+from ..local_files import replaceable_by_others
 
 if TYPE_CHECKING:
     from ..deadline import Deadline
@@ -83,16 +84,13 @@ def check_module_path(path: str, origin: str) -> str:
 
 
 def _check_owner_and_mode(where: str, kind: str, info: os.stat_result) -> None:
-    if info.st_uid not in (0, os.geteuid()):
+    problem = replaceable_by_others(info)
+    if problem:
         raise ConfigError(
-            f"{where} is owned by uid {info.st_uid}, neither root nor this user",
-            hint=f"Load a module from a {kind} owned by root or by you: it is code run in this "
-            "process",
-        )
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ConfigError(
-            f"{where} is writable by group or others",
-            hint=f"Run chmod go-w on the {kind}: whoever can write it could run code as you",
+            f"{where} is {problem}",
+            hint=f"Load a module from a {kind} owned by root or by you that no one else can write "
+            f"(chmod go-w): it is code run in this process, and whoever can replace it runs code "
+            "as you",
         )
 
 

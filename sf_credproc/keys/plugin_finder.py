@@ -19,11 +19,8 @@ from collections.abc import Mapping
 
 from ..config.key_uri import PLUGIN_PREFIX
 from ..errors import ConfigError
-from ..local_files import describe_file_type
+from ..local_files import describe_file_type, replaceable_by_others
 from ..log import one_line
-
-#: Mode bits that let someone other than the owner replace a file or a directory's entries.
-UNSAFE_WRITE_BITS = stat.S_IWGRP | stat.S_IWOTH
 
 
 def plugin_executable(name: str) -> str:
@@ -66,7 +63,7 @@ def _checked(candidate: str, entry: str) -> str:
             f"the signer plugin {shown} is {describe_file_type(info.st_mode)}, not a regular file",
             hint="Install the plugin as an executable file, or remove what is there",
         )
-    problem = _unsafe(info)
+    problem = replaceable_by_others(info)
     if problem:
         raise ConfigError(
             f"the signer plugin {shown} is {problem}",
@@ -75,7 +72,7 @@ def _checked(candidate: str, entry: str) -> str:
         )
     for directory in dict.fromkeys((entry, os.path.dirname(resolved))):
         try:
-            problem = _unsafe(os.stat(directory))
+            problem = replaceable_by_others(os.stat(directory))
         except OSError:
             problem = "not readable"
         if problem:
@@ -90,12 +87,3 @@ def _checked(candidate: str, entry: str) -> str:
             hint=f"Run chmod 755 {shown}",
         )
     return resolved
-
-
-def _unsafe(info: os.stat_result) -> str | None:
-    """Why someone else could replace what ``info`` describes, or None."""
-    if info.st_mode & UNSAFE_WRITE_BITS:
-        return "writable by group or others"
-    if info.st_uid not in (0, os.geteuid()):
-        return f"owned by another user (uid {info.st_uid})"
-    return None
