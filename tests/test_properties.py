@@ -9,14 +9,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from helpers import credential_document
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sf_credproc.cache.disk import join_entry, new_entry_header, parse_index
 from sf_credproc.cache.entry import decode_entry
 from sf_credproc.cache.identity import CacheIdentity
 from sf_credproc.config.config_file import _parse as parse_config
-from sf_credproc.config.key_uri import KeyUri, parse_key_uri
+from sf_credproc.config.key_uri import SCHEMES, KeyUri, is_plugin_name, parse_key_uri
 from sf_credproc.config.login_url import LoginUrl, parse_login_url
 from sf_credproc.config.options import PROFILE_KEYS
 from sf_credproc.errors import CredProcError
@@ -37,18 +37,19 @@ json_values: Any = st.recursive(
 
 @QUICK
 @given(st.text())
+@example("a:0")  # a signer plugin's URI: any other scheme of the plugin-name shape
 def test_key_uri_parsing(text: str) -> None:
     try:
         uri = parse_key_uri(text, "test")
     except CredProcError:
         return
     assert isinstance(uri, KeyUri)
-    assert uri.scheme in ("kms", "secretsmanager", "ssm", "file", "env")
+    assert uri.scheme in SCHEMES or (uri.is_plugin and is_plugin_name(uri.scheme))
 
 
 @QUICK
 @given(
-    st.sampled_from(["kms:", "secretsmanager:", "ssm:", "file:", "env:", "arn:aws:kms:", ""]),
+    st.sampled_from([*(f"{scheme}:" for scheme in SCHEMES), "acme-signer:", "arn:aws:kms:", ""]),
     st.text(),
 )
 def test_key_uri_parsing_with_known_prefixes(prefix: str, rest: str) -> None:
