@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 COMMANDS: Mapping[str, tuple[str, str]] = {
     "get": ("get_command", "run"),
     "exec": ("exec_command", "run"),
+    "serve": ("serve_command", "run"),
+    "agent": ("agent_command", "run"),
     "cert": ("cert", "run"),
     "doctor": ("doctor", "run"),
     "logout": ("cache_commands", "logout"),

@@ -69,6 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_options(exec_parser, "exec")
 
+    serve = commands.add_parser(
+        "serve",
+        help="serve the credential to local programs over HTTP, refreshed ahead of expiry",
+        description="Listen on loopback (or a Unix socket) and answer GET /credential with the "
+        "credential, kept fresh in the background: one login per session for any number of "
+        "processes. Clients send the server token as the Authorization header. The address is "
+        "printed on stdout when listening. SIGTERM drains and exits 0; SIGHUP re-reads the config "
+        "file.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_options(serve, "serve")
+
+    agent = commands.add_parser(
+        "agent",
+        help="keep credential files fresh for other containers or programs",
+        description="Write the credential to each --sink (atomically, never half-written) and "
+        "rewrite it ahead of expiry until SIGTERM; --once writes and exits.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_options(agent, "agent")
+
     logout = commands.add_parser(
         "logout",
         help="revoke the cached token at Salesforce and delete it from the cache",

@@ -21,6 +21,7 @@ class Kind(Enum):
     HOST_LIST = "host list"  #: repeatable flag, comma-separated variable, TOML list
     SWITCH = "switch"  #: a flag without a value, off by default
     INTEGER = "integer"  #: a command's own number (argparse converts it)
+    REPEATED = "repeated"  #: a command's own flag, given any number of times (a list)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Option:
 
     @property
     def repeatable(self) -> bool:
-        return self.kind is Kind.HOST_LIST
+        return self.kind in (Kind.HOST_LIST, Kind.REPEATED)
 
     @property
     def shown_default(self) -> str | None:
