@@ -253,7 +253,9 @@ def test_doctor_is_cut_at_its_deadline_by_the_same_watchdog(
     elapsed = time.monotonic() - started
     assert run.code == 5
     assert "the 2 s deadline passed" in doctor_report(run)["clock"]["detail"]
-    assert elapsed < 2 + 1
+    # The trickled head alone would take 40 s: well under that is the cut, with room for a loaded
+    # machine's start-up (a tighter bound measured the machine, not the deadline).
+    assert elapsed < 2 + 8
 
 
 def test_a_private_key_never_reaches_a_status_line(
