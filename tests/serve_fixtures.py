@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import http.client
 import json
@@ -51,6 +52,7 @@ from helpers import (
 from test_auth_refresh import HoldingEmulator
 
 from sf_credproc.config.serve_options import SERVER_TOKEN_ENV
+from sf_credproc.credential import Credential
 from sf_credproc.emulator import SalesforceEmulator
 
 #: How long a server may take to print its address (a loaded 2-core machine starting Python).
@@ -590,3 +592,16 @@ def write_private(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     path.chmod(0o600)
     return path
+
+
+def credential_of(document: Any) -> Credential:
+    """The ``Credential`` of a JSON answer of the output contract."""
+
+    def epoch(stamp: str) -> int:
+        return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+
+    return Credential.from_document(
+        document,
+        issued_at=epoch(document["IssuedAt"]),
+        expiration=epoch(document["Expiration"]),
+    )
