@@ -399,7 +399,8 @@ def default_host(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc
 
 
-def request(
+def send_request(
+    conn: http.client.HTTPConnection,
     url: str,
     token: str | None,
     *,
@@ -410,45 +411,58 @@ def request(
     send_host: bool = True,
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
+) -> None:
+    """Send one request on ``conn`` (its answer is read with ``read_answer``):
+    ``Authorization: <token>`` unless ``token`` is None, ``Host`` as ``host`` (default: the URL's)
+    unless ``send_host`` is False, ``query`` encoded (a string is sent as it is)."""
+    target = path
+    if query:
+        target += "?" + (query if isinstance(query, str) else urllib.parse.urlencode(query))
+    conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+    if send_host:
+        conn.putheader("Host", host if host is not None else default_host(url))
+    if token is not None:
+        conn.putheader("Authorization", token)
+    for name, value in (headers or {}).items():
+        conn.putheader(name, value)
+    if body is not None:
+        conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+
+
+def read_answer(
+    conn: http.client.HTTPConnection, *, check: bool = True, head: bool = False
+) -> Answer:
+    """The answer to the request sent on ``conn``; ``check``: ``assert_contract_headers``."""
+    response = conn.getresponse()
+    answer = Answer(response.status, response.reason, list(response.getheaders()), response.read())
+    if check:
+        assert_contract_headers(answer, head=head)
+    return answer
+
+
+def request(
+    url: str,
+    token: str | None,
+    *,
     context: ssl.SSLContext | None = None,
     server_name: str | None = None,
     connection: http.client.HTTPConnection | None = None,
     check: bool = True,
     timeout: float = SOON_SECONDS,
+    **options: Any,
 ) -> Answer:
-    """One request to the server of ``url``: ``Authorization: <token>`` unless ``token`` is None,
-    ``Host`` as ``host`` (default: the URL's) unless ``send_host`` is False, ``query`` encoded
-    (a string is sent as it is). ``connection`` reuses a keep-alive connection.
-
-    ``check``: assert the headers every answer must carry (``assert_contract_headers``)."""
-    target = path
-    if query:
-        target += "?" + (query if isinstance(query, str) else urllib.parse.urlencode(query))
-    own = connection is None
+    """One request to the server of ``url`` (``send_request``'s options), on a new connection or
+    on ``connection`` (keep-alive); ``check``: assert the headers every answer must carry."""
     conn = connection or connection_for(
         url, timeout=timeout, context=context, server_name=server_name
     )
     try:
-        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-        if send_host:
-            conn.putheader("Host", host if host is not None else default_host(url))
-        if token is not None:
-            conn.putheader("Authorization", token)
-        for name, value in (headers or {}).items():
-            conn.putheader(name, value)
-        if body is not None:
-            conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        response = conn.getresponse()
-        answer = Answer(
-            response.status, response.reason, list(response.getheaders()), response.read()
-        )
+        send_request(conn, url, token, **options)
+        return read_answer(conn, check=check, head=options.get("method") == "HEAD")
     finally:
-        if own:
+        if connection is None:
             conn.close()
-    if check:
-        assert_contract_headers(answer, head=method == "HEAD")
-    return answer
 
 
 def get_json(url: str, token: str | None, **options: Any) -> Answer:
