@@ -232,7 +232,7 @@ class CredentialEndpoint:
         access_log = self._access_log
         if access_log is None:
             return
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
         path = log.one_line(request.path[:MAX_LOGGED_PATH])
         token = rendered.fingerprint if rendered is not None and answer.status == 200 else None
         access_log(request.method, path, answer.status, duration_ms, token)

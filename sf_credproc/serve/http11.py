@@ -20,6 +20,7 @@ Field lines are parsed by the standard library (``http.client.parse_headers``, a
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
 import io
 import re
@@ -36,6 +37,8 @@ MAX_HEAD_BYTES = 8192
 MAX_FIELDS = 64
 #: Bytes kept unread while an answer is awaited (pipelined requests); beyond, reading pauses.
 MAX_BUFFERED_BYTES = 4 * MAX_HEAD_BYTES
+#: Distinct request heads whose parse is remembered (a few hundred KiB at most).
+HEADS_REMEMBERED = 256
 
 #: RFC 9110 section 5.6.2: ``token = 1*tchar``.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -276,9 +279,15 @@ class HttpConnection(asyncio.Protocol):
         self._close()
 
 
+@functools.lru_cache(maxsize=HEADS_REMEMBERED)
 def parse_head(head: bytes) -> Request | Response:
     """The request in ``head`` (the request line and field lines, each ending in CRLF), or the
-    error answer for it."""
+    error answer for it.
+
+    A pure function of the bytes, remembered for the last ``HEADS_REMEMBERED`` heads: a kept-alive
+    client sends the same head again and again, and parsing it once is enough (the ``Request``
+    is immutable, its fields only read).
+    """
     line_end = head.find(b"\r\n")
     parts = head[:line_end].split(b" ")
     if len(parts) != 3:
