@@ -101,8 +101,16 @@ class ConnectionSet:
 class HttpConnection(asyncio.Protocol):
     """One client connection: frames requests, asks ``handler``, writes the answers in order."""
 
-    def __init__(self, handler: Handler, connections: ConnectionSet, idle_seconds: float) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        connections: ConnectionSet,
+        idle_seconds: float,
+        on_refused: Callable[[int], None] | None = None,
+    ) -> None:
         self._handler = handler
+        #: Told the status of every request refused before it reached ``handler`` (access log).
+        self._on_refused = on_refused
         self._loop = asyncio.get_running_loop()
         self._connections = connections
         self._idle_seconds = idle_seconds
@@ -193,7 +201,7 @@ class HttpConnection(asyncio.Protocol):
             del buffer[: end + 4]
             parsed = parse_head(head)
             if isinstance(parsed, Response):
-                self._send(parsed, keep_alive=False)
+                self._refused(parsed)
                 return
             self._dispatch(parsed)
         if self._eof and not (self._waiting or self._write_paused or self._closing):
@@ -244,7 +252,12 @@ class HttpConnection(asyncio.Protocol):
             self._last_active = self._loop.time()
 
     def _refuse(self, status: int, message: str) -> None:
-        self._send(request_error(status, message, close=True), keep_alive=False)
+        self._refused(request_error(status, message, close=True))
+
+    def _refused(self, response: Response) -> None:
+        if self._on_refused is not None:
+            self._on_refused(response.status)
+        self._send(response, keep_alive=False)
 
     def _close(self) -> None:
         self._closing = True
