@@ -85,7 +85,8 @@ class SalesforceAuth(requests.auth.AuthBase):
     def __init__(
         self, settings: Settings | None = None, *, clock: Clock | None = None, **options: Any
     ) -> None:
-        endpoint = ServerEndpoint.from_environment(os.environ)
+        environ = options.get("environ")
+        endpoint = ServerEndpoint.from_environment(os.environ if environ is None else environ)
         if settings is None:
             needs = NEEDS_NOTHING if endpoint is not None else None
             settings = resolve_keywords(needs=needs, **options)

@@ -119,6 +119,10 @@ def parse_server_url(url: str) -> Target:
 
     if len(url) > MAX_URL_LENGTH or not url.isascii() or not url.isprintable():
         raise _bad_url(f"is not a URL (printable ASCII, at most {MAX_URL_LENGTH} characters)")
+    if "@" in url:
+        # Never echoed: userinfo is where people put passwords. No other part may hold an "@":
+        # the path is /credential and there is no query.
+        raise _bad_url("carries a user name or password (user@host)")
     try:
         parsed = parse_url(url)
     except LocationParseError:
@@ -126,8 +130,7 @@ def parse_server_url(url: str) -> Target:
     scheme = (parsed.scheme or "").lower()
     if scheme not in _DEFAULT_PORTS:
         raise _bad_url(f"{url!r} is neither http:// (loopback) nor https://")
-    if parsed.auth is not None:
-        # Never echoed: userinfo is where people put passwords.
+    if parsed.auth is not None:  # refused above already; urllib3 is the judge of what it reads
         raise _bad_url("carries a user name or password (user@host)")
     try:
         host = canonical_host(parsed.host or "")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .errors import ConfigError, TransientError
+from .errors import ConfigError, CredProcError, TransientError
 from .http_call import HttpAnswer
 
 if TYPE_CHECKING:
@@ -126,31 +126,40 @@ def _get_plain(
         if deadline.remaining() <= 0:
             raise deadline.exceeded(doing)
         return HttpAnswer(response.status, response.getheader("Content-Type"), body)
-    except (http.client.RemoteDisconnected, http.client.IncompleteRead, ConnectionError) as error:
-        raise TransientError(
-            f"the endpoint ({where}) closed the connection before answering in full "
-            f"({type(error).__name__})",
-            hint=UNREACHABLE_HINT,
-        ) from None
-    except http.client.HTTPException as error:
-        raise ConfigError(
-            f"what answers at {where} does not speak HTTP/1.1 as the endpoint does "
-            f"({type(error).__name__})",
-            hint="Set it to the address `sf-credproc serve` printed",
-        ) from None
-    except TimeoutError:
-        raise TransientError(
+    except (http.client.HTTPException, OSError) as error:
+        raise _failure(error, where, deadline) from None
+    finally:
+        connection.close()
+
+
+def _failure(error: Exception, where: str, deadline: Deadline) -> CredProcError:
+    """The error of a request that failed with ``error`` (never chained: nothing of the request
+    travels on)."""
+    import http.client
+
+    if isinstance(error, TimeoutError) or deadline.remaining() <= 0:
+        # A timeout, or the cut at the deadline (the peer then seems to have hung up).
+        return TransientError(
             f"the endpoint ({where}) did not answer within the {deadline.timeout_seconds:g} s "
             "deadline",
             hint=f"{UNREACHABLE_HINT} Or raise --timeout",
-        ) from None
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise TransientError(
-            f"could not reach the endpoint ({where}): {reason}", hint=UNREACHABLE_HINT
-        ) from None
-    finally:
-        connection.close()
+        )
+    if isinstance(error, http.client.IncompleteRead | ConnectionError):  # RemoteDisconnected too
+        return TransientError(
+            f"the endpoint ({where}) closed the connection before answering in full "
+            f"({type(error).__name__})",
+            hint=UNREACHABLE_HINT,
+        )
+    if isinstance(error, http.client.HTTPException):
+        return ConfigError(
+            f"what answers at {where} does not speak HTTP/1.1 as the endpoint does "
+            f"({type(error).__name__})",
+            hint="Set it to the address `sf-credproc serve` printed",
+        )
+    reason = (error.strerror if isinstance(error, OSError) else None) or type(error).__name__
+    return TransientError(
+        f"could not reach the endpoint ({where}): {reason}", hint=UNREACHABLE_HINT
+    )
 
 
 @contextlib.contextmanager
@@ -176,11 +185,16 @@ def _cut_off_at(connection: http.client.HTTPConnection, deadline: Deadline) -> I
 def _read_bounded(response: http.client.HTTPResponse, deadline: Deadline, doing: str) -> bytes:
     """The body, or its first ``MAX_ANSWER_BYTES + 1`` bytes (enough to know it is too long);
     the deadline is checked between chunks."""
+    import http.client
+
     chunks: list[bytes] = []
     size = 0
     while size <= MAX_ANSWER_BYTES:
         chunk = response.read1(_CHUNK_BYTES)
         if not chunk:
+            # read1 ends quietly where read() would raise: a Content-Length not met is a cut.
+            if response.length:
+                raise http.client.IncompleteRead(b"", response.length)
             break
         chunks.append(chunk)
         size += len(chunk)
