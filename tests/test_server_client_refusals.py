@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SECRETS, USERNAME, Run, base_env, credential_document, run_cli
+from faulty_emulator import FaultyEmulator
+from helpers import (
+    SECRETS,
+    USERNAME,
+    Run,
+    base_env,
+    credential_document,
+    get_args,
+    run_cli,
+    run_process,
+)
 from serve_fixtures import new_server_token
 from trickling_server import trickling_server
 
@@ -167,6 +177,22 @@ def test_refresh_and_no_cache_are_not_sent(
     assert canned.request_target() == "/credential?format=json"
     assert "--refresh is not sent to the endpoint" in run.stderr
     assert len(run.stderr.splitlines()) == 1, run.stderr
+
+
+def test_a_process_takes_no_fast_path_when_the_endpoint_is_set(
+    org: FaultyEmulator, key: str, env: dict[str, str], canned: CannedEndpoint
+) -> None:
+    # A get of its own records a fast-path index for these exact arguments and environment...
+    args = get_args(org, key)
+    env[SERVER_TOKEN_ENV] = new_server_token()
+    alone = run_process(args, env)
+    assert alone.code == 0, alone.stderr
+    assert run_process(args, env).stdout == alone.stdout  # answered from the index
+    # ... which never answers once the endpoint's variable is set: the endpoint does.
+    through = run_process(args, {**env, SERVER_URL_ENV: canned.url})
+    assert through.code == 0, through.stderr
+    assert through.credential()["AccessToken"] == SERVED_TOKEN
+    assert canned.connections == 1
 
 
 # --- identity ----------------------------------------------------------------------------------
@@ -360,3 +386,9 @@ def test_the_server_token_is_in_no_repr(canned: CannedEndpoint, client_env: dict
     token = client_env[SERVER_TOKEN_ENV]
     assert token not in repr(endpoint) and token not in repr(auth)
     assert auth.credential.access_token == SERVED_TOKEN
+
+
+def test_the_fast_path_knows_the_endpoints_variables() -> None:
+    from sf_credproc import fast_path
+
+    assert fast_path.SERVER_ENVIRONMENT == (SERVER_URL_ENV, SERVER_SOCKET_ENV)

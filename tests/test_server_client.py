@@ -1,0 +1,184 @@
+"""Clients of a running endpoint: ``get``, ``exec``, ``get_credential`` and ``SalesforceAuth`` with
+``SF_CREDPROC_SERVER_URL`` (or ``SF_CREDPROC_SERVER_SOCKET``) and the server token, against a real
+``sf-credproc serve`` process and the emulator.
+
+The client's environment holds nothing else: no key, no client id, no config file, not even the
+test CA (the endpoint is loopback http). The server runs with the usual test environment (``env``)
+and a ``file:`` key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from faulty_emulator import FaultyEmulator
+from helpers import SECRETS, USERNAME, Run, base_env, run_cli
+from serve_fixtures import ServeProcess, get_json, new_server_token, serve_args, wait_ready
+from test_api import CaTrustingSession, query
+from test_auth_refresh import sent_token
+
+from sf_credproc import SalesforceAuth, get_credential
+from sf_credproc.config.serve_options import SERVER_SOCKET_ENV, SERVER_TOKEN_ENV, SERVER_URL_ENV
+from sf_credproc.formats import render
+from sf_credproc.server_answer import parse_credential
+
+
+@pytest.fixture
+def served(org: FaultyEmulator, key: str, env: dict[str, str]) -> Iterator[ServeProcess]:
+    """``serve`` for the test org, ready (its first login done)."""
+    with ServeProcess(serve_args(org, key), env) as server:
+        wait_ready(server.url)
+        yield server
+
+
+def client_env(tmp_path: Path, **variables: str) -> dict[str, str]:
+    """A clean home of its own (no config, no cache) and ``variables``."""
+    home = Path(tempfile.mkdtemp(prefix="client-home", dir=tmp_path))
+    return {**base_env(home), **variables}
+
+
+def endpoint_env(tmp_path: Path, server: ServeProcess) -> dict[str, str]:
+    return client_env(tmp_path, **{SERVER_URL_ENV: server.url, SERVER_TOKEN_ENV: server.token})
+
+
+def served_json(server: ServeProcess) -> str:
+    """What the endpoint answers with ``?format=json``, as a ``get`` prints it."""
+    return get_json(server.url, server.token, query={"format": "json"}).text
+
+
+def test_get_with_only_the_two_variables_prints_the_served_credential(
+    served: ServeProcess, org: FaultyEmulator, tmp_path: Path
+) -> None:
+    env = endpoint_env(tmp_path, served)
+    run = run_cli(["get"], env)
+    assert run.code == 0, run.stderr
+    assert run.stdout == served_json(served)
+    assert run.credential()["Username"] == USERNAME
+    assert run.stderr == ""
+    assert org.token_request_count == 1  # the endpoint's login, and no other
+
+
+@pytest.mark.parametrize("fmt", ["token", "env", "sf", "header"])
+def test_get_prints_each_format_locally(served: ServeProcess, tmp_path: Path, fmt: str) -> None:
+    credential = parse_credential(served_json(served).encode())
+    run = run_cli(["get", "--format", fmt], endpoint_env(tmp_path, served))
+    assert run.code == 0, run.stderr
+    assert run.stdout == render(credential, fmt)
+
+
+def test_get_credential_through_the_endpoint(
+    served: ServeProcess, org: FaultyEmulator, tmp_path: Path
+) -> None:
+    env = endpoint_env(tmp_path, served)
+    credential = get_credential(environ=env)
+    assert credential.to_json() + "\n" == served_json(served)
+    assert get_credential(environ=env, username=USERNAME.upper()) == credential
+    assert org.token_request_count == 1
+
+
+def test_salesforce_auth_through_a_revoked_session_asks_the_endpoint_once(
+    served: ServeProcess, org: FaultyEmulator, tmp_path: Path, ca_bundle: str
+) -> None:
+    auth = SalesforceAuth(environ=endpoint_env(tmp_path, served))
+    with CaTrustingSession(ca_bundle) as http:
+        first = query(http, org, auth)
+        assert first.status_code == 200, first.text
+        revoked = sent_token(first)
+        org.revoke(revoked)  # an administrator ends the session
+        second = query(http, org, auth)
+    assert second.status_code == 200, second.text
+    assert [answer.status_code for answer in second.history] == [401]
+    assert sent_token(second) != revoked
+    assert org.token_request_count == 2  # the endpoint logged in once more, for everyone
+    assert auth.refreshes == 1
+    assert auth.credential.access_token == sent_token(second)
+    assert served_json(served) == auth.credential.to_json() + "\n"
+
+
+def test_get_reports_a_rejected_token_to_the_endpoint(
+    served: ServeProcess, org: FaultyEmulator, tmp_path: Path
+) -> None:
+    env = endpoint_env(tmp_path, served)
+    old = run_cli(["get", "--format", "token"], env).stdout.strip()
+    org.revoke(old)
+    digest = hashlib.sha256(old.encode()).hexdigest()
+    new = run_cli(["get", "--format", "token", "--rejected-sha256", digest], env)
+    assert new.code == 0, new.stderr
+    assert new.stdout.strip() != old
+    assert org.token_request_count == 2
+
+
+def test_plain_exec_takes_the_credential_from_the_endpoint(
+    served: ServeProcess, tmp_path: Path
+) -> None:
+    script = "import os; print(os.environ['SF_INSTANCE_URL'], len(os.environ['SF_ACCESS_TOKEN']))"
+    run = run_cli(["exec", "--", sys.executable, "-c", script], endpoint_env(tmp_path, served))
+    assert run.code == 0, run.stderr
+    credential = parse_credential(served_json(served).encode())
+    assert run.stdout == f"{credential.instance_url} {len(credential.access_token)}\n"
+
+
+def test_a_wrong_token_is_exit_2_without_any_token(served: ServeProcess, tmp_path: Path) -> None:
+    wrong = new_server_token()
+    env = client_env(tmp_path, **{SERVER_URL_ENV: served.url, SERVER_TOKEN_ENV: wrong})
+    run = run_cli(["get"], env)
+    run.assert_failed(2, "401", SERVER_URL_ENV, SERVER_TOKEN_ENV)
+    assert wrong not in run.stderr and served.token not in run.stderr  # run_cli checks SECRETS too
+
+
+def test_another_username_is_refused(served: ServeProcess, tmp_path: Path) -> None:
+    env = endpoint_env(tmp_path, served)
+    run = run_cli(["get", "--username", "someone@else.example"], env)
+    run.assert_failed(2, "someone@else.example", USERNAME, "--username")
+
+
+def test_the_server_down_is_exit_5_within_the_deadline(
+    org: FaultyEmulator, key: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    with ServeProcess(serve_args(org, key), env) as server:
+        client = endpoint_env(tmp_path, server)
+        server.terminate()
+        assert server.wait() == 0
+    started = time.monotonic()
+    run_cli(["get", "--timeout", "5"], client).assert_failed(5, SERVER_URL_ENV, "serve")
+    assert time.monotonic() - started < 30
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    """A directory with a short path: a Unix socket's path is limited to about 100 bytes."""
+    with tempfile.TemporaryDirectory(prefix="sfc") as name:
+        yield Path(name)
+
+
+def test_the_unix_socket_variant(
+    org: FaultyEmulator, key: str, env: dict[str, str], socket_dir: Path, tmp_path: Path
+) -> None:
+    path = socket_dir / "serve.sock"
+    with ServeProcess(serve_args(org, key, "--socket", str(path)), env) as server:
+        variables = {SERVER_SOCKET_ENV: str(path), SERVER_TOKEN_ENV: server.token}
+        client = client_env(tmp_path, **variables)
+        run = run_cli(["get"], client)
+        assert run.code == 0, run.stderr
+        assert run.stdout == get_json(server.url, server.token, query={"format": "json"}).text
+        assert get_credential(environ=client).to_json() + "\n" == run.stdout
+        wrong = {**client, SERVER_TOKEN_ENV: new_server_token()}
+        run_cli(["get"], wrong).assert_failed(2, SERVER_SOCKET_ENV, "401")
+        server.terminate()
+        assert server.wait() == 0
+    run_cli(["get"], client).assert_failed(5, SERVER_SOCKET_ENV, "serve")
+    assert org.token_request_count == 1
+
+
+def test_the_endpoints_token_never_reaches_the_output(served: ServeProcess, tmp_path: Path) -> None:
+    assert served.token in SECRETS
+    run: Run = run_cli(["get", "-v"], endpoint_env(tmp_path, served))
+    assert run.code == 0, run.stderr
+    assert served.token not in run.stderr and served.token not in run.stdout
+    assert "credential from the endpoint" in run.stderr
