@@ -17,9 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from faulty_emulator import FaultyEmulator
-from helpers import SECRETS, USERNAME, Run, base_env, run_cli
-from serve_fixtures import ServeProcess, get_json, new_server_token, serve_args, wait_ready
+from helpers import EXE, SECRETS, USERNAME, Run, base_env, get_args, run_cli, run_process
+from serve_fixtures import (
+    ServeProcess,
+    get_json,
+    new_server_token,
+    serve_args,
+    wait_ready,
+    write_private,
+)
 from test_api import CaTrustingSession, query
 from test_auth_refresh import sent_token
 
@@ -182,3 +190,48 @@ def test_the_endpoints_token_never_reaches_the_output(served: ServeProcess, tmp_
     assert run.code == 0, run.stderr
     assert served.token not in run.stderr and served.token not in run.stdout
     assert "credential from the endpoint" in run.stderr
+
+
+def test_https_is_verified_with_the_ca_bundle_setting(
+    org: FaultyEmulator,
+    key: str,
+    env: dict[str, str],
+    ca: trustme.CA,
+    ca_bundle: str,
+    tmp_path: Path,
+) -> None:
+    cert = ca.issue_cert("127.0.0.1")
+    cert_path = tmp_path / "endpoint.pem"
+    cert_path.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    key_path = write_private(tmp_path / "endpoint-key.pem", cert.private_key_pem.bytes())
+    tls = ["--listen", "127.0.0.1:0", "--tls-cert", str(cert_path), "--tls-key", str(key_path)]
+    with ServeProcess(serve_args(org, key, *tls), env) as server:
+        assert server.url.startswith("https://127.0.0.1:"), server.url
+        client = endpoint_env(tmp_path, server)
+        run_cli(["get"], client).assert_failed(2, SERVER_URL_ENV, "could not be verified")
+        run = run_cli(["get", "--format", "token"], {**client, "REQUESTS_CA_BUNDLE": ca_bundle})
+        assert run.code == 0, run.stderr
+        assert get_credential(environ={**client, "SSL_CERT_FILE": ca_bundle}).access_token == (
+            run.stdout.strip()
+        )
+    assert org.token_request_count == 1
+
+
+def test_get_and_exec_in_a_child_of_exec_server_need_no_key(
+    org: FaultyEmulator, key: str, env: dict[str, str]
+) -> None:
+    script = (
+        "import os, subprocess, sys\n"
+        "exe = sys.argv[1]\n"
+        "def out(*args):\n"
+        "    return subprocess.run([exe, *args], capture_output=True, text=True, check=True)"
+        ".stdout.strip()\n"
+        "got = out('get', '--format', 'token')\n"
+        "show = 'import os; print(os.environ[\"SF_ACCESS_TOKEN\"])'\n"
+        "passed = out('exec', '--', sys.executable, '-c', show)\n"
+        "print(got == passed == os.environ['SF_ACCESS_TOKEN'])\n"
+    )
+    args = ["exec", "--server", *get_args(org, key)[1:], "--", sys.executable, "-c", script]
+    run = run_process([*args, str(EXE)], env)
+    assert (run.code, run.stdout) == (0, "True\n"), run.stderr
+    assert org.token_request_count == 1

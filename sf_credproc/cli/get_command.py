@@ -64,12 +64,14 @@ def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings,
     """Resolve the settings and obtain the credential, the cache included (``get`` and ``exec``).
 
     With ``SF_CREDPROC_SERVER_URL`` or ``SF_CREDPROC_SERVER_SOCKET`` set, from that running
-    endpoint instead (``_obtain_from_endpoint``)."""
+    endpoint instead (``_obtain_from_endpoint``); but never for ``exec --server``, which is an
+    endpoint itself: it logs in with its own settings, and its child gets its own variables."""
     from ..compose import CredentialPipeline
     from ..server_client import ServerEndpoint
     from .stderr_log import show_progress
 
-    endpoint = ServerEndpoint.from_environment(context.environ)
+    serves = bool(getattr(args, "server", False))
+    endpoint = None if serves else ServerEndpoint.from_environment(context.environ)
     if endpoint is not None:
         return _obtain_from_endpoint(endpoint, args, context)
     resolved = context.resolve(args)
