@@ -77,6 +77,8 @@ class CannedEndpoint:
         self.answer = answer
         self.heads: list[bytes] = []
         self.connections = 0
+        #: The credential it serves, when it serves one.
+        self.body = b""
         outer = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -113,7 +115,9 @@ class CannedEndpoint:
 
 @pytest.fixture
 def canned() -> Iterator[CannedEndpoint]:
-    endpoint = CannedEndpoint(lambda head: http_answer(200, credential_body()))
+    body = credential_body()  # once: its times are the serving's, not each request's
+    endpoint = CannedEndpoint(lambda head: http_answer(200, body))
+    endpoint.body = body
     endpoint.thread.start()
     yield endpoint
     endpoint.server.shutdown()
@@ -140,7 +144,7 @@ def get(env: dict[str, str], *args: str, url: str | None = None) -> Run:
 def test_get_asks_for_json_with_the_token_and_prints_each_format_locally(
     canned: CannedEndpoint, client_env: dict[str, str]
 ) -> None:
-    credential = parse_credential(credential_body())
+    credential = parse_credential(canned.body)
     for fmt in ("json", "token", "env", "sf", "header"):
         run = get(client_env, "--format", fmt, url=canned.url)
         assert run.code == 0, run.stderr
