@@ -18,18 +18,21 @@ from pathlib import Path
 
 import pytest
 import trustme
+from clocks import SkippingClock
 from faulty_emulator import FaultyEmulator
 from helpers import EXE, SECRETS, USERNAME, Run, base_env, get_args, run_cli, run_process
 from serve_fixtures import (
     ServeProcess,
+    endpoint_in_process,
     get_json,
     new_server_token,
     serve_args,
     wait_ready,
+    wait_until,
     write_private,
 )
 from test_api import CaTrustingSession, query
-from test_auth_refresh import sent_token
+from test_auth_refresh import LEFT, age_to, sent_token
 
 from sf_credproc import SalesforceAuth, get_credential
 from sf_credproc.config.serve_options import SERVER_SOCKET_ENV, SERVER_TOKEN_ENV, SERVER_URL_ENV
@@ -235,3 +238,22 @@ def test_get_and_exec_in_a_child_of_exec_server_need_no_key(
     run = run_process([*args, str(EXE)], env)
     assert (run.code, run.stdout) == (0, "True\n"), run.stderr
     assert org.token_request_count == 1
+
+
+def test_salesforce_auth_asks_again_once_the_endpoint_has_refreshed(
+    org: FaultyEmulator, key: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    clock = SkippingClock()  # the endpoint's and the client's: both see the token age
+    with endpoint_in_process(org, key, env, clock=clock) as served:
+        variables = {SERVER_URL_ENV: served.url, SERVER_TOKEN_ENV: served.token}
+        auth = SalesforceAuth(environ=client_env(tmp_path, **variables), clock=clock)
+        first = auth.credential
+        assert auth.credential is first  # fresh: held, not asked for again
+        age_to(clock, first, LEFT["advisory"])  # inside both advisory windows
+        wait_until(lambda: served.endpoint.keeper.refreshes == 1, "the endpoint's refresh")
+        second = auth.credential
+        assert second.access_token != first.access_token
+        assert second.expiration > first.expiration
+        assert auth.refreshes == 1
+        assert auth.credential is second
+    assert org.token_request_count == 2
