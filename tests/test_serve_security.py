@@ -377,3 +377,17 @@ def test_an_existing_path_that_is_not_a_stale_socket_is_never_unlinked(
         if live is not None:
             live.close()
     assert org.token_request_count == 0
+
+
+def test_a_stale_socket_nobody_answers_on_is_replaced(
+    org: FaultyEmulator, key: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A socket left behind by a server that died (nobody accepts on it) is the one kind of
+    existing path the server may take over."""
+    path = tmp_path / "serve.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()  # the file stays, nobody listens
+    with ServeProcess(serve_args(org, key, "--socket", str(path)), env) as served:
+        assert get_json(served.url, served.token).status == 200
+        assert stat.S_IMODE(os.lstat(path).st_mode) & 0o077 == 0
