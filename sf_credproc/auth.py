@@ -8,6 +8,11 @@ refresh goes through the same token cache as the CLI; with ``no_cache=True`` the
 the only one, and it is kept here. The thread that notices refreshes: no background thread, so
 nothing outlives a request, a fork copies no worker, and every error reaches a caller.
 
+With ``SF_CREDPROC_SERVER_URL`` or ``SF_CREDPROC_SERVER_SOCKET`` set, the keeper's refresh asks that
+running endpoint instead of logging in (``server_use.endpoint_fetch``): no key access is needed,
+and the compare-and-refresh below sends ``rejected_sha256`` to the endpoint, which logs in once for
+all its clients.
+
 When Salesforce answers 401 ``INVALID_SESSION_ID`` (an admin revoked the session, the session
 policy changed) it compares and refreshes (``get --rejected-sha256``): the token cache is asked
 for a replacement of the token named by its SHA-256, and replaces it only once Salesforce's
@@ -41,6 +46,8 @@ from .config.settings import Settings, resolve_keywords
 from .credential import Credential
 from .errors import ConfigError, SessionInvalidError
 from .keeper import CredentialKeeper, pipeline_fetch, token_sha256
+from .server_client import ServerEndpoint
+from .server_use import NEEDS_NOTHING, endpoint_fetch, endpoint_windows, say_ignored
 
 INVALID_SESSION_ID = "INVALID_SESSION_ID"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -78,10 +85,22 @@ class SalesforceAuth(requests.auth.AuthBase):
     def __init__(
         self, settings: Settings | None = None, *, clock: Clock | None = None, **options: Any
     ) -> None:
-        settings = settings if settings is not None else resolve_keywords(**options)
+        environ = options.get("environ")
+        endpoint = ServerEndpoint.from_environment(os.environ if environ is None else environ)
+        if settings is None:
+            needs = NEEDS_NOTHING if endpoint is not None else None
+            settings = resolve_keywords(needs=needs, **options)
         # A digest names one token, now; this object lives for days and names its own.
         self._settings = dataclasses.replace(settings, rejected_sha256=None)
         self._clock = clock or SystemClock()
+        if endpoint is not None:
+            # The endpoint logs in, caches and refreshes; this object asks it again when its token
+            # enters the advisory window, and after a 401 (compare-and-refresh).
+            say_ignored(self._settings)
+            fetch = endpoint_fetch(endpoint, self._settings, self._clock)
+            windows = endpoint_windows(self._settings)
+            self._keeper = CredentialKeeper(fetch, windows, self._clock)
+            return
         # Built once: every refresh goes through the same token cache, login and AWS session.
         pipeline = CredentialPipeline(self._settings, clock=self._clock, environ=os.environ)
         # The windows the token cache judges the same token by (this host's jitter included).

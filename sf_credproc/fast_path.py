@@ -8,8 +8,9 @@ may name anything a user typed), together with what it printed, this host's advi
 refresh window and the ``--session-ttl`` (the cache owns that format: ``cache/disk.py``). The
 next identical invocation finds the index, checks that the entry it points to still holds the same
 token and that it is ``fresh`` by the one rule of ``disk.py``, and prints the recorded output. Any
-other state (the advisory window, where a refresh is due) and any report of a rejected token
-(``--rejected-sha256``) take the full command.
+other state (the advisory window, where a refresh is due), any report of a rejected token
+(``--rejected-sha256``) and any ``get`` sent to a running endpoint (``SF_CREDPROC_SERVER_URL``,
+``SF_CREDPROC_SERVER_SOCKET``) take the full command.
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
@@ -134,11 +135,23 @@ def reports_rejected_token(argv: "Sequence[str]", environ: "Mapping[str, str]") 
     return any(arg.startswith(REJECTED_FLAG) for arg in argv)
 
 
+#: The variables that send ``get`` to a running endpoint (``config.serve_options``, copied for the
+#: import cost, as ``KEY_ENVIRONMENT`` is): the endpoint holds the token, not this cache.
+SERVER_ENVIRONMENT = ("SF_CREDPROC_SERVER_URL", "SF_CREDPROC_SERVER_SOCKET")
+
+
+def uses_endpoint(environ: "Mapping[str, str]") -> bool:
+    """True when ``get`` asks a running endpoint: the full command does, whatever an index says."""
+    return any(environ.get(name) for name in SERVER_ENVIRONMENT)
+
+
 def cached_output(argv: "Sequence[str]", environ: "Mapping[str, str]", now: float) -> bytes | None:
     """What to print for this exact invocation, or None to run the full command."""
     if not argv or argv[0] != "get":
         return None
     if ca_bundle_missing(environ) or reports_rejected_token(argv, environ):
+        return None
+    if uses_endpoint(environ):
         return None
     key = invocation_key(argv, environ)
     return indexed_output(index_path(key, environ), key, now)

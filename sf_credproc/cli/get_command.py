@@ -15,6 +15,7 @@ from .standard_streams import write_output
 if TYPE_CHECKING:
     from ..cache.port import Outcome
     from ..config.settings import Settings
+    from ..server_client import ServerEndpoint
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
@@ -60,10 +61,19 @@ def _record_for_fast_path(
 
 
 def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings, Outcome]:
-    """Resolve the settings and obtain the credential, the cache included (``get`` and ``exec``)."""
+    """Resolve the settings and obtain the credential, the cache included (``get`` and ``exec``).
+
+    With ``SF_CREDPROC_SERVER_URL`` or ``SF_CREDPROC_SERVER_SOCKET`` set, from that running
+    endpoint instead (``_obtain_from_endpoint``); but never for ``exec --server``, which is an
+    endpoint itself: it logs in with its own settings, and its child gets its own variables."""
     from ..compose import CredentialPipeline
+    from ..server_client import ServerEndpoint
     from .stderr_log import show_progress
 
+    serves = bool(getattr(args, "server", False))
+    endpoint = None if serves else ServerEndpoint.from_environment(context.environ)
+    if endpoint is not None:
+        return _obtain_from_endpoint(endpoint, args, context)
     resolved = context.resolve(args)
     settings = resolved.settings
     show_progress(settings.verbose)
@@ -77,6 +87,31 @@ def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings,
     )
     pipeline = CredentialPipeline(settings, clock=context.clock, environ=context.environ)
     return settings, pipeline.obtain(deadline=resolved.deadline)
+
+
+def _obtain_from_endpoint(
+    endpoint: ServerEndpoint, args: argparse.Namespace, context: CommandContext
+) -> tuple[Settings, Outcome]:
+    """The credential a running endpoint serves: only the settings given are resolved (no key,
+    no client id), ``--rejected-sha256`` is sent along, an explicit username must be the one
+    served (``server_use.py``). Nothing is cached here: the endpoint has it in memory, so the
+    fast path never answers for it either."""
+    from ..cache.port import Outcome
+    from ..server_use import NEEDS_NOTHING, check_identity, say_ignored
+    from .stderr_log import show_progress
+
+    resolved = context.resolve(args, needs=NEEDS_NOTHING)
+    settings = resolved.settings
+    show_progress(settings.verbose)
+    log.info(
+        "settings", f"credential from the endpoint ({endpoint.where})", endpoint=endpoint.where
+    )
+    say_ignored(settings)
+    credential = endpoint.fetch(
+        rejected_sha256=settings.rejected_sha256, deadline=resolved.deadline
+    )
+    check_identity(settings, credential, endpoint.where)
+    return settings, Outcome(credential, None)
 
 
 def _append_github_env(path: str | None, lines: str) -> None:

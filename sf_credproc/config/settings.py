@@ -118,6 +118,7 @@ def resolve_keywords(
     refresh: bool = False,
     no_cache: bool = False,
     rejected_sha256: str | None = None,
+    needs: frozenset[str] | None = None,
     **options: Any,
 ) -> Settings:
     """``Settings`` as the command line would resolve them, keyword arguments playing the flags.
@@ -125,6 +126,7 @@ def resolve_keywords(
     Keyword names are the settings' names in the option spec (``client_id``, ``login_url``,
     ``session_ttl``, ``trusted_hosts`` ...); the environment and the config profile fill the rest.
     Errors name them as given: ``session_ttl=`` (``TypeError`` for a name that is no setting).
+    ``needs``: as ``resolve_settings`` takes it (None: what a login needs).
     """
     unknown = sorted(set(options) - _SETTING_NAMES)
     if unknown:
@@ -143,7 +145,9 @@ def resolve_keywords(
         verbose=False,
     )
     env = os.environ if environ is None else environ
-    return resolve_settings(flags, env, from_python=True)
+    if needs is None:
+        return resolve_settings(flags, env, from_python=True)
+    return resolve_settings(flags, env, needs=needs, from_python=True)
 
 
 def resolve_settings(
