@@ -58,9 +58,8 @@ def pod_spec(path: Path) -> Document:
 
 
 def container(pod: Document, name: str, *, init: bool = False) -> Document:
-    found = [
-        c for c in pod.get("initContainers" if init else "containers", []) if c["name"] == name
-    ]
+    entries: list[Document] = pod.get("initContainers" if init else "containers", [])
+    found = [entry for entry in entries if entry["name"] == name]
     assert len(found) == 1, name
     return found[0]
 
