@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from helpers import USERNAME
+from helpers import EXE, USERNAME, Run, assert_no_leaks, get_args
 from serve_fixtures import SOON_SECONDS, ServeProcess, serve_args, wait_ready
 
 from sf_credproc.emulator import SalesforceEmulator
@@ -90,44 +90,73 @@ def node() -> str:
     return node
 
 
-def test_jsforce_refreshes_a_revoked_session_through_the_endpoint(
+def through_a_revoked_session(program: LineProgram, org: SalesforceEmulator) -> None:
+    """Query, revoke the session, query again: jsforce's refreshFn -> the endpoint -> one login."""
+    try:
+        first = program.ask(QUERY)
+        assert first["totalSize"] == 1, first
+        assert first["records"][0]["Username"] == USERNAME
+        (token,) = org.sessions
+        assert org.token_request_count == 1
+
+        status, _ = org.revoke(token)  # the session ends, as an admin or a logout ends it
+        assert status == 200
+        second = program.ask(QUERY)
+        assert second["records"][0]["Username"] == USERNAME, second
+        assert org.token_request_count == 2  # refreshFn -> the endpoint -> one login
+        (live,) = [t for t, session in org.sessions.items() if not session.revoked]
+        assert live != token
+        assert program.ask(QUERY) == second  # the new session holds
+        assert org.token_request_count == 2
+    except BaseException:
+        program.kill()
+        raise
+    assert program.close() == 0
+    queries = sum(n for path, n in org.request_counts.items() if path.endswith("/query"))
+    assert queries == 4  # the query, the refused one, it again, and the last
+
+
+def node_environment(base: dict[str, str], ca_bundle: str) -> dict[str, str]:
+    return {
+        **base,
+        "NODE_PATH": str(NODE_MODULES),
+        "NODE_EXTRA_CA_CERTS": ca_bundle,  # the emulator's TLS, as any private CA
+    }
+
+
+def test_jsforce_with_a_running_serve(
     node: str, org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
 ) -> None:
     with ServeProcess(serve_args(org, key), env) as server:
         wait_ready(server.url)
-        program_env = {
-            "PATH": env["PATH"],
-            "HOME": env["HOME"],
-            "NODE_PATH": str(NODE_MODULES),
-            "NODE_EXTRA_CA_CERTS": ca_bundle,  # the emulator's TLS, as any private CA
-            "SF_CREDPROC_SERVER_URL": server.url,
-            "SF_CREDPROC_SERVER_TOKEN": server.token,
-        }
+        program_env = node_environment({"PATH": env["PATH"], "HOME": env["HOME"]}, ca_bundle)
+        program_env["SF_CREDPROC_SERVER_URL"] = server.url
+        program_env["SF_CREDPROC_SERVER_TOKEN"] = server.token
         program = LineProgram([node, str(PROGRAM)], program_env)
-        try:
-            first = program.ask(QUERY)
-            assert first["totalSize"] == 1, first
-            assert first["records"][0]["Username"] == USERNAME
-            (token,) = org.sessions
-            assert org.token_request_count == 1
-
-            status, _ = org.revoke(token)  # the session ends, as an admin or a logout ends it
-            assert status == 200
-            second = program.ask(QUERY)
-            assert second["records"][0]["Username"] == USERNAME, second
-            assert org.token_request_count == 2  # refreshFn -> the endpoint -> one login
-            (live,) = [t for t, session in org.sessions.items() if not session.revoked]
-            assert live != token
-            assert program.ask(QUERY) == second  # the new session holds
-            assert org.token_request_count == 2
-        except BaseException:
-            program.kill()
-            raise
-        assert program.close() == 0
-        stderr = "".join(program.stderr)
-        assert stderr == "session refreshed through sf-credproc\n", stderr
-        queries = sum(n for path, n in org.request_counts.items() if path.endswith("/query"))
-        assert queries == 4  # the query, the refused one, it again, and the last
+        through_a_revoked_session(program, org)
+        assert program.stderr == ["session refreshed through sf-credproc\n"], program.stderr
         # The endpoint was asked twice: the first token, then once by refreshFn.
         asked = [line for line in server.stderr_lines() if "GET /credential 200" in line]
         assert len(asked) == 2, server.stderr_lines()
+
+
+def test_jsforce_under_exec_server(
+    node: str, org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
+) -> None:
+    """The README's command line: ``sf-credproc exec --server [get options] -- node ...``."""
+    command = [
+        str(EXE),
+        "exec",
+        "--server",
+        "-v",
+        *get_args(org, key)[1:],
+        "--",
+        node,
+        str(PROGRAM),
+    ]
+    program = LineProgram(command, node_environment(env, ca_bundle))
+    through_a_revoked_session(program, org)
+    stderr = "".join(program.stderr)
+    assert stderr.count("session refreshed through sf-credproc\n") == 1, stderr
+    assert stderr.count("GET /credential 200") == 2, stderr  # -v: the access lines
+    assert_no_leaks(Run(0, "", stderr))
