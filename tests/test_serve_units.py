@@ -424,3 +424,57 @@ def test_a_cool_down_says_when_to_retry() -> None:
 @pytest.mark.parametrize(("returncode", "status"), [(0, 0), (3, 3), (-15, 143), (-9, 137)])
 def test_the_childs_status_is_reported_as_a_shell_does(returncode: int, status: int) -> None:
     assert exit_status_of(returncode) == status
+
+
+def test_a_failed_obtain_answers_for_a_while_then_is_tried_again() -> None:
+    attempts: list[int] = []
+    now = [0.0]
+
+    def down(rejected: str | None, current: Credential | None) -> Credential:
+        attempts.append(1)
+        raise TransientError("Salesforce answered 503")
+
+    keeper = CredentialKeeper(down, RefreshWindows(600, 300, 7200), ManualClock())
+    head = b"GET /credential HTTP/1.1\r\nHost: 127.0.0.1:1\r\nAuthorization: unit-server-token\r\n"
+
+    async def scenario() -> list[Response]:
+        with ThreadPoolExecutor(1) as executor:
+            app = CredentialEndpoint(
+                keeper,
+                server_token=SERVER_TOKEN,
+                allowed_hosts=None,
+                default_format="json",
+                executor=executor,
+                access_log=None,
+                monotonic=lambda: now[0],
+            )
+            first = app.handle(parsed(head))
+            assert isinstance(first, asyncio.Future)
+            answers = [await first]
+            remembered = app.handle(parsed(head))
+            assert isinstance(remembered, Response), "answered without another attempt"
+            answers.append(remembered)
+            now[0] += 60
+            again = app.handle(parsed(head))
+            assert isinstance(again, asyncio.Future), "tried again once the memory ends"
+            answers.append(await again)
+            return answers
+
+    answers = asyncio.run(scenario())
+    assert [answer.status for answer in answers] == [503, 503, 503]
+    assert len(attempts) == 2
+    assert b"Retry-After: 2\r\n" in answers[1].fields
+
+
+def test_a_request_refused_before_the_application_is_logged() -> None:
+    statuses: list[int] = []
+
+    async def scenario() -> FakeTransport:
+        connection = HttpConnection(echo, ConnectionSet(10), 30.0, statuses.append)
+        transport = FakeTransport()
+        connection.connection_made(transport)
+        connection.data_received(b"NOT HTTP AT ALL\r\n\r\n")
+        return transport
+
+    assert asyncio.run(scenario()).statuses() == [400]
+    assert statuses == [400]
