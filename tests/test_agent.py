@@ -104,6 +104,20 @@ def test_once_sets_the_mode_whatever_the_umask_and_replaces_an_old_file(
     assert mode_of(sink) == 0o640
 
 
+def test_once_removes_the_temporary_files_a_killed_agent_left(
+    org: FaultyEmulator, key: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    left = tmp_path / ".token.sf-credproc-0123456789ab.tmp"
+    left.write_text("half a tok")
+    another_sinks = tmp_path / ".other.sf-credproc-0123456789ab.tmp"  # another sink's: not ours
+    another_sinks.write_text("x")
+    sink = tmp_path / "token"
+    run = run_cli(agent_args(org, key, "--once", "--sink", f"{sink},format=token"), env)
+    assert run.code == 0, run.stderr
+    assert not left.exists() and another_sinks.exists()
+    assert sink.read_text().strip() in org.sessions
+
+
 def test_a_sink_others_may_read_is_accepted_with_one_warning(
     org: FaultyEmulator, key: str, env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -59,6 +59,10 @@ def sink_content(credential: Credential, sink_format: str) -> bytes:
     return render(credential, sink_format).encode("utf-8")
 
 
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
 def _same(a: Credential | None, b: Credential | None) -> bool:
     if a is None or b is None:
         return a is b
@@ -159,7 +163,7 @@ class SinkAgent:
         try:
             write_atomically(sink.path, sink_content(credential, sink.format), sink.mode)
         except (ConfigError, OSError) as error:
-            problem = error.message if isinstance(error, ConfigError) else error.strerror
+            problem = error.message if isinstance(error, ConfigError) else _reason(error)
             if strict:
                 raise ConfigError(
                     f"cannot write --sink {sink.path} ({problem})",
@@ -194,7 +198,7 @@ class SinkAgent:
         try:
             removed = remove_sink(sink.path)
         except OSError as error:
-            log.warning("sink", f"cannot remove {sink.path} ({error.strerror})", path=sink.path)
+            log.warning("sink", f"cannot remove {sink.path} ({_reason(error)})", path=sink.path)
             return
         self._on_disk[sink.path] = None
         self.removals += 1

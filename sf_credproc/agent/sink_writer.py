@@ -27,6 +27,35 @@ _CREATE = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY | os.O_CLOEXEC
 TEMPORARY_SUFFIX = ".tmp"
 
 
+def _is_temporary_of(name: str, candidate: str) -> bool:
+    """True for a name ``temporary_name`` gives a temporary file of sink ``name``."""
+    prefix, suffix = f".{name}.sf-credproc-", TEMPORARY_SUFFIX
+    middle = candidate[len(prefix) : -len(suffix)]
+    return (
+        candidate.startswith(prefix)
+        and candidate.endswith(suffix)
+        and len(middle) == 12
+        and all(char in "0123456789abcdef" for char in middle)
+    )
+
+
+def remove_leftovers(path: str) -> int:
+    """Remove the temporary files of ``path`` that an agent killed in mid-write (SIGKILL, a power
+    cut) left in its directory: regular files named as ``temporary_name`` names them. Returns
+    how many."""
+    directory, name = os.path.split(path)
+    removed = 0
+    for candidate in os.listdir(directory):
+        if not _is_temporary_of(name, candidate):
+            continue
+        leftover = os.path.join(directory, candidate)
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(leftover).st_mode):
+                os.unlink(leftover)
+                removed += 1
+    return removed
+
+
 def temporary_name(path: str) -> str:
     """A new, unguessable name next to ``path`` (``O_EXCL`` refuses one that exists)."""
     directory, name = os.path.split(path)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     from ..agent.loop import SinkAgent, keeper_for
     from ..agent.sink_spec import parse_sinks
+    from ..agent.sink_writer import remove_leftovers
     from .stderr_log import show_progress
 
     resolved = context.resolve(args)
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     settings = dataclasses.replace(resolved.settings, rejected_sha256=None)
     show_progress(settings.verbose)
     sinks = parse_sinks(args.sink)  # before any login: a typo costs nothing
+    for sink in sinks:
+        remove_leftovers(sink.path)  # of an agent killed in mid-write
     agent = SinkAgent(sinks, keeper_for(settings, context.clock, context.environ), context.clock)
     if args.once:
         agent.write_once()  # within the watchdog's --timeout
