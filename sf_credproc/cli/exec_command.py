@@ -1,19 +1,36 @@
 """``sf-credproc exec -- COMMAND``: obtain the credential, then become COMMAND with it in its
-environment (aws-vault's ``exec``; the variables are ``formats.environment_variables``)."""
+environment (aws-vault's ``exec``; the variables are ``formats.environment_variables``).
+
+``exec --server -- COMMAND`` (aws-vault's ``exec --ecs-server``): COMMAND runs as a child instead,
+and this process serves it a local endpoint on a random loopback port with a random token
+(``SF_CREDPROC_SERVER_URL``, ``SF_CREDPROC_SERVER_TOKEN``), which keeps the token fresh for as
+long as the child runs; the exit status is the child's.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ..config.options import SECRET_ENVIRONMENT
+from ..config.serve_options import (
+    SERVER_SOCKET_ENV,
+    SERVER_TOKEN_ENV,
+    SERVER_TOKEN_FILE_ENV,
+    SERVER_URL_ENV,
+)
 from ..config.settings import Settings
 from ..errors import ConfigError, ExitStatus
 from . import watchdog
 from .context import CommandContext
 from .get_command import obtain
+
+if TYPE_CHECKING:
+    from ..credential import Credential
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
@@ -36,6 +53,8 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     child_environment = {**scrubbed_environment(context.environ, settings), **variables}
     context.stderr.flush()
     watchdog.disarm()  # an interval timer would survive execve and kill the command
+    if getattr(args, "server", False):
+        raise SystemExit(_serve_child(context, settings, outcome.credential, program, command))
     try:
         context.replace_process(program, command, child_environment)  # no shell, on purpose
     except OSError as error:
@@ -45,6 +64,42 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
         ) from error
     # Only a replace_process that returns (none does: execve replaces this process) gets here.
     return ExitStatus.INTERNAL
+
+
+def _serve_child(
+    context: CommandContext,
+    settings: Settings,
+    credential: Credential,
+    program: str,
+    command: list[str],
+) -> int:
+    """Serve the endpoint in a thread while COMMAND runs as a child; the child's status."""
+    from ..formats import environment_variables
+    from ..serve.child import run_child
+    from ..serve.endpoint import SERVED_FORMATS
+    from ..serve.runner import Endpoint
+    from ..serve.server_token import new_token
+
+    if settings.output_format not in SERVED_FORMATS:
+        settings = dataclasses.replace(settings, output_format="json")
+    token = new_token()
+    endpoint = Endpoint(
+        settings,
+        clock=context.clock,
+        environ=context.environ,
+        server_token=token,
+        initial=credential,
+    )
+    url = endpoint.start()
+    environment = scrubbed_environment(context.environ, settings)
+    for name in (SERVER_SOCKET_ENV, SERVER_TOKEN_FILE_ENV):
+        environment.pop(name, None)  # the child's endpoint is this one
+    environment.update(environment_variables(credential))
+    environment.update({SERVER_URL_ENV: url, SERVER_TOKEN_ENV: token})
+    try:
+        return run_child(program, command, environment, context.stdout, context.stderr)
+    finally:
+        endpoint.stop()
 
 
 def scrubbed_environment(environ: Mapping[str, str], settings: Settings) -> dict[str, str]:

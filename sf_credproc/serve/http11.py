@@ -39,7 +39,13 @@ MAX_BUFFERED_BYTES = 4 * MAX_HEAD_BYTES
 
 #: RFC 9110 section 5.6.2: ``token = 1*tchar``.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Field lines (RFC 9112 section 5, RFC 9110 section 5.5): a token, the colon right after it (no
+#: whitespace before it, section 5.1), a value of visible characters, spaces and tabs (no NUL,
+#: no bare CR or LF), CRLF. A line that begins with whitespace (obsolete folding, section 5.2)
+#: does not match.
+_FIELD_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
+#: The names of the fields that bear on framing or on the connection, wherever they may start.
+_FRAMING = re.compile(rb"(?:^|\n)(?:transfer-encoding|content-length|connection):", re.IGNORECASE)
 #: RFC 9112 section 2.3: ``HTTP-version = HTTP-name "/" DIGIT "." DIGIT``.
 _VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 #: Visible ASCII: what a request-target may be made of (RFC 3986 characters, percent-encoded).
@@ -94,6 +100,7 @@ class HttpConnection(asyncio.Protocol):
 
     def __init__(self, handler: Handler, connections: ConnectionSet, idle_seconds: float) -> None:
         self._handler = handler
+        self._loop = asyncio.get_running_loop()
         self._connections = connections
         self._idle_seconds = idle_seconds
         self._transport: asyncio.Transport | None = None
@@ -105,6 +112,7 @@ class HttpConnection(asyncio.Protocol):
         #: No request is taken any more: an answer said ``Connection: close``, or draining.
         self._closing = False
         self._draining = False
+        self._eof = False
         self._last_active = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -117,9 +125,8 @@ class HttpConnection(asyncio.Protocol):
             transport.abort()  # over the cap: no answer, the client may retry later
             self._closing = True
             return
-        loop = asyncio.get_running_loop()
-        self._last_active = loop.time()
-        self._idle_timer = loop.call_later(self._idle_seconds, self._check_idle)
+        self._last_active = self._loop.time()
+        self._idle_timer = self._loop.call_later(self._idle_seconds, self._check_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -138,11 +145,10 @@ class HttpConnection(asyncio.Protocol):
             self._pause_reading()
 
     def eof_received(self) -> bool | None:
-        # The client will send no more; answers already due are still written (half-close).
-        if not self._waiting:
-            self._close()
-        else:
-            self._closing = True
+        # The client will send no more (a half-close): the requests it sent are still answered,
+        # then the connection ends.
+        self._eof = True
+        self._process()
         return True
 
     def pause_writing(self) -> None:
@@ -176,7 +182,7 @@ class HttpConnection(asyncio.Protocol):
             end = buffer.find(b"\r\n\r\n")
             if end < 0:
                 self._check_partial_head()
-                return
+                break
             if end + 4 > MAX_HEAD_BYTES:
                 self._refuse(431, f"the request head is larger than {MAX_HEAD_BYTES} bytes")
                 return
@@ -187,6 +193,8 @@ class HttpConnection(asyncio.Protocol):
                 self._send(parsed, keep_alive=False)
                 return
             self._dispatch(parsed)
+        if self._eof and not (self._waiting or self._write_paused or self._closing):
+            self._close()
 
     def _check_partial_head(self) -> None:
         buffer = self._buffer
@@ -230,7 +238,7 @@ class HttpConnection(asyncio.Protocol):
         if close:
             self._close()
         else:
-            self._last_active = asyncio.get_running_loop().time()
+            self._last_active = self._loop.time()
 
     def _refuse(self, status: int, message: str) -> None:
         self._send(request_error(status, message, close=True), keep_alive=False)
@@ -259,7 +267,7 @@ class HttpConnection(asyncio.Protocol):
         self._idle_timer = None
         if self._closing:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         idle_for = loop.time() - self._last_active
         if self._waiting or idle_for < self._idle_seconds:
             delay = self._idle_seconds - idle_for if not self._waiting else self._idle_seconds
@@ -272,8 +280,6 @@ def parse_head(head: bytes) -> Request | Response:
     """The request in ``head`` (the request line and field lines, each ending in CRLF), or the
     error answer for it."""
     line_end = head.find(b"\r\n")
-    if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
-        return request_error(400, "a bare CR or LF in the request head", close=True)
     parts = head[:line_end].split(b" ")
     if len(parts) != 3:
         return request_error(400, "malformed request line", close=True)
@@ -289,35 +295,41 @@ def parse_head(head: bytes) -> Request | Response:
     if not _TOKEN.fullmatch(method_bytes) or not _TARGET.fullmatch(target):
         return request_error(400, "malformed request line", close=True)
     field_lines = head[line_end + 2 :]
-    if field_lines[:1] in (b" ", b"\t") or b"\r\n " in field_lines or b"\r\n\t" in field_lines:
-        return request_error(400, "obsolete line folding in a field", close=True)
+    if field_lines.count(b"\n") > MAX_FIELDS:
+        return request_error(431, f"more than {MAX_FIELDS} header fields", close=True)
+    if not _FIELD_LINES.fullmatch(field_lines):
+        return request_error(400, "malformed header field", close=True)
     try:
         fields = http.client.parse_headers(io.BytesIO(field_lines))
     except http.client.HTTPException:
         return request_error(431, f"more than {MAX_FIELDS} header fields", close=True)
-    if len(fields) > MAX_FIELDS:
-        return request_error(431, f"more than {MAX_FIELDS} header fields", close=True)
-    if fields.defects or not all(_FIELD_NAME.fullmatch(name) for name in fields):
+    if fields.defects:
         return request_error(400, "malformed header field", close=True)
-    method = method_bytes.decode("ascii")
-    return _request(method, target.decode("ascii"), fields, keep_alive)
+    # Fields that change the framing or the connection are looked up only when present.
+    framing = _FRAMING.search(field_lines) is not None
+    return _request(
+        method_bytes.decode("ascii"), target.decode("ascii"), fields, keep_alive, framing
+    )
 
 
-def _request(method: str, target: str, fields: Message, keep_alive: bool) -> Request | Response:
+def _request(
+    method: str, target: str, fields: Message, keep_alive: bool, framing: bool
+) -> Request | Response:
     hosts = fields.get_all("Host") or []
     if len(hosts) > 1 or (keep_alive and not hosts):
         # keep_alive is True exactly for HTTP/1.1 here, which requires one Host.
         return request_error(400, "an HTTP/1.1 request needs exactly one Host field", close=True)
     host: str | None = hosts[0].strip() if hosts else None
-    if fields.get("Transfer-Encoding") is not None:
-        return request_error(400, "request content is not accepted", close=True)
-    lengths = fields.get_all("Content-Length") or []
-    if any(length.strip() != "0" for length in lengths):
-        return request_error(400, "request content is not accepted", close=True)
-    if keep_alive:
-        connection = ",".join(fields.get_all("Connection") or ()).lower()
-        if connection and "close" in (token.strip() for token in connection.split(",")):
-            keep_alive = False
+    if framing:
+        if fields.get("Transfer-Encoding") is not None:
+            return request_error(400, "request content is not accepted", close=True)
+        lengths = fields.get_all("Content-Length") or []
+        if any(length.strip() != "0" for length in lengths):
+            return request_error(400, "request content is not accepted", close=True)
+        if keep_alive:
+            connection = ",".join(fields.get_all("Connection") or ()).lower()
+            if "close" in (token.strip() for token in connection.split(",")):
+                keep_alive = False
     if target.startswith("/"):
         path, mark, query = target.partition("?")
         return Request(method, path, query if mark else None, host, fields, keep_alive)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -115,6 +116,7 @@ class Endpoint:
         drain_seconds: float | None = None,
         idle_seconds: float = IDLE_SECONDS,
     ) -> None:
+        settings = long_lived(settings)
         self.settings = settings
         self._clock = clock
         self._environ = environ
@@ -294,7 +296,7 @@ class Endpoint:
         if self._resolver is None:
             return
         try:
-            settings = self._resolver()
+            settings = long_lived(self._resolver())
             check_format(settings.output_format)
             fetch = pipeline_fetch(
                 CredentialPipeline(settings, clock=self._clock, environ=self._environ), self._clock
@@ -319,6 +321,12 @@ class Endpoint:
             + ("; the identity changed, its token is obtained anew" if changed else ""),
             identity_changed=changed,
         )
+
+
+def long_lived(settings: Settings) -> Settings:
+    """``settings`` for a process that refreshes many times: ``--refresh`` and
+    ``--rejected-sha256`` name one command's request, never every refresh of a server."""
+    return dataclasses.replace(settings, refresh=False, rejected_sha256=None)
 
 
 def check_format(format_name: str) -> None:
