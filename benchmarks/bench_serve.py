@@ -246,6 +246,7 @@ def measure(options: Options, work: Path, key_path: Path, public: bytes) -> dict
         "XDG_CONFIG_HOME": str(work / "config"),
         "LANG": "C.UTF-8",
     }
+    load_at_start = os.getloadavg()[0]
     token = secrets.token_urlsafe(32)
     serve_env = {
         **base_env,
@@ -314,7 +315,8 @@ def measure(options: Options, work: Path, key_path: Path, public: bytes) -> dict
         "machine": {
             "cores": CORES,
             "python": sys.version.split()[0],
-            "load_average_1min": round(os.getloadavg()[0], 2),
+            # The machine may be shared: its load, as the run started and as it ended.
+            "load_average_1min": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
         },
         "options": {
             "rounds": options.rounds,
@@ -388,6 +390,7 @@ def table(report: dict[str, Any]) -> str:
     at_once = f"requests_per_second_{machine['cores']}_at_once"
     first, second = memory["rss_after"]
     clients = options["clients"]
+    start_load, end_load = machine["load_average_1min"]
 
     def load_row(name: str, figures: dict[str, Any]) -> str:
         return (
@@ -408,16 +411,18 @@ def table(report: dict[str, Any]) -> str:
         "| measurement | result |",
         "|---|---|",
         load_row(f"`GET /credential`, `serve`, {clients} keep-alive clients", serve),
-        f"| logins seen by the emulator, the serve process's whole life | **{serve['logins']}** |",
+        f"| logins seen by the emulator, the serve process's whole life | **{serve['logins']}**"
+        f" (ready {serve['ready_seconds']} s after its address was printed; SIGTERM: exit"
+        f" {serve['exit_status_on_sigterm']}; {serve['access_log_lines']:,} access log lines) |",
         load_row(f"a minimal asyncio server, same load generator, {clients} clients", minimal),
         calls_row("`sf-credproc get`, cache hit, one process per credential", hit),
         calls_row("`python -c pass`", floor),
         f"| serve RSS after {int(first):,} / {int(second):,} requests | {memory['rss_after'][first]:,}"
         f" / {memory['rss_after'][second]:,} KiB: growth **{memory['growth']:,} KiB**; peak (VmHWM)"
         f" {memory['peak_vmhwm']:,} KiB |",
-        f"| machine | {machine['cores']} cores, Python {machine['python']}, load average"
-        f" {machine['load_average_1min']}; {options['rounds']} rounds of {options['seconds']} s"
-        f" (medians), {options['warmup']} s warm-up each |",
+        f"| machine | {machine['cores']} cores, Python {machine['python']}; load average"
+        f" {start_load} at the start, {end_load} at the end; medians of {options['rounds']}"
+        f" round(s) of {options['seconds']} s, each after {options['warmup']} s of warm-up |",
     ]
     return "\n".join(rows)
 
