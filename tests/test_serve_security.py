@@ -125,7 +125,9 @@ def test_a_generated_token_is_written_privately_and_its_path_said(
         served.token = token
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        assert any(str(path) in line for line in served.stderr_lines()), served.stderr_text()
+        served.wait_for_stderr(
+            lambda lines: any(str(path) in line for line in lines), "the token file's path said"
+        )
         assert token not in served.stderr_text()
         assert get_json(served.url, token).status == 200
 

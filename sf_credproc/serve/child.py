@@ -31,29 +31,32 @@ def run_child(
     """Run the command until it ends, signals forwarded; returns its exit status."""
     out_target, out_copy = _target(stdout)
     err_target, err_copy = _target(stderr)
-    try:
-        child = subprocess.Popen(
-            argv,
-            executable=program,
-            env=environment,
-            close_fds=True,
-            stdout=out_target,
-            stderr=err_target,
-        )
-    except OSError as error:
-        raise ConfigError(
-            f"exec: cannot run {argv[0]!r} ({error.strerror})",
-            hint="Check that it is an executable file",
-        ) from error
-    copies = [
-        _copy_in_thread(pipe, stream)
-        for pipe, stream, wanted in (
-            (child.stdout, stdout, out_copy),
-            (child.stderr, stderr, err_copy),
-        )
-        if wanted and pipe is not None
-    ]
-    with _forwarding(child):
+    # The handlers are in place before the child exists: a signal that arrives while it starts
+    # is passed on as soon as it runs, never lost or taken for this process's own end.
+    with _forwarding() as children:
+        try:
+            child = subprocess.Popen(  # the user's own command, no shell
+                argv,
+                executable=program,
+                env=environment,
+                close_fds=True,
+                stdout=out_target,
+                stderr=err_target,
+            )
+        except OSError as error:
+            raise ConfigError(
+                f"exec: cannot run {argv[0]!r} ({error.strerror})",
+                hint="Check that it is an executable file",
+            ) from error
+        children.started(child)
+        copies = [
+            _copy_in_thread(pipe, stream)
+            for pipe, stream, wanted in (
+                (child.stdout, stdout, out_copy),
+                (child.stderr, stderr, err_copy),
+            )
+            if wanted and pipe is not None
+        ]
         returncode = child.wait()
     for copy in copies:
         copy.join()
@@ -74,7 +77,8 @@ def _copy_in_thread(pipe: IO[bytes], stream: TextIO) -> threading.Thread:
     def copy() -> None:
         with pipe:
             for line in iter(pipe.readline, b""):
-                stream.write(line.decode("utf-8", "replace"))
+                with contextlib.suppress(OSError, ValueError):  # a closed stream: dropped
+                    stream.write(line.decode("utf-8", "replace"))
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
 
@@ -83,21 +87,37 @@ def _copy_in_thread(pipe: IO[bytes], stream: TextIO) -> threading.Thread:
     return thread
 
 
-@contextlib.contextmanager
-def _forwarding(child: subprocess.Popen[bytes]) -> Iterator[None]:
-    """Pass the signals on to ``child`` while the block runs (main thread only: elsewhere a
-    library caller's handlers are left alone)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Forwarder:
+    """Signals received before the child started, then passed on as they come."""
 
-    def forward(signum: int, frame: Any) -> None:
+    def __init__(self) -> None:
+        self._child: subprocess.Popen[bytes] | None = None
+        self._pending: list[int] = []
+
+    def started(self, child: subprocess.Popen[bytes]) -> None:
+        self._child = child
+        while self._pending:
+            self.forward(self._pending.pop(0), None)
+
+    def forward(self, signum: int, frame: Any) -> None:
+        if self._child is None:
+            self._pending.append(signum)
+            return
         with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
+            self._child.send_signal(signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+
+@contextlib.contextmanager
+def _forwarding() -> Iterator[_Forwarder]:
+    """Pass the signals on to the child while the block runs (main thread only: elsewhere a
+    library caller's handlers are left alone)."""
+    forwarder = _Forwarder()
+    if threading.current_thread() is not threading.main_thread():
+        yield forwarder
+        return
+    previous = {signum: signal.signal(signum, forwarder.forward) for signum in FORWARDED_SIGNALS}
     try:
-        yield
+        yield forwarder
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

@@ -38,7 +38,9 @@ from .responses import JSON_TYPE, TEXT_TYPE, Response, error_response, request_e
 SERVED_FORMATS = ("json", "token", "header", "sf", "env")
 _CONTENT_TYPES = {"json": JSON_TYPE, "sf": JSON_TYPE}
 #: Retry-After for a transient failure without a known end (the refresher retries in 1 s .. 60 s).
-TRANSIENT_RETRY_SECONDS = 5
+TRANSIENT_RETRY_SECONDS = 2
+#: A failed obtain is the answer of the requests that need one for this long.
+FAILURE_MEMORY_SECONDS = 2.0
 #: An access log line names at most this much of a path (a path is the client's text).
 MAX_LOGGED_PATH = 200
 
@@ -62,12 +64,13 @@ def status_of(error: CredProcError) -> int:
     return 500
 
 
-def failure_response(error: CredProcError) -> Response:
-    """The JSON error for ``error``; 503 carries ``Retry-After`` (RFC 9110 section 10.2.3)."""
+def failure_response(error: CredProcError, *, retry_after: int | None = None) -> Response:
+    """The JSON error for ``error``; 503 carries ``Retry-After`` (RFC 9110 section 10.2.3): the
+    cool-down's end, else ``retry_after``, else ``TRANSIENT_RETRY_SECONDS``."""
     status = status_of(error)
     extra = b""
     if status == 503:
-        seconds = TRANSIENT_RETRY_SECONDS
+        seconds = retry_after or TRANSIENT_RETRY_SECONDS
         if isinstance(error, CoolingDown):
             seconds = max(1, math.ceil(error.seconds_left))
         extra = b"Retry-After: %d\r\n" % seconds
@@ -109,8 +112,11 @@ class CredentialEndpoint:
         default_format: str,
         executor: Executor,
         access_log: AccessLog | None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._keeper = keeper
+        self._monotonic = monotonic
+        self._failure: tuple[CredProcError, float] | None = None
         self._token = server_token.encode("utf-8")
         #: Lower-case ``host:port`` values accepted; None: not checked (a Unix socket).
         self._allowed_hosts = allowed_hosts
@@ -129,11 +135,14 @@ class CredentialEndpoint:
             else:
                 format_name, rejected = query
                 rendered = self._servable(rejected)
-                if rendered is None:
-                    return asyncio.ensure_future(
-                        self._obtain(request, format_name, rejected, started)
-                    )
-                answer = rendered.answer(format_name)
+                if rendered is not None:
+                    answer = rendered.answer(format_name)
+                else:
+                    answer = self._recent_failure()
+                    if answer is None:
+                        return asyncio.ensure_future(
+                            self._obtain(request, format_name, rejected, started)
+                        )
         self._log(request, answer, started, rendered)
         return answer
 
@@ -223,8 +232,33 @@ class CredentialEndpoint:
             answer = rendered.answer(format_name)
         except CredProcError as error:
             answer = failure_response(error)
+            self._failure = (error, self._monotonic() + FAILURE_MEMORY_SECONDS)
         self._log(request, answer, started, rendered)
         return answer
+
+    def forget_failure(self) -> None:
+        """The next request that needs a credential tries again (new settings, SIGHUP)."""
+        self._failure = None
+
+    def _recent_failure(self) -> Response | None:
+        """The answer of the obtain that failed less than ``FAILURE_MEMORY_SECONDS`` ago: while
+        Salesforce (or the key source) is down, clients polling the endpoint cause one attempt
+        per interval, not one after another (the refresher retries meanwhile, with backoff)."""
+        failure = self._failure
+        if failure is None:
+            return None
+        error, until = failure
+        left = until - self._monotonic()
+        if left <= 0:
+            self._failure = None
+            return None
+        return failure_response(error, retry_after=math.ceil(left))
+
+    def refused(self, status: int) -> None:
+        """A request refused before it could be read (``http11``): an access line without a
+        method or a path, which were not understood."""
+        if self._access_log is not None:
+            self._access_log("-", "-", status, 0.0, None)
 
     def _log(
         self, request: Request, answer: Response, started: float, rendered: _Rendered | None
@@ -232,7 +266,7 @@ class CredentialEndpoint:
         access_log = self._access_log
         if access_log is None:
             return
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
         path = log.one_line(request.path[:MAX_LOGGED_PATH])
         token = rendered.fingerprint if rendered is not None and answer.status == 200 else None
         access_log(request.method, path, answer.status, duration_ms, token)

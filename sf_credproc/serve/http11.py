@@ -20,6 +20,7 @@ Field lines are parsed by the standard library (``http.client.parse_headers``, a
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
 import io
 import re
@@ -36,6 +37,8 @@ MAX_HEAD_BYTES = 8192
 MAX_FIELDS = 64
 #: Bytes kept unread while an answer is awaited (pipelined requests); beyond, reading pauses.
 MAX_BUFFERED_BYTES = 4 * MAX_HEAD_BYTES
+#: Distinct request heads whose parse is remembered (a few hundred KiB at most).
+HEADS_REMEMBERED = 256
 
 #: RFC 9110 section 5.6.2: ``token = 1*tchar``.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -98,8 +101,16 @@ class ConnectionSet:
 class HttpConnection(asyncio.Protocol):
     """One client connection: frames requests, asks ``handler``, writes the answers in order."""
 
-    def __init__(self, handler: Handler, connections: ConnectionSet, idle_seconds: float) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        connections: ConnectionSet,
+        idle_seconds: float,
+        on_refused: Callable[[int], None] | None = None,
+    ) -> None:
         self._handler = handler
+        #: Told the status of every request refused before it reached ``handler`` (access log).
+        self._on_refused = on_refused
         self._loop = asyncio.get_running_loop()
         self._connections = connections
         self._idle_seconds = idle_seconds
@@ -190,7 +201,7 @@ class HttpConnection(asyncio.Protocol):
             del buffer[: end + 4]
             parsed = parse_head(head)
             if isinstance(parsed, Response):
-                self._send(parsed, keep_alive=False)
+                self._refused(parsed)
                 return
             self._dispatch(parsed)
         if self._eof and not (self._waiting or self._write_paused or self._closing):
@@ -241,7 +252,12 @@ class HttpConnection(asyncio.Protocol):
             self._last_active = self._loop.time()
 
     def _refuse(self, status: int, message: str) -> None:
-        self._send(request_error(status, message, close=True), keep_alive=False)
+        self._refused(request_error(status, message, close=True))
+
+    def _refused(self, response: Response) -> None:
+        if self._on_refused is not None:
+            self._on_refused(response.status)
+        self._send(response, keep_alive=False)
 
     def _close(self) -> None:
         self._closing = True
@@ -276,9 +292,15 @@ class HttpConnection(asyncio.Protocol):
         self._close()
 
 
+@functools.lru_cache(maxsize=HEADS_REMEMBERED)
 def parse_head(head: bytes) -> Request | Response:
     """The request in ``head`` (the request line and field lines, each ending in CRLF), or the
-    error answer for it."""
+    error answer for it.
+
+    A pure function of the bytes, remembered for the last ``HEADS_REMEMBERED`` heads: a kept-alive
+    client sends the same head again and again, and parsing it once is enough (the ``Request``
+    is immutable, its fields only read).
+    """
     line_end = head.find(b"\r\n")
     parts = head[:line_end].split(b" ")
     if len(parts) != 3:

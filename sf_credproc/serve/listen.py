@@ -237,5 +237,6 @@ def remove_unix(listener: UnixListener) -> None:
     """Remove the socket file, if the path still names the socket we bound."""
     with contextlib.suppress(OSError):
         info = os.lstat(listener.path)
-        if (info.st_dev, info.st_ino) == (listener.device, listener.inode):
+        ours = (info.st_dev, info.st_ino) == (listener.device, listener.inode)
+        if ours and stat.S_ISSOCK(info.st_mode):
             os.unlink(listener.path)

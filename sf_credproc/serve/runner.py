@@ -185,6 +185,7 @@ class Endpoint:
             default_format=self.settings.output_format,
             executor=self._executor,
             access_log=self._access_log,
+            monotonic=self._clock.monotonic,
         )
         return sock
 
@@ -256,7 +257,7 @@ class Endpoint:
         idle = self._idle_seconds
         try:
             server = await loop.create_server(
-                lambda: HttpConnection(app.handle, connections, idle),
+                lambda: HttpConnection(app.handle, connections, idle, app.refused),
                 sock=sock,
                 ssl=self._tls,
                 ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS if self._tls is not None else None,
@@ -314,6 +315,7 @@ class Endpoint:
         self.settings = settings
         if self._app is not None:
             self._app.default_format = settings.output_format
+            self._app.forget_failure()
         self.refresher.wake()
         log.info(
             "reload",
