@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from faulty_emulator import CannedResponse, FaultyEmulator
-from helpers import CLIENT_ID, USERNAME
+from helpers import CLIENT_ID, USERNAME, get_args, run_cli
 from serve_fixtures import (  # noqa: F401 (fixtures)
     Answer,
     ServeProcess,
@@ -35,6 +35,7 @@ from serve_fixtures import (  # noqa: F401 (fixtures)
     write_private,
 )
 from test_auth_refresh import HoldingEmulator
+from test_hostile_files import cache_dir
 
 CLIENTS = 50
 IN_FLIGHT = 5
@@ -71,6 +72,25 @@ def test_a_refused_assertion_is_502_code_4(
         assert_error(answer, 502, "SalesforceRefusedError", code=4)
         assert "approved" in answer.json()["message"]
         assert served.running()
+
+
+def test_a_configuration_error_from_obtaining_is_500_code_2(
+    org: FaultyEmulator, key: str, env: dict[str, str]
+) -> None:
+    """A cache lock that is not a regular file cannot exclude anyone: a configuration error
+    (exit 2) the first time the endpoint obtains a credential."""
+    assert run_cli(get_args(org, key), env).code == 0  # makes the identity's entry and lock
+    directory = cache_dir(env)
+    (lock,) = directory.glob("*.lock")
+    (entry,) = directory.glob("*.cred")
+    entry.unlink()
+    lock.unlink()
+    lock.mkdir()
+    with ServeProcess(serve_args(org, key, "--no-access-log"), env) as served:
+        answer = request(served.url, served.token)
+        assert_error(answer, 500, "ConfigError", code=2)
+        assert served.running()
+    assert org.token_request_count == 1
 
 
 def test_salesforce_down_is_503_with_retry_after_then_recovers(

@@ -33,6 +33,8 @@ from serve_fixtures import (
     write_private,
 )
 
+from sf_credproc.config.serve_options import SERVER_TOKEN_FILE_ENV
+
 #: Answers a refused Host may get: 421 Misdirected Request (RFC 9110 section 15.5.20) or 400.
 MISDIRECTED = ("misdirected", "bad_request")
 SERVE_PACKAGE = Path(__file__).resolve().parent.parent / "sf_credproc" / "serve"
@@ -85,13 +87,18 @@ def test_the_token_is_compared_in_constant_time() -> None:
     assert "compare_digest" in sources
 
 
+@pytest.mark.parametrize("given_by", ["flag", "variable"])
 def test_a_token_file_is_read_and_stripped(
-    org: FaultyEmulator, key: str, env: dict[str, str], tmp_path: Path
+    org: FaultyEmulator, key: str, env: dict[str, str], tmp_path: Path, given_by: str
 ) -> None:
     token = "file-token-" + os.urandom(16).hex()
     SECRETS.add(token)
     path = write_private(tmp_path / "server-token", f"{token}\n".encode())
-    args = serve_args(org, key, "--server-token-file", str(path))
+    args = serve_args(org, key)
+    if given_by == "flag":
+        args += ["--server-token-file", str(path)]
+    else:
+        env[SERVER_TOKEN_FILE_ENV] = str(path)
     with ServeProcess(args, env, token_in_env=False) as served:
         served.token = token
         assert get_json(served.url, token).status == 200
@@ -170,6 +177,24 @@ def test_the_listen_address_by_ip_or_localhost_is_accepted(server: ServeProcess)
         answer = get_json(server.url, server.token, host=host)
         assert answer.status == 200, (host, answer)
         assert get_json(server.url, None, host=host, path="/healthz").status == 200
+
+
+def test_an_ipv6_loopback_server_accepts_its_own_names(
+    org: FaultyEmulator, key: str, env: dict[str, str]
+) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback address")
+    with ServeProcess(serve_args(org, key, "--listen", "[::1]:0"), env) as served:
+        assert served.url == f"http://[::1]:{served.port}/credential", served.url
+        for host in (f"[::1]:{served.port}", f"localhost:{served.port}"):
+            assert get_json(served.url, served.token, host=host).status == 200, host
+        for host in (f"[::1]:{served.port + 1}", f"evil.example:{served.port}", "[::1]"):
+            refused = request(served.url, served.token, host=host)
+            assert refused.status in (421, 400), (host, refused)
+            assert_error(refused, refused.status, MISDIRECTED)
 
 
 # --- addresses: loopback, or TLS -----------------------------------------------------------------
@@ -352,3 +377,17 @@ def test_an_existing_path_that_is_not_a_stale_socket_is_never_unlinked(
         if live is not None:
             live.close()
     assert org.token_request_count == 0
+
+
+def test_a_stale_socket_nobody_answers_on_is_replaced(
+    org: FaultyEmulator, key: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A socket left behind by a server that died (nobody accepts on it) is the one kind of
+    existing path the server may take over."""
+    path = tmp_path / "serve.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()  # the file stays, nobody listens
+    with ServeProcess(serve_args(org, key, "--socket", str(path)), env) as served:
+        assert get_json(served.url, served.token).status == 200
+        assert stat.S_IMODE(os.lstat(path).st_mode) & 0o077 == 0

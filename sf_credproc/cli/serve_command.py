@@ -61,6 +61,7 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
         listen=spec,
         access_log=None if args.no_access_log else access,
         resolver=resolver,
+        announce=context.log.say,
     )
 
     def on_ready(url: str) -> None:

@@ -49,6 +49,8 @@ TLS_HANDSHAKE_SECONDS = 10.0
 
 #: Re-resolves the settings (SIGHUP): the same argv and environment, the config file re-read.
 Resolver = Callable[[], Settings]
+#: Writes a status line: ``announce(event, message, **fields)``.
+Announce = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class Endpoint:
         initial: Credential | None = None,
         drain_seconds: float | None = None,
         idle_seconds: float = IDLE_SECONDS,
+        announce: Announce = log.info,
     ) -> None:
         settings = long_lived(settings)
         self.settings = settings
@@ -126,6 +129,8 @@ class Endpoint:
             drain_seconds if drain_seconds is not None else settings.timeout_seconds
         )
         self._idle_seconds = idle_seconds
+        #: Where status lines go (a reload): progress events by default, always shown by serve.
+        self._announce = announce
         check_format(settings.output_format)
         self._tls, self._tls_names = self._check_listen()
         fetch = pipeline_fetch(CredentialPipeline(settings, clock=clock, environ=environ), clock)
@@ -317,7 +322,7 @@ class Endpoint:
             self._app.default_format = settings.output_format
             self._app.forget_failure()
         self.refresher.wake()
-        log.info(
+        self._announce(
             "reload",
             "settings reloaded"
             + ("; the identity changed, its token is obtained anew" if changed else ""),
