@@ -46,7 +46,13 @@ MAX_LOGGED_PATH = 200
 
 _READY = Response(200, JSON_TYPE, b'{"ready": true}\n')
 _NOT_READY = Response(200, JSON_TYPE, b'{"ready": false}\n')
-_ALLOW_GET = b"Allow: GET\r\n"
+#: The request errors, built once (RFC 9110 section 15.5).
+_MISDIRECTED = request_error(421, "the Host field does not name this server")
+_UNAUTHORIZED = request_error(401, "missing or wrong Authorization")
+_NOT_FOUND = request_error(404, "no such path; the credential is at /credential")
+_METHOD_NOT_ALLOWED = error_response(
+    405, "method_not_allowed", "only GET is served", extra_fields=b"Allow: GET\r\n"
+)
 _HEX = frozenset("0123456789abcdef")
 
 #: Writes one access line: method, path (no query), status, duration in ms, token fingerprint.
@@ -127,7 +133,8 @@ class CredentialEndpoint:
 
     def handle(self, request: Request) -> Response | asyncio.Future[Response]:
         started = time.perf_counter()
-        answer, rendered = self._answer(request)
+        rendered: _Rendered | None = None
+        answer = self._refusal(request)
         if answer is None:
             query = self._query(request.query)
             if isinstance(query, Response):
@@ -146,30 +153,31 @@ class CredentialEndpoint:
         self._log(request, answer, started, rendered)
         return answer
 
-    def _answer(self, request: Request) -> tuple[Response | None, _Rendered | None]:
-        """The answer decided by the head alone, or None for a credential to serve."""
+    def _refusal(self, request: Request) -> Response | None:
+        """The answer decided by the head alone (``/healthz`` included), or None for a
+        credential to serve."""
         allowed = self._allowed_hosts
         if allowed is not None:
             host = request.host
             if host is None or host.lower() not in allowed:
-                return request_error(421, "the Host field does not name this server"), None
+                return _MISDIRECTED
         path = request.path
         if path == "/healthz":
             if request.method != "GET":
-                return _method_not_allowed(), None
-            return (_READY if self._keeper.servable() is not None else _NOT_READY), None
+                return _METHOD_NOT_ALLOWED
+            return _READY if self._keeper.servable() is not None else _NOT_READY
         authorizations = request.fields.get_all("Authorization")
         if (
             not authorizations
             or len(authorizations) != 1
             or not self._authorized(authorizations[0])
         ):
-            return request_error(401, "missing or wrong Authorization"), None
+            return _UNAUTHORIZED
         if path != "/credential":
-            return request_error(404, "no such path; the credential is at /credential"), None
+            return _NOT_FOUND
         if request.method != "GET":
-            return _method_not_allowed(), None
-        return None, None
+            return _METHOD_NOT_ALLOWED
+        return None
 
     def _authorized(self, value: str) -> bool:
         # The field's value as received (http.client decodes ISO-8859-1, which round-trips).
@@ -270,7 +278,3 @@ class CredentialEndpoint:
         path = log.one_line(request.path[:MAX_LOGGED_PATH])
         token = rendered.fingerprint if rendered is not None and answer.status == 200 else None
         access_log(request.method, path, answer.status, duration_ms, token)
-
-
-def _method_not_allowed() -> Response:
-    return error_response(405, "method_not_allowed", "only GET is served", extra_fields=_ALLOW_GET)
