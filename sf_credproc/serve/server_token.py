@@ -3,7 +3,8 @@
 In this order: ``SF_CREDPROC_SERVER_TOKEN``; else the file ``--server-token-file`` /
 ``SF_CREDPROC_SERVER_TOKEN_FILE`` names (a regular file that neither group nor others may read or
 write, at most ``MAX_TOKEN_BYTES``, surrounding whitespace stripped: systemd's ``LoadCredential=``
-and a Kubernetes secret volume give such files); else a new one from ``secrets.token_urlsafe(32)``
+gives such a file; a Kubernetes Secret volume of a non-root pod is group-readable, and is passed as
+a variable instead); else a new one from ``secrets.token_urlsafe(32)``
 (256 bits), written 0600 to ``$XDG_RUNTIME_DIR/sf-credproc/server-token`` (a directory of this
 user's session, cleared at logout) or, without ``XDG_RUNTIME_DIR``, to
 ``$XDG_CACHE_HOME/sf-credproc/server-token`` (``~/.cache``), the directory 0700. A generated token
