@@ -199,8 +199,10 @@ def cpu_seconds(pid: int) -> float:
 # -- the measurements ----------------------------------------------------------------------------
 
 
-async def _load_round(url: str, token: str, options: Options, pid: int) -> Round:
-    generator = LoadGenerator(url, token, options.clients)
+async def _load_round(
+    url: str, token: str, options: Options, pid: int, *, distinct_heads: bool = False
+) -> Round:
+    generator = LoadGenerator(url, token, options.clients, distinct_heads=distinct_heads)
     await generator.open()
     try:
         await generator.run(seconds=options.warmup)
@@ -213,8 +215,10 @@ async def _load_round(url: str, token: str, options: Options, pid: int) -> Round
     return Round(result, generator.token, server_cpu / result.seconds, own_cpu / result.seconds)
 
 
-def load_round(url: str, token: str, options: Options, pid: int) -> Round:
-    return asyncio.run(_load_round(url, token, options, pid))
+def load_round(
+    url: str, token: str, options: Options, pid: int, *, distinct_heads: bool = False
+) -> Round:
+    return asyncio.run(_load_round(url, token, options, pid, distinct_heads=distinct_heads))
 
 
 async def _memory_marks(url: str, token: str, options: Options, pid: int) -> list[int]:
@@ -287,11 +291,15 @@ def measure(options: Options, work: Path, key_path: Path, public: bytes) -> dict
             rss_marks = asyncio.run(_memory_marks(url, token, options, server.pid))
             logins_at_start = emulator.token_request_count - logins_before
 
-            serve_rounds, minimal_rounds = [], []
+            serve_rounds, distinct_rounds, minimal_rounds = [], [], []
             hit, hit_parallel, floor_one, floor_parallel = [], [], [], []
             for _ in range(options.rounds):
                 before = emulator.token_request_count
                 serve_rounds.append(load_round(url, token, options, server.pid))
+                # Every head another: the server parses each one (its head cache never helps).
+                distinct_rounds.append(
+                    load_round(url, token, options, server.pid, distinct_heads=True)
+                )
                 if emulator.token_request_count != before:
                     raise SystemExit("bench_serve: the endpoint logged in again during a round")
                 minimal_rounds.append(load_round(minimal_url, "unused", options, minimal.pid))
@@ -300,7 +308,7 @@ def measure(options: Options, work: Path, key_path: Path, public: bytes) -> dict
                     hit.append(timed(get, get_env)[0])
                 floor_parallel.append(get_calls(floor, get_env, options.get_calls, CORES)[-1])
                 hit_parallel.append(get_calls(get, get_env, options.get_calls, CORES)[-1])
-            if len({r.token for r in serve_rounds}) != 1:
+            if len({r.token for r in [*serve_rounds, *distinct_rounds]}) != 1:
                 raise SystemExit("bench_serve: the rounds were served different access tokens")
             memory = proc_status_kib(server.pid)
             serve_logins = emulator.token_request_count - logins_before
@@ -308,7 +316,9 @@ def measure(options: Options, work: Path, key_path: Path, public: bytes) -> dict
             serve_status = server.wait(timeout=60)
     log_lines = access_log.read_bytes().count(b" /credential 200 ")
     # Warm-ups come on top of these: the access log has at least this many lines.
-    served = options.memory_marks[-1] + sum(r.result.requests for r in serve_rounds)
+    served = options.memory_marks[-1] + sum(
+        r.result.requests for r in [*serve_rounds, *distinct_rounds]
+    )
     if log_lines < served:
         raise SystemExit(f"bench_serve: {log_lines} access log lines for {served} requests")
     return {
@@ -334,6 +344,7 @@ def measure(options: Options, work: Path, key_path: Path, public: bytes) -> dict
             "access_log_lines": log_lines,
             "requests_measured_or_counted": served,
         },
+        "serve_distinct_heads": summarise(distinct_rounds),
         "minimal_server": summarise(minimal_rounds),
         "memory_kib": {
             "rss_after": dict(zip(map(str, options.memory_marks), rss_marks, strict=True)),
@@ -414,6 +425,10 @@ def table(report: dict[str, Any]) -> str:
         f"| logins seen by the emulator, the serve process's whole life | **{serve['logins']}**"
         f" (ready {serve['ready_seconds']} s after its address was printed; SIGTERM: exit"
         f" {serve['exit_status_on_sigterm']}; {serve['access_log_lines']:,} access log lines) |",
+        load_row(
+            f"the same, every request head another (`X-Request-Id: N`), {clients} clients",
+            report["serve_distinct_heads"],
+        ),
         load_row(f"a minimal asyncio server, same load generator, {clients} clients", minimal),
         calls_row("`sf-credproc get`, cache hit, one process per credential", hit),
         calls_row("`python -c pass`", floor),

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -104,9 +105,13 @@ class _Plan:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: a request, its response, the next request."""
 
-    def __init__(self, request: bytes, checker: _BodyChecker) -> None:
+    def __init__(
+        self, request: bytes, checker: _BodyChecker, numbers: Iterator[int] | None = None
+    ) -> None:
         self.request = request
         self.checker = checker
+        #: With numbers, every request carries another ``X-Request-Id``: no two heads alike.
+        self.numbers = numbers
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.body_length = -1  # -1: still reading the head
@@ -127,7 +132,12 @@ class _Connection(asyncio.Protocol):
         now = time.perf_counter()
         if self.plan.another(now):
             self.sent_at = now
-            self.transport.write(self.request)
+            if self.numbers is None:
+                self.transport.write(self.request)
+            else:
+                # The request ends in a blank line: the numbered field goes just before it.
+                field = b"X-Request-Id: %d\r\n\r\n" % next(self.numbers)
+                self.transport.write(self.request[:-2] + field)
         else:
             plan, self.plan = self.plan, None
             plan.idle()
@@ -214,7 +224,9 @@ def json_token(body: bytes) -> str:
 class LoadGenerator:
     """``connections`` keep-alive connections to one URL, opened once and driven run after run."""
 
-    def __init__(self, url: str, token: str, connections: int) -> None:
+    def __init__(
+        self, url: str, token: str, connections: int, *, distinct_heads: bool = False
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError("an http://HOST:PORT/... URL is needed")
@@ -226,6 +238,7 @@ class LoadGenerator:
             f"Authorization: {token}\r\n\r\n"
         ).encode()
         self.count = connections
+        self.numbers = itertools.count() if distinct_heads else None
         self.checker = _BodyChecker(json_token)
         self.connections: list[_Connection] = []
 
@@ -233,7 +246,9 @@ class LoadGenerator:
         loop = asyncio.get_running_loop()
         for _ in range(self.count):
             _, protocol = await loop.create_connection(
-                lambda: _Connection(self.request, self.checker), self.host, self.port
+                lambda: _Connection(self.request, self.checker, self.numbers),
+                self.host,
+                self.port,
             )
             self.connections.append(protocol)
 

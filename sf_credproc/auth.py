@@ -37,15 +37,12 @@ from typing import Any
 
 import requests
 
-from .cache.disk import this_host
-from .cache.refresh import RefreshWindows
 from .clock import Clock, SystemClock
-from .compose import CredentialPipeline, cache_identity
 from .config.host_names import is_loopback_host
 from .config.settings import Settings, resolve_keywords
 from .credential import Credential
 from .errors import ConfigError, SessionInvalidError
-from .keeper import CredentialKeeper, pipeline_fetch, token_sha256
+from .keeper import CredentialKeeper, keeper_for, token_sha256
 from .server_client import ServerEndpoint
 from .server_use import NEEDS_NOTHING, endpoint_fetch, endpoint_windows, say_ignored
 
@@ -101,17 +98,9 @@ class SalesforceAuth(requests.auth.AuthBase):
             windows = endpoint_windows(self._settings)
             self._keeper = CredentialKeeper(fetch, windows, self._clock)
             return
-        # Built once: every refresh goes through the same token cache, login and AWS session.
-        pipeline = CredentialPipeline(self._settings, clock=self._clock, environ=os.environ)
-        # The windows the token cache judges the same token by (this host's jitter included).
-        windows = RefreshWindows.of(
-            min_ttl_seconds=self._settings.min_ttl_seconds,
-            mandatory_ttl_seconds=self._settings.mandatory_ttl_seconds,
-            session_ttl_seconds=self._settings.session_ttl_seconds,
-            identity_stem=cache_identity(self._settings).file_stem,
-            host=this_host(),
-        )
-        self._keeper = CredentialKeeper(pipeline_fetch(pipeline, self._clock), windows, self._clock)
+        # Built once: every refresh goes through the same token cache, login and AWS session, and
+        # judged by the windows the token cache judges the same token by.
+        self._keeper = keeper_for(self._settings, self._clock, os.environ)
 
     def __repr__(self) -> str:
         return f"SalesforceAuth(username={self._settings.username!r})"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -180,6 +180,34 @@ class CredentialKeeper:
                 raise
             say_kept(state, error, current, self._clock)
             return current
+
+
+def windows_for(settings: Settings, *, host: str | None = None) -> RefreshWindows:
+    """The windows the token cache judges the settings' identity's tokens by on ``host`` (this
+    machine by default: its jitter included), so that the keeper and the cache agree."""
+    from .cache.disk import this_host
+    from .compose import cache_identity
+
+    return RefreshWindows.of(
+        min_ttl_seconds=settings.min_ttl_seconds,
+        mandatory_ttl_seconds=settings.mandatory_ttl_seconds,
+        session_ttl_seconds=settings.session_ttl_seconds,
+        identity_stem=cache_identity(settings).file_stem,
+        host=host or this_host(),
+    )
+
+
+def keeper_for(
+    settings: Settings, clock: Clock, environ: Mapping[str, str], *, host: str | None = None
+) -> CredentialKeeper:
+    """The keeper of the settings' identity, fetching through the command line's pipeline (both
+    cache tiers, the circuit breaker, the login) and judging by ``windows_for``."""
+    from .compose import CredentialPipeline
+
+    pipeline = CredentialPipeline(settings, clock=clock, environ=environ, host=host)
+    return CredentialKeeper(
+        pipeline_fetch(pipeline, clock), windows_for(settings, host=host), clock
+    )
 
 
 def pipeline_fetch(pipeline: CredentialPipeline, clock: Clock) -> Fetch:

@@ -32,6 +32,7 @@ from .config.serve_options import (
     SERVER_TOKEN_FILE_ENV,
     SERVER_URL_ENV,
 )
+from .config.settings import ca_bundle_of
 from .credential import Credential
 from .deadline import Deadline
 from .errors import ConfigError
@@ -86,7 +87,7 @@ class ServerEndpoint:
             assert socket_path is not None
             target = _socket_target(socket_path)
             where = f"{SERVER_SOCKET_ENV}={printable(socket_path)}"
-        ca_bundle = _ca_bundle(environ) if target.scheme == "https" else None
+        ca_bundle = ca_bundle_of(environ) if target.scheme == "https" else None
         return cls(target, where, read_server_token(environ), ca_bundle)
 
     def fetch(self, *, rejected_sha256: str | None = None, deadline: Deadline) -> Credential:
@@ -210,18 +211,3 @@ def _read_token_file(path: str) -> str:
             f"the server token file {shown} ({SERVER_TOKEN_FILE_ENV}) is not ASCII text",
             hint="It must hold the token alone",
         ) from None
-
-
-def _ca_bundle(environ: Mapping[str, str]) -> str | None:
-    """The CA bundle https is verified with, as ``settings`` finds it (``REQUESTS_CA_BUNDLE``,
-    then ``SSL_CERT_FILE``): the endpoint is one more TLS peer."""
-    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-        path = environ.get(name)
-        if path:
-            if not os.path.exists(path):
-                raise ConfigError(
-                    f"{name} names {printable(path)}, which does not exist",
-                    hint=f"Point {name} at a PEM CA bundle, or unset it",
-                )
-            return path
-    return None

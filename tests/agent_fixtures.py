@@ -16,10 +16,11 @@ from typing import Any
 from clocks import SkippingClock
 from helpers import CLIENT_ID, EXE, USERNAME, Run, assert_no_leaks, get_args, with_default_sigint
 
-from sf_credproc.agent.loop import SinkAgent, keeper_for
+from sf_credproc.agent.loop import SinkAgent
 from sf_credproc.agent.sink_spec import SinkSpec, parse_sink
 from sf_credproc.config.settings import resolve_keywords
 from sf_credproc.emulator import SalesforceEmulator
+from sf_credproc.keeper import keeper_for
 
 #: The long-running agent's own session, short enough that a refresh is due within seconds:
 #: a token lives 8 s and is refreshed with at most 5 s (+ jitter) left.

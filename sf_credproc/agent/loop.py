@@ -18,37 +18,17 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from .. import log
-from ..cache.disk import this_host
-from ..cache.refresh import RefreshWindows
 from ..clock import Clock
-from ..compose import CredentialPipeline, cache_identity
-from ..config.settings import Settings
 from ..credential import Credential, format_rfc3339
 from ..errors import ConfigError
 from ..formats import render
-from ..keeper import CredentialKeeper, pipeline_fetch
+from ..keeper import CredentialKeeper
 from ..refresher import BackgroundRefresher
 from .sink_spec import SinkSpec
 from .sink_writer import remove_sink, write_atomically
-
-
-def keeper_for(
-    settings: Settings, clock: Clock, environ: Mapping[str, str], *, host: str | None = None
-) -> CredentialKeeper:
-    """The keeper of the settings' identity: the command line's pipeline (both cache tiers, the
-    circuit breaker, the login) and its refresh windows, this host's jitter included."""
-    pipeline = CredentialPipeline(settings, clock=clock, environ=environ, host=host)
-    windows = RefreshWindows.of(
-        min_ttl_seconds=settings.min_ttl_seconds,
-        mandatory_ttl_seconds=settings.mandatory_ttl_seconds,
-        session_ttl_seconds=settings.session_ttl_seconds,
-        identity_stem=cache_identity(settings).file_stem,
-        host=host or this_host(),
-    )
-    return CredentialKeeper(pipeline_fetch(pipeline, clock), windows, clock)
 
 
 def sink_content(credential: Credential, sink_format: str) -> bytes:

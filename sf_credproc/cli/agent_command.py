@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
-    from ..agent.loop import SinkAgent, keeper_for
+    from ..agent.loop import SinkAgent
     from ..agent.sink_spec import parse_sinks
     from ..agent.sink_writer import remove_leftovers
+    from ..keeper import keeper_for
     from .stderr_log import show_progress
 
     resolved = context.resolve(args)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..log import one_line
 from ..paths import default_cache_dir
 from .key_uri import KeyUri, parse_key_uri
 from .login_url import LoginUrl, derive_audience, parse_login_url
@@ -202,7 +203,7 @@ def resolve_settings(
         trusted_hosts=trusted_hosts,
         profile=sources.profile_name,
         config_path=sources.config.path,
-        ca_bundle=_ca_bundle(environ),
+        ca_bundle=ca_bundle_of(environ),
         cache_dir=_cache_dir(raw.get("cache_dir"), environ),
         min_ttl_seconds=windows.min_ttl_seconds,
         mandatory_ttl_seconds=windows.mandatory_ttl_seconds,
@@ -375,14 +376,15 @@ def _shared_cache(table: RawValue | None, key: RawValue | None) -> tuple[str | N
     return name, uri
 
 
-def _ca_bundle(environ: Mapping[str, str]) -> str | None:
-    """The CA bundle requests should verify TLS with: REQUESTS_CA_BUNDLE, then SSL_CERT_FILE."""
+def ca_bundle_of(environ: Mapping[str, str]) -> str | None:
+    """The CA bundle requests should verify TLS with: REQUESTS_CA_BUNDLE, then SSL_CERT_FILE (for
+    Salesforce, and for an https credential endpoint: ``server_client.py``)."""
     for name in (str(_CA_BUNDLE.env), *_CA_BUNDLE.env_fallbacks):
         path = environ.get(name)
         if path:
             if not os.path.exists(path):
                 raise ConfigError(
-                    f"{name} names {path}, which does not exist",
+                    f"{name} names {one_line(path)}, which does not exist",
                     hint=f"Point {name} at a PEM CA bundle, or unset it",
                 )
             return path

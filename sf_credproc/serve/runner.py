@@ -25,15 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import log
-from ..cache.disk import this_host
-from ..cache.refresh import RefreshWindows
 from ..clock import Clock
 from ..compose import CredentialPipeline, cache_identity
 from ..config.serve_options import DEFAULT_LISTEN
 from ..config.settings import Settings
 from ..credential import Credential
 from ..errors import ConfigError, ExitStatus, InternalError
-from ..keeper import CredentialKeeper, Fetch, pipeline_fetch
+from ..keeper import CredentialKeeper, Fetch, pipeline_fetch, windows_for
 from ..refresher import BackgroundRefresher
 from . import listen as listening
 from .endpoint import SERVED_FORMATS, AccessLog, CredentialEndpoint
@@ -73,17 +71,6 @@ def default_access_log(method: str, path: str, status: int, ms: float, token: st
 
 def access_line(method: str, path: str, status: int, ms: float, token: str | None) -> str:
     return f"{method} {path} {status} {ms} ms" + (f" token {token}" if token else "")
-
-
-def windows_of(settings: Settings) -> RefreshWindows:
-    """The windows the token cache judges this identity's tokens by on this host."""
-    return RefreshWindows.of(
-        min_ttl_seconds=settings.min_ttl_seconds,
-        mandatory_ttl_seconds=settings.mandatory_ttl_seconds,
-        session_ttl_seconds=settings.session_ttl_seconds,
-        identity_stem=cache_identity(settings).file_stem,
-        host=this_host(),
-    )
 
 
 def _seeded(fetch: Fetch, initial: Credential) -> Fetch:
@@ -136,7 +123,7 @@ class Endpoint:
         fetch = pipeline_fetch(CredentialPipeline(settings, clock=clock, environ=environ), clock)
         if initial is not None:
             fetch = _seeded(fetch, initial)
-        self.keeper = CredentialKeeper(fetch, windows_of(settings), clock)
+        self.keeper = CredentialKeeper(fetch, windows_for(settings), clock)
         self.refresher = BackgroundRefresher(self.keeper, clock, poll_seconds=poll_seconds)
         self._executor = ThreadPoolExecutor(OBTAIN_THREADS, thread_name_prefix="sf-credproc-obtain")
         self._server_token = server_token
@@ -316,7 +303,7 @@ class Endpoint:
             )
             return
         changed = cache_identity(settings).file_stem != cache_identity(self.settings).file_stem
-        self.keeper.replace_fetch(fetch, windows_of(settings), forget=changed)
+        self.keeper.replace_fetch(fetch, windows_for(settings), forget=changed)
         self.settings = settings
         if self._app is not None:
             self._app.default_format = settings.output_format
