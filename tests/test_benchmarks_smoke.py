@@ -33,6 +33,7 @@ def test_bench_serve_quick_prints_every_row_with_one_login() -> None:
     assert names == [
         "`GET /credential`, `serve`, 16 keep-alive clients",
         "logins seen by the emulator, the serve process's whole life",
+        "the same, every request head another (`X-Request-Id: N`), 16 clients",
         "a minimal asyncio server, same load generator, 16 clients",
         "`sf-credproc get`, cache hit, one process per credential",
         "`python -c pass`",
@@ -43,10 +44,10 @@ def test_bench_serve_quick_prints_every_row_with_one_login() -> None:
     logins = by_name["logins seen by the emulator, the serve process's whole life"]
     assert "| **1** (" in logins
     assert "SIGTERM: exit 0;" in logins
-    for name in names[0], names[2]:
+    for name in names[0], names[2], names[3]:
         served = re.search(r"\*\*([\d,]+)\*\* req/s", by_name[name])
         assert served is not None, by_name[name]
         assert int(served.group(1).replace(",", "")) > 0
-    memory = re.search(r"\| ([\d,]+) / ([\d,]+) KiB", by_name[names[5]])
-    assert memory is not None, by_name[names[5]]
+    memory = re.search(r"\| ([\d,]+) / ([\d,]+) KiB", by_name[names[6]])
+    assert memory is not None, by_name[names[6]]
     assert int(memory.group(1).replace(",", "")) > 10_000  # an interpreter's RSS, in KiB
