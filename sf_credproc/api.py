@@ -18,17 +18,20 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, SystemClock
 from .compose import CredentialPipeline
 from .config.options import REJECTED_SHA256
+from .config.serve_options import uses_endpoint
 from .config.settings import Settings, resolve_keywords
 from .config.values import RawValue, check_sha256
 from .credential import Credential
 from .deadline import Deadline
-from .server_client import ServerEndpoint
 from .server_use import NEEDS_NOTHING, check_identity, say_ignored
+
+if TYPE_CHECKING:
+    from .server_client import ServerEndpoint
 
 
 def get_credential(
@@ -47,9 +50,12 @@ def get_credential(
     logs in (``ConfigError`` naming ``rejected_sha256=`` for anything but a digest).
     """
     env = os.environ if environ is None else environ
-    endpoint = ServerEndpoint.from_environment(env)
-    if endpoint is not None:
-        return _from_endpoint(endpoint, settings, clock, env, rejected_sha256, options)
+    if uses_endpoint(env):
+        from .server_client import ServerEndpoint  # ssl and http.client: only for an endpoint
+
+        endpoint = ServerEndpoint.from_environment(env)
+        if endpoint is not None:
+            return _from_endpoint(endpoint, settings, clock, env, rejected_sha256, options)
     if settings is None:
         settings = resolve_keywords(environ=env, rejected_sha256=rejected_sha256, **options)
         rejected_sha256 = None  # checked, and in the settings now

@@ -257,3 +257,26 @@ def test_salesforce_auth_asks_again_once_the_endpoint_has_refreshed(
         assert auth.refreshes == 1
         assert auth.credential is second
     assert org.token_request_count == 2
+
+
+def test_without_an_endpoint_get_never_loads_its_client(
+    org: FaultyEmulator, key: str, env: dict[str, str]
+) -> None:
+    """The endpoint's client (and the ``ssl`` it brings) loads only when a variable names an
+    endpoint: the full ``get`` command (not the fast path) on a cache hit does without it."""
+    import subprocess
+
+    args = get_args(org, key)
+    assert run_process(args, env).code == 0  # the login; the next get is a cache hit
+    report = (
+        "import sys; from sf_credproc.cli.main import main; code = main(sys.argv[1:]); "
+        "loaded = sorted(m for m in ('sf_credproc.cli.get_command', 'sf_credproc.server_client') "
+        "if m in sys.modules); sys.stderr.write(f'\\nloaded: {loaded}\\n'); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", report, *args],
+        env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1] == "loaded: ['sf_credproc.cli.get_command']"
+    assert org.token_request_count == 1

@@ -8,6 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from .. import log
+from ..config.serve_options import uses_endpoint
 from ..errors import ConfigError, ExitStatus
 from .context import CommandContext
 from .standard_streams import write_output
@@ -67,13 +68,15 @@ def obtain(args: argparse.Namespace, context: CommandContext) -> tuple[Settings,
     endpoint instead (``_obtain_from_endpoint``); but never for ``exec --server``, which is an
     endpoint itself: it logs in with its own settings, and its child gets its own variables."""
     from ..compose import CredentialPipeline
-    from ..server_client import ServerEndpoint
     from .stderr_log import show_progress
 
     serves = bool(getattr(args, "server", False))
-    endpoint = None if serves else ServerEndpoint.from_environment(context.environ)
-    if endpoint is not None:
-        return _obtain_from_endpoint(endpoint, args, context)
+    if not serves and uses_endpoint(context.environ):
+        from ..server_client import ServerEndpoint  # ssl and http.client: only for an endpoint
+
+        endpoint = ServerEndpoint.from_environment(context.environ)
+        if endpoint is not None:
+            return _obtain_from_endpoint(endpoint, args, context)
     resolved = context.resolve(args)
     settings = resolved.settings
     show_progress(settings.verbose)

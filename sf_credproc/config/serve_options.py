@@ -7,6 +7,8 @@ its clients' (``SF_CREDPROC_SERVER_URL``, ``SF_CREDPROC_SERVER_SOCKET``, ``SF_CR
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .option import Kind, Option
 
 #: The endpoint's ``Authorization`` value (the raw token, as the AWS container-credentials
@@ -18,6 +20,14 @@ SERVER_TOKEN_FILE_ENV = "SF_CREDPROC_SERVER_TOKEN_FILE"
 #: Unix socket's path.
 SERVER_URL_ENV = "SF_CREDPROC_SERVER_URL"
 SERVER_SOCKET_ENV = "SF_CREDPROC_SERVER_SOCKET"
+
+
+def uses_endpoint(environ: Mapping[str, str]) -> bool:
+    """True when the environment names a running endpoint for this process's clients (checked
+    before ``server_client`` is imported: a cache hit without one never loads ``ssl``)."""
+    return bool(environ.get(SERVER_URL_ENV) or environ.get(SERVER_SOCKET_ENV))
+
+
 #: The endpoint's default address: loopback, a free port.
 DEFAULT_LISTEN = "127.0.0.1:0"
 
