@@ -10,12 +10,16 @@ own deadline), the token is found, the address bound, and the one stdout line pr
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config.serve_options import SERVER_TOKEN_ENV
 from ..errors import ConfigError, ExitStatus
 from . import watchdog
 from .context import CommandContext
+
+if TYPE_CHECKING:
+    from ..config.settings import Settings
+    from ..serve.runner import ListenSpec
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     show_progress(settings.verbose)
     token = resolve_server_token(context.environ, args.server_token_file)
 
-    def resolver() -> Any:
+    def resolver() -> Settings:
         try:
             return context.resolve(args).settings
         finally:
@@ -78,7 +82,7 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     return endpoint.run(on_ready)
 
 
-def _validated_spec(args: argparse.Namespace, context: CommandContext) -> Any:
+def _validated_spec(args: argparse.Namespace, context: CommandContext) -> ListenSpec:
     from ..serve import listen as listening
     from ..serve.runner import ListenSpec
 
