@@ -213,3 +213,41 @@ def test_external_client_app_refuses_the_legacy_login_hosts(
         }
     else:
         assert response.json()["access_token"] in org.sessions
+
+
+def token_answer(
+    org: SalesforceEmulator, key: rsa.RSAPrivateKey, ca_bundle: str, **claims: object
+) -> tuple[int, dict[str, str]]:
+    """The emulator's status and body for an assertion with these claims (``exp`` among them)."""
+    document = {"iss": CLIENT_ID, "sub": USERNAME, "aud": org.url, **claims}
+    assertion = jwt.encode(document, key, algorithm="RS256")
+    response = requests.post(
+        f"{org.url}/services/oauth2/token",
+        data={"grant_type": GRANT, "assertion": assertion},
+        verify=ca_bundle,
+        timeout=10,
+    )
+    body: dict[str, str] = response.json()
+    return response.status_code, body
+
+
+def test_a_quoted_numeric_exp_is_accepted_as_salesforce_does(
+    org: SalesforceEmulator, app_key: rsa.RSAPrivateKey, ca_bundle: str
+) -> None:
+    status, body = token_answer(org, app_key, ca_bundle, exp="4102444800")
+    assert status == 200, body
+    assert body["access_token"]
+    status, body = token_answer(org, app_key, ca_bundle, exp="1000000000")
+    assert (status, body["error_description"]) == (400, "expired authorization code")
+
+
+@pytest.mark.parametrize(
+    "exp", [None, True, "", "4102444800.5", "soon", "-4102444800", " 4102444800"]
+)
+def test_an_exp_that_is_not_a_date_is_an_invalid_assertion(
+    org: SalesforceEmulator, app_key: rsa.RSAPrivateKey, ca_bundle: str, exp: object
+) -> None:
+    claims = {} if exp is None else {"exp": exp}
+    status, body = token_answer(org, app_key, ca_bundle, **claims)
+    assert status == 400
+    assert body == {"error": "invalid_grant", "error_description": "invalid assertion"}

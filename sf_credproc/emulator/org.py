@@ -169,8 +169,12 @@ class EmulatedOrg:
             return refuse("app_not_found", "External client app is not installed in this org")
         if claims.get("aud") not in self.audiences:
             return refuse("invalid_grant", "audience is invalid")
-        exp = claims.get("exp")
-        if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        exp = numeric_date(claims.get("exp"))
+        if exp is None:
+            # No usable exp (missing, or not a date): "invalid assertion", Salesforce's answer to an
+            # assertion it cannot read. Salesforce documents exp as required but not its error
+            # when absent; "expired authorization code" would send the user to check clocks, when
+            # the fix is to send the claim.
             return refuse("invalid_grant", "invalid assertion")
         if exp <= now:
             return refuse("invalid_grant", "expired authorization code")
@@ -281,6 +285,20 @@ class EmulatedOrg:
             "updated_at": formatdate(session.issued_at, usegmt=True),
             "urls": {"rest": f"{self.url}/services/data/v{{version}}/"},
         }
+
+
+def numeric_date(value: Any) -> float | None:
+    """A JWT ``NumericDate`` (RFC 7519 section 2) as Salesforce reads one: a JSON number, or a string
+    of decimal digits, which Salesforce accepts too (its own Help example for the JWT bearer flow
+    quotes ``exp``, and simple-salesforce sends it as a string). None for anything else: a
+    boolean, a missing claim, a string that is not a whole number of seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        return float(int(value))
+    return None
 
 
 def _signature_valid(assertion: str, public_key: rsa.RSAPublicKey) -> bool:
