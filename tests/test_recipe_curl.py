@@ -14,23 +14,20 @@ from pathlib import Path
 
 import pytest
 from helpers import CLIENT_ID, EXE, SECRETS, USERNAME
+from readme_recipes import recipe
 from serve_fixtures import ServeProcess, assert_no_secret_in, wait_ready
 
 from sf_credproc.emulator import SalesforceEmulator
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 #: The port the README names; the test serves on a free one.
 README_ADDRESS = "127.0.0.1:9911"
 
 
 def readme_curl_block() -> list[str]:
-    """The lines of the first ``sh`` block under "### curl" in the recipes section."""
-    text = README.read_text()
-    section = text[text.index("## Recipes for long-running programs") :]
-    section = section[section.index("### curl") :]
-    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
-    assert block is not None, "no sh block in the curl recipe"
-    return block.group(1).splitlines()
+    """The lines of the README's curl recipe for the endpoint ("### curl" in the recipes)."""
+    block = recipe("serve-curl")
+    assert block.language == "sh"
+    return block.text.splitlines()
 
 
 def shell(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

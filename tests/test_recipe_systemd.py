@@ -1,6 +1,7 @@
 """The systemd recipe (examples/systemd/sf-credproc.service) run as written: its ``ExecStart``
 line serves a credential, ``ExecReload`` re-reads the config file, ``KillSignal`` stops it with
-exit 0; the server token reaches it through ``LoadCredential=``, never ``Environment=``."""
+exit 0; the server token reaches it through ``LoadCredential=``, never ``Environment=``. And the
+README's install lines."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import CLIENT_ID, EXE, USERNAME
+from readme_recipes import recipe
 from serve_fixtures import ServeProcess, get_json, new_server_token, wait_ready
 
 from sf_credproc.emulator import SalesforceEmulator
@@ -163,3 +165,27 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "", done.stderr
+
+
+def test_install_lines(tmp_path: Path) -> None:
+    """The README's install line as written, into a temporary directory standing in for
+    ``/etc/systemd/system/``: the unit arrives whole, 0644. The ``systemctl`` line needs a running
+    systemd as root, so it is checked, not run: it enables the unit by the name just installed."""
+    install, enable = recipe("systemd-serve-install").lines()
+    target = tmp_path / "system"
+    target.mkdir()
+    readme_target = "/etc/systemd/system/"
+    assert install.endswith(f" {readme_target}"), install
+    done = subprocess.run(
+        ["sh", "-c", install.replace(readme_target, f"{target}/")],
+        cwd=UNIT.parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    installed = target / UNIT.name
+    assert installed.read_bytes() == UNIT.read_bytes()
+    assert oct(installed.stat().st_mode & 0o7777) == "0o644"
+    assert enable == f"systemctl daemon-reload && systemctl enable --now {UNIT.stem}"
