@@ -7,7 +7,9 @@ right before it names the recipe and the test that runs it as written:
 
 Tests read a recipe with ``recipe(NAME)`` and never copy its text, so the README cannot drift from
 what runs. ``tests/test_readme.py`` checks the markers both ways: a marker whose test does not
-exist (or does not read it), and a ``recipe(...)`` call naming a marker that is gone, both fail.
+exist (or does not read it), and a ``recipe(...)`` call naming a marker that is gone, both fail;
+so does a block of the recipe sections with no marker (``tests/readme_check.py`` has the rules,
+and the ``<!-- not a recipe: REASON -->`` escape for illustrations).
 """
 
 from __future__ import annotations
