@@ -11,11 +11,12 @@ import json
 import shlex
 
 from .credential import Credential, format_rfc3339
+from .cumulusci import org_json
 from .errors import ConfigError, InternalError
 
-FORMATS = ("json", "env", "token", "header", "github", "sf")
+FORMATS = ("json", "env", "token", "header", "github", "sf", "cumulusci")
 #: Formats whose output depends only on the credential (``github`` also writes a file).
-PURE_FORMATS = ("json", "env", "token", "header", "sf")
+PURE_FORMATS = ("json", "env", "token", "header", "sf", "cumulusci")
 
 
 def environment_variables(credential: Credential) -> dict[str, str]:
@@ -53,6 +54,9 @@ def render(credential: Credential, format_name: str) -> str:
             "orgId": credential.org_id,
         }
         return json.dumps({"status": 0, "result": result, "warnings": []}) + "\n"
+    if format_name == "cumulusci":
+        # The value CumulusCI reads from CUMULUSCI_ORG_<NAME> (why these fields: cumulusci.py).
+        return org_json(credential) + "\n"
     if format_name == "github":
         # Masking is a workflow command on stdout; the variables go to $GITHUB_ENV.
         return f"::add-mask::{token}\n"

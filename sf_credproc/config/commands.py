@@ -17,6 +17,7 @@ from .options import (
     REJECTED_SHA256,
     VERBOSE,
 )
+from .exec_options import CUMULUSCI_ORG
 from .serve_options import AGENT_OPTIONS, SERVE_OPTIONS, SERVER
 
 #: The settings, then ``--profile`` and ``-v``: what every command that resolves settings takes.
@@ -32,7 +33,7 @@ def _settings(*names: str) -> tuple[Option, ...]:
 #: The options of each command, in ``--help`` order (``"cache list"``: a command and its action).
 COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
     "get": (*_ALL_SETTINGS, REFRESH, NO_CACHE, REJECTED_SHA256),
-    "exec": (*_ALL_SETTINGS, REFRESH, NO_CACHE, SERVER),
+    "exec": (*_ALL_SETTINGS, REFRESH, NO_CACHE, SERVER, CUMULUSCI_ORG),
     "serve": (*_ALL_SETTINGS, NO_CACHE, *SERVE_OPTIONS),
     "agent": (*_ALL_SETTINGS, NO_CACHE, *AGENT_OPTIONS),
     "logout": _ALL_SETTINGS,
