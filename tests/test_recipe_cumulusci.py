@@ -23,6 +23,7 @@ from helpers import CLIENT_ID, EXE, USERNAME, get_args, run_cli, run_process
 from readme_recipes import recipe
 
 from sf_credproc.cumulusci import DISABLE_REFRESH_VARIABLE
+from sf_credproc.keeper import token_sha256
 
 CUMULUSCI_ENV = "SF_CREDPROC_TEST_CUMULUSCI"
 SETUP = (
@@ -56,10 +57,22 @@ def exec_args(org: FaultyEmulator, key: str, *extra: str) -> list[str]:
     return ["exec", *get_args(org, key)[1:], *extra]
 
 
-def org_info(stdout: str) -> dict[str, Any]:
-    """The org ``cci org info --json`` printed (its whole stdout: one JSON document)."""
-    document: dict[str, Any] = json.loads(stdout)
-    return document
+def org_infos(stdout: str, org: FaultyEmulator) -> list[dict[str, Any]]:
+    """The orgs ``cci org info --json`` printed, each token replaced by ``sha256:<hex>`` at once,
+    so that no assertion can show one. An org is a JSON object from a line ``{`` to a line ``}``
+    (``json.dumps(indent=4)``); the other lines are cci's own (without a keyring it first logs
+    "Unable to store an encryption key" on stdout)."""
+    for token in org.sessions:
+        stdout = stdout.replace(token, "sha256:" + token_sha256(token))
+    documents: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for line in stdout.splitlines():
+        if line == "{" or lines:
+            lines.append(line)
+        if line == "}" and lines:
+            documents.append(json.loads("\n".join(lines)))
+            lines = []
+    return documents
 
 
 def assert_cci_used_the_token(info: dict[str, Any], org: FaultyEmulator) -> None:
@@ -68,20 +81,25 @@ def assert_cci_used_the_token(info: dict[str, Any], org: FaultyEmulator) -> None
     assert info["org_id"] == org.org_id
     assert info["username"] == USERNAME
     assert info["instance_url"] == org.url
-    assert info["access_token"] in org.sessions, "cci did not report the token it was given"
+    issued = {"sha256:" + token_sha256(token) for token in org.sessions}
+    assert info["access_token"] in issued, "cci did not report the token it was given"
     assert info["userinfo"]["preferred_username"] == USERNAME  # GET /services/oauth2/userinfo
     assert info["org_type"] == "Developer Edition"  # GET .../sobjects/Organization/<id>
     assert org.token_request_count == 1  # sf-credproc's login; none by cci
 
 
-def assert_nothing_kept(home: Path, info: dict[str, Any]) -> None:
-    """cci kept no org file and the token in no file of its HOME (only sf-credproc's cache)."""
-    cache = home / "cache" / "sf-credproc"
+def assert_nothing_kept(home: Path, org: FaultyEmulator) -> None:
+    """cci saved no org, and no file of its HOME holds the token but sf-credproc's cache and cci's
+    log (``~/.cumulusci/logs/cci.log*``, a copy of what cci printed: ``--json`` prints the token)."""
     assert (home / ".cumulusci").is_dir(), "cci did not run with the private HOME"
+    allowed = (home / "cache" / "sf-credproc", home / ".cumulusci" / "logs")
+    tokens = list(org.sessions)
     for path in home.rglob("*"):
         assert path.suffix != ".org", f"cci saved an org: {path.relative_to(home)}"
-        if path.is_file() and cache not in path.parents:
-            assert info["access_token"] not in path.read_text(errors="replace"), path.name
+        if path.is_file() and not any(folder in path.parents for folder in allowed):
+            text = path.read_text(errors="replace")
+            holds_a_token = any(token in text for token in tokens)
+            assert not holds_a_token, f"a token in {path.relative_to(home)}"
 
 
 # --- the real cci --------------------------------------------------------------------------------
@@ -97,9 +115,9 @@ def test_cci_org_info_reads_the_org_exec_exports(
     # --server runs the child beside an endpoint: as a process, as a user runs it.
     run = run_process(args, env, timeout=180) if server else run_cli(args, env, timeout=180)
     assert run.code == 0, run.stderr
-    info = org_info(run.stdout)
+    (info,) = org_infos(run.stdout, org)
     assert_cci_used_the_token(info, org)
-    assert_nothing_kept(Path(env["HOME"]), info)
+    assert_nothing_kept(Path(env["HOME"]), org)
 
 
 def test_readme_cumulusci_recipe(
@@ -128,32 +146,37 @@ def test_readme_cumulusci_recipe(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    decoder = json.JSONDecoder()
-    first, end = decoder.raw_decode(done.stdout)
-    second, _ = decoder.raw_decode(done.stdout[end:].lstrip())
+    first, second = org_infos(done.stdout, org)
     for info in (first, second):
         assert_cci_used_the_token(info, org)  # the second line's get was a cache hit
     assert first["access_token"] == second["access_token"]
-    assert_nothing_kept(Path(env["HOME"]), first)
+    assert_nothing_kept(Path(env["HOME"]), org)
 
 
 # --- the format and the option, without cci ------------------------------------------------------
 
 
-def test_format_cumulusci_is_the_org_json(org: FaultyEmulator, key: str, env: dict[str, str]) -> None:
+def without_token(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with its ``access_token`` as ``sha256:<hex>``: assertions never show a token."""
+    return {**document, "access_token": "sha256:" + token_sha256(document["access_token"])}
+
+
+def test_format_cumulusci_is_the_org_json(
+    org: FaultyEmulator, key: str, env: dict[str, str]
+) -> None:
     credential = run_cli(get_args(org, key), env).credential()
     run = run_cli(get_args(org, key, "--format", "cumulusci"), env)
     assert run.code == 0, run.stderr
     assert run.stdout.endswith("}\n") and run.stdout.count("\n") == 1
-    document = json.loads(run.stdout)
-    assert set(document) == ORG_FIELDS
+    document = without_token(json.loads(run.stdout))
     assert document == {
-        "access_token": credential["AccessToken"],
+        "access_token": "sha256:" + token_sha256(credential["AccessToken"]),
         "instance_url": credential["InstanceUrl"],
         "id": credential["Id"],
         "org_id": credential["OrgId"],
         "username": credential["Username"],
     }
+    assert set(document) == ORG_FIELDS
     assert document["org_id"] == org.org_id
     assert org.token_request_count == 1  # the second get was served from the cache
 
@@ -161,17 +184,19 @@ def test_format_cumulusci_is_the_org_json(org: FaultyEmulator, key: str, env: di
 def test_exec_exports_the_org_and_disables_cci_refresh(
     org: FaultyEmulator, key: str, env: dict[str, str]
 ) -> None:
-    expected = json.loads(run_cli(get_args(org, key, "--format", "cumulusci"), env).stdout)
+    printed = json.loads(run_cli(get_args(org, key, "--format", "cumulusci"), env).stdout)
+    expected = without_token(printed)
     show = "import json, os; print(json.dumps(dict(os.environ)))"
     # --format chooses get's output; exec's variables are the same whatever it says.
     args = exec_args(org, key, "--format", "env", "--cumulusci-org", "qa_2")
     run = run_cli([*args, "--", sys.executable, "-c", show], env)
     assert run.code == 0, run.stderr
     child = json.loads(run.stdout)
-    assert json.loads(child["CUMULUSCI_ORG_QA_2"]) == expected
+    assert without_token(json.loads(child["CUMULUSCI_ORG_QA_2"])) == expected
     assert child[DISABLE_REFRESH_VARIABLE] == "1"
-    assert child["SF_ACCESS_TOKEN"] == expected["access_token"]
-    assert not [name for name in child if name.startswith("CUMULUSCI_ORG_") and name[-1] != "2"]
+    assert "sha256:" + token_sha256(child["SF_ACCESS_TOKEN"]) == expected["access_token"]
+    names = sorted(name for name in child if name.startswith("CUMULUSCI_"))
+    assert names == [DISABLE_REFRESH_VARIABLE, "CUMULUSCI_ORG_QA_2"]
     assert org.token_request_count == 1
 
 
@@ -225,4 +250,3 @@ def test_the_endpoint_serves_format_cumulusci(
         assert set(document) == ORG_FIELDS
         assert document["access_token"] in org.sessions
         assert document["org_id"] == org.org_id
-

@@ -6,6 +6,7 @@ line (and every other line it writes on stderr) can be JSON.
 
 from __future__ import annotations
 
+from .exec_options import CUMULUSCI_ORG
 from .option import Kind, Option
 from .options import (
     GET_OPTIONS,
@@ -17,7 +18,6 @@ from .options import (
     REJECTED_SHA256,
     VERBOSE,
 )
-from .exec_options import CUMULUSCI_ORG
 from .serve_options import AGENT_OPTIONS, SERVE_OPTIONS, SERVER
 
 #: The settings, then ``--profile`` and ``-v``: what every command that resolves settings takes.
