@@ -181,6 +181,29 @@ def test_format_cumulusci_is_the_org_json(
     assert org.token_request_count == 1  # the second get was served from the cache
 
 
+def test_format_cumulusci_is_answered_by_the_fast_path(
+    org: FaultyEmulator, key: str, env: dict[str, str]
+) -> None:
+    args = get_args(org, key, "--format", "cumulusci")
+    first = run_process(args, env)
+    assert first.code == 0, first.stderr
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(EXE), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    same_output = done.stdout == first.stdout
+    assert same_output, "the cache hit printed another org"
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "sf_credproc.fast_path" in imported
+    assert "sf_credproc.cli.main" not in imported  # answered without the full command
+    assert org.token_request_count == 1
+
+
 def test_exec_exports_the_org_and_disables_cci_refresh(
     org: FaultyEmulator, key: str, env: dict[str, str]
 ) -> None:
