@@ -12,11 +12,12 @@ import re
 import shlex
 
 from .credential import Credential, format_rfc3339
+from .cumulusci import org_json
 from .errors import ConfigError, InternalError
 
-FORMATS = ("json", "env", "token", "header", "github", "sf")
+FORMATS = ("json", "env", "token", "header", "github", "sf", "cumulusci")
 #: Formats whose output depends only on the credential (``github`` also writes a file).
-PURE_FORMATS = ("json", "env", "token", "header", "sf")
+PURE_FORMATS = ("json", "env", "token", "header", "sf", "cumulusci")
 #: A Salesforce session id (the org id, ``!``, the rest): what ``sf`` takes as an org in place of a
 #: username (``@salesforce/core``'s ``accessTokenRegex``). It does not take a JWT-based access
 #: token there (``@salesforce/cli`` 2.134.6 answers "No default environment found").
@@ -71,6 +72,9 @@ def render(credential: Credential, format_name: str) -> str:
             "orgId": credential.org_id,
         }
         return json.dumps({"status": 0, "result": result, "warnings": []}) + "\n"
+    if format_name == "cumulusci":
+        # The value CumulusCI reads from CUMULUSCI_ORG_<NAME> (why these fields: cumulusci.py).
+        return org_json(credential) + "\n"
     if format_name == "github":
         # Masking is a workflow command on stdout; the variables go to $GITHUB_ENV.
         return f"::add-mask::{token}\n"
