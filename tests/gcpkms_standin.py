@@ -20,12 +20,9 @@ another key, an HTTP error, or no answer at all.
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
 import json
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import google_crc32c
 import jwt
+import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from helpers import SECRETS, pem_private
@@ -62,6 +60,8 @@ STATUSES = {
 VERSION = (
     "projects/acme-sf/locations/europe-west1/keyRings/salesforce/cryptoKeys/jwt/cryptoKeyVersions/1"
 )
+#: The key URI of ``VERSION``.
+URI = f"gcpkms:{VERSION}"
 
 
 def crc32c(data: bytes) -> int:
@@ -201,7 +201,7 @@ class GcpKmsStandIn:
 
     def calls(self, call: str) -> list[Seen]:
         """The requests to ``call`` (``asymmetricSign`` or ``publicKey``) so far."""
-        return [s for s in self.seen if s.path.endswith(call)]
+        return [s for s in self.seen if urlsplit(s.path).path.endswith(call)]
 
     def _fault_for(self, call: str) -> Fault | None:
         with self.lock:
@@ -254,6 +254,7 @@ class GcpKmsStandIn:
         scheme, _, token = header.partition(" ")
         if scheme != "Bearer":
             return None
+        SECRETS.add(token)  # a Google access token or a self-signed JWT: never in any output
         with self.lock:
             if token in self.state.tokens:
                 return "token"
@@ -375,21 +376,23 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
-@contextlib.contextmanager
-def gcpkms_standin() -> Iterator[GcpKmsStandIn]:
+@pytest.fixture
+def gcpkms(app_key: rsa.RSAPrivateKey) -> Iterator[GcpKmsStandIn]:
+    """A stand-in whose key version ``VERSION`` is the connected app's key (``app_key``)."""
     with GcpKmsStandIn() as standin:
+        standin.add_key(app_key)
         yield standin
 
 
-def sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def wait_for(predicate: Any, seconds: float = 10) -> bool:
-    """Poll ``predicate`` until true or ``seconds`` pass (for a request a client is making)."""
-    ends = time.monotonic() + seconds
-    while time.monotonic() < ends:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
+@pytest.fixture
+def genv(env: dict[str, str], gcpkms: GcpKmsStandIn, tmp_path: Path) -> dict[str, str]:
+    """``env`` with Application Default Credentials (a service account's key file, whose
+    ``token_uri`` is the stand-in) and the stand-in as the Cloud KMS endpoint. ``NO_GCE_CHECK``
+    keeps google-auth from probing a metadata server when a test removes the credentials."""
+    account = gcpkms.service_account(tmp_path)
+    return {
+        **env,
+        "GOOGLE_APPLICATION_CREDENTIALS": str(account.path),
+        "SF_CREDPROC_GCPKMS_ENDPOINT": gcpkms.url,
+        "NO_GCE_CHECK": "true",
+    }

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ..errors import KeySourceError, TransientError
 from ..oauth.oauth_errors import untrusted_line
 from .gcpkms_errors import GcpKmsCall
-from .remote_key import RemoteRsaPrivateKey
+from .remote_key import MIN_RSA_BITS, RemoteRsaPrivateKey, UnsuitableKeyError
 
 #: The CryptoKeyVersionAlgorithm values that sign RS256, with their key sizes.
 RS256_ALGORITHMS = {
@@ -89,7 +89,21 @@ class GcpKmsRsaPrivateKey(RemoteRsaPrivateKey):
         signature = bytes(answer.signature)
         if int(answer.signature_crc32c) != crc32c(signature):
             raise self._damaged("asymmetricSign", "the signature does not match signature_crc32c")
+        if len(signature) * 8 < MIN_RSA_BITS:
+            self._name_the_algorithm()
         return signature
+
+    def _name_the_algorithm(self) -> None:
+        """A signature too short for RSA (ECDSA): when getPublicKey is allowed, the refusal names
+        the key's algorithm; else the base class refuses the signature by its length."""
+        from ..errors import CredProcError
+
+        try:
+            self.public_key()
+        except UnsuitableKeyError:
+            raise
+        except CredProcError:
+            pass
 
     def _fetch_public_key(self) -> rsa.RSAPublicKey:
         """``getPublicKey`` (a set-up permission): name and ``pem_crc32c`` checked, the
@@ -105,7 +119,7 @@ class GcpKmsRsaPrivateKey(RemoteRsaPrivateKey):
         algorithm = getattr(answer.algorithm, "name", str(answer.algorithm))
         self._algorithm = untrusted_line(str(algorithm), limit=60)
         if self._algorithm not in RS256_ALGORITHMS:
-            raise KeySourceError(
+            raise UnsuitableKeyError(
                 f"{self.name} has algorithm {self._algorithm}; RS256 (Salesforce's JWT bearer "
                 f"flow) needs {', '.join(RS256_ALGORITHMS)}",
                 hint=CREATE_HINT,
@@ -117,7 +131,7 @@ class GcpKmsRsaPrivateKey(RemoteRsaPrivateKey):
                 f"{self.name}: Cloud KMS's public key is not a readable PEM", hint=CREATE_HINT
             ) from None
         if not isinstance(public, rsa.RSAPublicKey):
-            raise KeySourceError(f"{self.name} is not an RSA key", hint=CREATE_HINT)
+            raise UnsuitableKeyError(f"{self.name} is not an RSA key", hint=CREATE_HINT)
         return public
 
     def _check_name(self, answer: Any, method: str) -> None:
