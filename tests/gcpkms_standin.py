@@ -23,7 +23,6 @@ import base64
 import json
 import secrets
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,7 +31,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import google_crc32c
 import jwt
-import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from helpers import SECRETS, pem_private
@@ -376,23 +374,14 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
-@pytest.fixture
-def gcpkms(app_key: rsa.RSAPrivateKey) -> Iterator[GcpKmsStandIn]:
-    """A stand-in whose key version ``VERSION`` is the connected app's key (``app_key``)."""
-    with GcpKmsStandIn() as standin:
-        standin.add_key(app_key)
-        yield standin
-
-
-@pytest.fixture
-def genv(env: dict[str, str], gcpkms: GcpKmsStandIn, tmp_path: Path) -> dict[str, str]:
+def gcp_env(env: dict[str, str], standin: GcpKmsStandIn, directory: Path) -> dict[str, str]:
     """``env`` with Application Default Credentials (a service account's key file, whose
     ``token_uri`` is the stand-in) and the stand-in as the Cloud KMS endpoint. ``NO_GCE_CHECK``
     keeps google-auth from probing a metadata server when a test removes the credentials."""
-    account = gcpkms.service_account(tmp_path)
+    account = standin.service_account(directory)
     return {
         **env,
         "GOOGLE_APPLICATION_CREDENTIALS": str(account.path),
-        "SF_CREDPROC_GCPKMS_ENDPOINT": gcpkms.url,
+        "SF_CREDPROC_GCPKMS_ENDPOINT": standin.url,
         "NO_GCE_CHECK": "true",
     }

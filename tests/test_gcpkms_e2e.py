@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,24 @@ from gcpkms_standin import (
     VERSION,
     GcpKmsStandIn,
     crc32c,
-    gcpkms,  # noqa: F401 (the fixture)
-    genv,  # noqa: F401 (the fixture)
+    gcp_env,
 )
 from helpers import CLIENT_ID, USERNAME, get_args, pem_public, run_cli, throwaway_key
 
 from sf_credproc.emulator import SalesforceEmulator
+
+
+@pytest.fixture
+def gcpkms(app_key: rsa.RSAPrivateKey) -> Iterator[GcpKmsStandIn]:
+    """A Cloud KMS stand-in whose key version ``VERSION`` is the connected app's key."""
+    with GcpKmsStandIn() as standin:
+        standin.add_key(app_key)
+        yield standin
+
+
+@pytest.fixture
+def genv(env: dict[str, str], gcpkms: GcpKmsStandIn, tmp_path: Path) -> dict[str, str]:
+    return gcp_env(env, gcpkms, tmp_path)
 
 
 def doctor(

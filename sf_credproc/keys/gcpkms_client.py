@@ -32,11 +32,19 @@ RETRY_MAXIMUM_SECONDS = 2.0
 
 
 def require_sdk() -> None:
-    """``ConfigError`` (exit 2) with the install line when the ``gcp`` extra is missing."""
+    """``ConfigError`` (exit 2) with the install line when the ``gcp`` extra is missing.
+
+    google-api-core warns (FutureWarning, on stderr) at import on Python versions Google no longer
+    updates it for (3.10): stderr holds one line per problem, so that notice is not repeated.
+    """
+    import warnings
+
     try:
-        import google.auth
-        import google.cloud.kms_v1  # noqa: F401
-        import google_crc32c  # noqa: F401
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            import google.auth
+            import google.cloud.kms_v1  # noqa: F401
+            import google_crc32c  # noqa: F401
     except ImportError as error:
         raise ConfigError(
             f"gcpkms: keys need Google's Cloud KMS SDK, which is not installed ({error.name})",
