@@ -130,6 +130,8 @@ def gcpkms_endpoint(environ: Mapping[str, str]) -> str | None:
             "token would cross the network unencrypted",
             hint=hint,
         )
+    if port == {"https": 443, "http": 80}[scheme]:
+        port = None
     url = f"{scheme}://{host_in_url(host)}{f':{port}' if port is not None else ''}"
     _check_connects_to(url, host)
     return url

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from .gcpkms_errors import GCP_EXTRA_HINT, GcpKmsCall, translate_gcpkms_error
+from .gcpkms_errors import GCP_EXTRA_HINT, GcpKmsCall, gave_up, translate_gcpkms_error
 
 if TYPE_CHECKING:
     from ..deadline import Deadline
@@ -127,12 +127,14 @@ class GcpKmsClient:
         left = self._deadline.check(doing)
         client = self._sdk_client(call)
         call = GcpKmsCall(call.method, call.permission, call.key, self.identity)
+        retried: list[BaseException] = []
         retry = Retry(
             predicate=_retryable,
             initial=RETRY_INITIAL_SECONDS,
             maximum=RETRY_MAXIMUM_SECONDS,
             multiplier=2.0,
             timeout=left,
+            on_error=retried.append,
         )
         try:
             return getattr(client, method)(
@@ -141,7 +143,10 @@ class GcpKmsClient:
         except Exception as error:
             from ..errors import CredProcError
 
-            if isinstance(error, CredProcError):  # the deadline passed between attempts
+            if isinstance(error, CredProcError):
+                # The deadline passed between two attempts: say what kept failing.
+                if retried:
+                    raise gave_up(retried[-1], call) from None
                 raise
             # from None: requests' exceptions keep the request, whose headers hold the token.
             raise translate_gcpkms_error(error, call) from None

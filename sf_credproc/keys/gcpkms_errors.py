@@ -15,6 +15,7 @@ Google's ``message`` is quoted bounded and printable, never more of a body.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError, CredProcError, KeySourceError, TransientError
 from ..oauth.oauth_errors import untrusted_line
@@ -51,14 +52,7 @@ def translate_gcpkms_error(error: BaseException, call: GcpKmsCall) -> CredProcEr
     from google.auth import exceptions as auth
 
     if isinstance(error, api.RetryError):
-        cause = error.cause
-        described = _describe(cause) if cause is not None else "no answer"
-        # The SDK retried within what was left of --timeout: retrying again cannot fit.
-        return TransientError(
-            f"Cloud KMS {call.method} on {call.key} kept failing until the deadline ({described})",
-            hint="Retry later, or raise --timeout; check the Google Cloud status page if it lasts",
-            retryable=False,
-        )
+        return gave_up(error.cause, call)
     if isinstance(error, auth.DefaultCredentialsError):
         return ConfigError(
             "no Google Application Default Credentials were found "
@@ -91,6 +85,23 @@ def translate_gcpkms_error(error: BaseException, call: GcpKmsCall) -> CredProcEr
     return KeySourceError(
         f"Cloud KMS {call.method} on {call.key} failed ({type(error).__name__})",
         hint="Check the key URI and the credentials",
+    )
+
+
+def gave_up(last: BaseException | None, call: GcpKmsCall) -> TransientError:
+    """The SDK retried ``last`` (a retryable failure) until what was left of ``--timeout`` ran out:
+    retrying again cannot fit."""
+    import requests
+
+    described = _describe(last) if last is not None else "no answer"
+    network = isinstance(last, requests.exceptions.RequestException)
+    return TransientError(
+        f"Cloud KMS {call.method} on {call.key} kept failing until the deadline ({described})",
+        hint="Check the network, any proxy (HTTPS_PROXY) and SF_CREDPROC_GCPKMS_ENDPOINT; retry "
+        "later, or raise --timeout"
+        if network
+        else "Retry later, or raise --timeout; if it lasts, check the Google Cloud status page",
+        retryable=False,
     )
 
 
@@ -155,7 +166,14 @@ def _refresh_error(error: BaseException, call: GcpKmsCall) -> CredProcError:
 
 
 def _said(error: BaseException) -> str:
-    message = getattr(error, "message", "")
+    """Google's own ``error.message`` from the JSON error body (the SDK's ``message`` prefixes
+    it with the method and the whole URL)."""
+    response = getattr(error, "response", None)
+    try:
+        document: Any = response.json() if response is not None else {}
+        message = document["error"]["message"]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        message = None
     text = untrusted_line(message, limit=MAX_QUOTED) if isinstance(message, str) else ""
     return f": {text}" if text else ""
 
