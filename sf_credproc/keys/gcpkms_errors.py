@@ -28,6 +28,13 @@ ADC_HINT = (
     "or an attached service account (Compute Engine, GKE, Cloud Run)"
 )
 GCP_EXTRA_HINT = "pip install 'sf-credproc[gcp]'"
+#: The shipped custom role (``iam/``) and Google's predefined role that grant each permission.
+_ROLES = {
+    "cloudkms.cryptoKeyVersions.useToSign": "the custom role in iam/gcp-kms-signer-role.yaml, "
+    "or roles/cloudkms.signer",
+    "cloudkms.cryptoKeyVersions.viewPublicKey": "the custom role in iam/gcp-kms-setup-role.yaml "
+    "(cert and doctor only), or roles/cloudkms.signerVerifier",
+}
 
 
 @dataclass(frozen=True)
@@ -113,9 +120,9 @@ def _status_error(error: BaseException, call: GcpKmsCall) -> CredProcError:
         return KeySourceError(
             f"permission denied: {call.who} may not call {call.method} on {call.key} "
             f"(HTTP 403{said})",
-            hint=f"Grant {call.permission} on the key (the custom role in "
-            f"iam/gcp-kms-signer-role.yaml, or roles/cloudkms.signer) to {call.who}; Cloud KMS "
-            "also answers 403 for a key that does not exist, so check the name too",
+            hint=f"Grant {call.permission} on the key ({_ROLES.get(call.permission, 'a role')}) "
+            f"to {call.who}; Cloud KMS also answers 403 for a key that does not exist, so check "
+            "the name too",
         )
     if isinstance(error, api.Unauthorized):
         return KeySourceError(
