@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,6 +77,9 @@ class KeyVersion:
     def sign(self, digest: bytes) -> bytes:
         if isinstance(self.private_key, ec.EllipticCurvePrivateKey):
             return self.private_key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        if "_PSS_" in self.algorithm:
+            pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
+            return self.private_key.sign(digest, pss, utils.Prehashed(hashes.SHA256()))
         return self.private_key.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
 
     def pem(self) -> str:
@@ -133,14 +137,18 @@ class _State:
 class GcpKmsStandIn:
     """The stand-in server: ``url`` is the endpoint to give ``SF_CREDPROC_GCPKMS_ENDPOINT``."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Plain http on loopback, or https with ``ssl_context`` (a private endpoint's TLS)."""
         self.state = _State()
         self.lock = threading.Lock()
         self.released = threading.Event()
         handler = type("Handler", (_Handler,), {"standin": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> GcpKmsStandIn:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from gcpkms_standin import (
@@ -143,3 +145,31 @@ def test_ec_signature_refused_by_get_before_salesforce(
     run = run_cli(get_args(org, URI), genv)
     run.assert_failed(3, "EC_SIGN_P256_SHA256", "RSA_SIGN_PKCS1_2048_SHA256")
     assert org.token_requests == []
+
+
+def test_a_pss_key_signs_what_salesforce_refuses(
+    org: SalesforceEmulator, genv: dict[str, str], gcpkms: GcpKmsStandIn, app_key: rsa.RSAPrivateKey
+) -> None:
+    """get cannot know the algorithm with useToSign alone: a PSS signature has an RSA signature's
+    length, and Salesforce refuses it (doctor names the algorithm, above)."""
+    gcpkms.add_key(app_key, "RSA_SIGN_PSS_2048_SHA256")
+    run_cli(get_args(org, URI), genv).assert_failed(4)
+
+
+def test_a_private_endpoint_over_https(
+    org: SalesforceEmulator, env: dict[str, str], app_key: rsa.RSAPrivateKey, ca: trustme.CA,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """https to the endpoint, trusted through REQUESTS_CA_BUNDLE (the SDK's REST transport runs on
+    requests); without that CA the certificate does not verify: exit 2, not retried."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with GcpKmsStandIn(ssl_context=context) as standin:
+        standin.add_key(app_key)
+        tls_env = gcp_env(env, standin, tmp_path)
+        assert tls_env["SF_CREDPROC_GCPKMS_ENDPOINT"].startswith("https://")
+        assert run_cli(get_args(org, URI), tls_env).credential()["AccessToken"] in org.sessions
+        untrusted = {k: v for k, v in tls_env.items() if k != "REQUESTS_CA_BUNDLE"}
+        run_cli(["cert", "--key", URI], untrusted).assert_failed(
+            2, "does not verify", "REQUESTS_CA_BUNDLE"
+        )
