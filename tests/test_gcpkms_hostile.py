@@ -146,7 +146,7 @@ def test_throttling_and_server_errors_are_retried_then_exit_5_within_the_deadlin
     assert took < RETRY_TIMEOUT + SLACK_SECONDS
 
 
-@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("status", [429, 500, 503, 504])
 def test_one_throttled_answer_is_retried_by_the_sdk(
     org: SalesforceEmulator, genv: dict[str, str], gcpkms: GcpKmsStandIn, status: int
 ) -> None:
