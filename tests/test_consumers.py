@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import EXE, USERNAME, get_args, run_cli, run_process
+from helpers import CLIENT_ID, EXE, USERNAME, get_args, run_cli, run_process
+from readme_recipes import recipe
+from sf_cli import needs_sf, redacted, run_line, settings_environment, sf_environment
 
 from sf_credproc.emulator import SalesforceEmulator
+from sf_credproc.emulator.records import TokenFormat
 
-ROOT = Path(__file__).resolve().parents[1]
-SF = ROOT / "tests" / "consumers" / "node_modules" / ".bin" / "sf"
 #: A token no shell may interpret: quotes, expansions, separators, globs, a backslash.
 NASTY = "$(touch PWNED)`touch PWNED`'\"\\;&|<>*?{a,b}$HOME ~!#"
 
@@ -28,8 +29,8 @@ def test_env_format_evaluates_safely(
     assert credential["AccessToken"].endswith(NASTY)
     script = (
         'eval "$("$SF_CREDPROC" "$@")" || exit 9\n'
-        'printf "%s\\n%s\\n%s\\n%s\\n" "$SF_ACCESS_TOKEN" "$SFDX_ACCESS_TOKEN" '
-        '"$SF_INSTANCE_URL" "$SF_CREDPROC_EXPIRATION"\n'
+        'printf "%s\\n%s\\n%s\\n%s\\n%s\\n" "$SF_ACCESS_TOKEN" "$SFDX_ACCESS_TOKEN" '
+        '"$SF_TARGET_ORG" "$SF_INSTANCE_URL" "$SF_CREDPROC_EXPIRATION"\n'
     )
     done = subprocess.run(
         [shell, "-c", script, shell, *get_args(org, key, "--format", "env")],
@@ -39,8 +40,8 @@ def test_env_format_evaluates_safely(
         text=True,
         check=True,
     )
-    token, sfdx_token, instance_url, expiration = done.stdout.splitlines()
-    assert token == sfdx_token == credential["AccessToken"]
+    token, sfdx_token, target_org, instance_url, expiration = done.stdout.splitlines()
+    assert token == sfdx_token == target_org == credential["AccessToken"]
     assert instance_url == credential["InstanceUrl"]
     assert expiration == credential["Expiration"]
     assert not (tmp_path / "PWNED").exists()
@@ -92,9 +93,10 @@ def test_github_format(
     assert lines[0] == "EARLIER=1"
     variables = dict(line.split("=", 1) for line in lines[1:])
     assert variables["SF_ACCESS_TOKEN"] == variables["SFDX_ACCESS_TOKEN"] == token
+    assert variables["SF_TARGET_ORG"] == token
     assert variables["SF_INSTANCE_URL"] == variables["SF_ORG_INSTANCE_URL"] == org.url
     assert set(variables) == {
-        "SF_ACCESS_TOKEN", "SF_INSTANCE_URL", "SF_ORG_INSTANCE_URL",
+        "SF_ACCESS_TOKEN", "SF_INSTANCE_URL", "SF_TARGET_ORG", "SF_ORG_INSTANCE_URL",
         "SFDX_ACCESS_TOKEN", "SFDX_INSTANCE_URL", "SF_CREDPROC_EXPIRATION",
     }  # fmt: skip
     # Twice: the file is appended to again (never served silently from the fast path).
@@ -136,6 +138,28 @@ def test_fast_path_replays_formats_for_the_current_token(
     assert org.token_request_count == 2
 
 
+def test_fast_path_replays_every_variable_of_the_env_format(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    first = run_cli(get_args(org, key, "--format", "env"), env).stdout
+    token = next(iter(org.sessions))
+    assert f"export SF_TARGET_ORG={shlex.quote(token)}\n" in first
+    assert run_process(get_args(org, key, "--format", "env"), env).stdout == first
+    assert org.token_request_count == 1
+
+
+@pytest.mark.parametrize("token_format", ["opaque", "jwt"])
+def test_sf_target_org_is_offered_for_a_session_id_only(
+    org: SalesforceEmulator, env: dict[str, str], key: str, token_format: TokenFormat
+) -> None:
+    """sf takes a session id as its org, not a JWT-based access token (tests/test_recipe_sf.py)."""
+    org.apps[CLIENT_ID].token_format = token_format
+    lines = run_cli(get_args(org, key, "--format", "env"), env).stdout.splitlines()
+    names = {line.removeprefix("export ").split("=", 1)[0] for line in lines}
+    assert {"SF_ACCESS_TOKEN", "SF_ORG_INSTANCE_URL"} <= names
+    assert ("SF_TARGET_ORG" in names) is (token_format == "opaque")
+
+
 def test_exec_passes_the_environment_and_the_exit_status(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:
@@ -160,36 +184,37 @@ def test_exec_with_a_missing_command(
     assert org.token_request_count == 0  # a typo costs no login
 
 
-@pytest.mark.skipif(
-    not SF.exists(), reason="the Salesforce CLI is not installed (cd tests/consumers && npm ci)"
-)
+@needs_sf
+@pytest.mark.parametrize("token_format", ["opaque", "jwt"])
 def test_the_salesforce_cli_logs_in_with_exec(
-    org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
+    org: SalesforceEmulator,
+    env: dict[str, str],
+    key: str,
+    ca_bundle: str,
+    tmp_path: Path,
+    token_format: TokenFormat,
 ) -> None:
-    env.update(
-        PATH=f"{SF.parent}{os.pathsep}{env['PATH']}",
-        NODE_EXTRA_CA_CERTS=ca_bundle,  # Node's own trust store: the emulator's test CA
-        SF_DISABLE_TELEMETRY="true",
-        SF_AUTOUPDATE_DISABLE="true",
-        SF_SKIP_NEW_VERSION_CHECK="true",
-    )
-    login = 'sf org login access-token --instance-url "$SF_INSTANCE_URL" --no-prompt --json'
-    run = run_cli(["exec", *get_args(org, key)[1:], "--", "sh", "-c", login], env, timeout=180)
-    assert run.code == 0, run.stdout + run.stderr
+    org.apps[CLIENT_ID].token_format = token_format
+    environment = {**sf_environment(env, ca_bundle), **settings_environment(org, key)}
+    login, display = recipe("sf-login-access-token").lines()
+    run = run_line(login, environment, tmp_path)
+    assert run.returncode == 0, redacted(run.stdout + run.stderr, org.sessions)
     result = json.loads(run.stdout)["result"]
     assert result["username"] == USERNAME
     assert result["orgId"] == org.org_id
     assert result["accessToken"] in org.sessions
     assert org.request_counts["/services/oauth2/userinfo"] >= 1
+    # Unlike the recipe without auth files, this one leaves the session on disk until logout.
+    assert (Path(env["HOME"]) / ".sfdx" / f"{USERNAME}.json").is_file()
 
-    display = ["sf", "org", "display", "--target-org", USERNAME, "--json"]
-    shown = subprocess.run(
-        display, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert json.loads(shown.stdout)["result"]["connectedStatus"] == "Connected"
+    assert connected_status(run_line(display, environment, tmp_path)) == "Connected"
     # After logout, sf's stored session is dead at Salesforce too.
     run_cli(["logout", *get_args(org, key)[1:]], env)
-    shown = subprocess.run(
-        display, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert json.loads(shown.stdout)["result"]["connectedStatus"] != "Connected"
+    assert connected_status(run_line(display, environment, tmp_path)) != "Connected"
+
+
+def connected_status(shown: subprocess.CompletedProcess[str]) -> str:
+    """The "Connected Status" row of ``sf org display``'s table."""
+    rows = [line for line in shown.stdout.splitlines() if "Connected Status" in line]
+    assert len(rows) == 1, shown.stderr
+    return rows[0].replace("│", " ").split("Connected Status", 1)[1].strip()

@@ -156,7 +156,7 @@ def test_built_in_schemes_win(
     assert not plugins.ran()
 
 
-@pytest.mark.parametrize("scheme", ["gcpkms", "azurekv"])
+@pytest.mark.parametrize("scheme", ["azurekv"])
 def test_reserved_schemes_never_run_a_plugin(
     scheme: str, plugins: PluginBin, org: SalesforceEmulator, env: dict[str, str]
 ) -> None:

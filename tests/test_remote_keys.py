@@ -153,7 +153,7 @@ def test_the_new_schemes_parse(text: str, expected: KeyUri) -> None:
         ("transit:k?x=1", "not a valid Transit mount and key name"),
         ("vault:secret", "not a KV mount followed by a secret's path"),
         ("vault:secret/sf#", "empty #field"),
-        ("gcpkms:projects/p", "Google Cloud KMS key, which this version cannot sign with"),
+        ("gcpkms:projects/p", "is not a Cloud KMS key version name"),
         ("azurekv:https://v.vault.azure.net/keys/k", "Azure Key Vault key"),
         ("Upper:x", "no known key source scheme"),
         ("a" * 33 + ":x", "no known key source scheme"),

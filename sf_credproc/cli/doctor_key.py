@@ -68,8 +68,13 @@ def _public_key(key: RemoteRsaPrivateKey, signature: bytes) -> Check:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
+    from ..keys.remote_key import UnsuitableKeyError
+
     try:
         public = key.public_key()
+    except UnsuitableKeyError as error:
+        # Read, and not a key for RS256 (another algorithm): what signs the assertion is wrong.
+        return failed("public key", error)
     except CredProcError as error:
         return Check(
             "public key",

@@ -5,6 +5,10 @@ environment (aws-vault's ``exec``; the variables are ``formats.environment_varia
 and this process serves it a local endpoint on a random loopback port with a random token
 (``SF_CREDPROC_SERVER_URL``, ``SF_CREDPROC_SERVER_TOKEN``), which keeps the token fresh for as
 long as the child runs; the exit status is the child's.
+
+``exec --cumulusci-org NAME`` adds CumulusCI's ``CUMULUSCI_ORG_<NAME>`` and
+``CUMULUSCI_DISABLE_REFRESH=1`` (``cumulusci.py``), with or without ``--server``: the variables
+are the token the command starts with either way.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
-    from ..formats import environment_variables
+    from ..cumulusci import org_variable
 
     command = list(context.exec_command)
     if not command:
@@ -48,13 +52,18 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
             f"exec: command {command[0]!r} not found",
             hint="Check the name, or give its full path",
         )
+    # Checked before any login too: a name CumulusCI cannot read back is a usage error.
+    cumulusci_org: str | None = getattr(args, "cumulusci_org", None)
+    if cumulusci_org is not None:
+        org_variable(cumulusci_org)
     settings, outcome = obtain(args, context)
-    variables = environment_variables(outcome.credential)
+    variables = consumer_variables(outcome.credential, cumulusci_org)
     child_environment = {**scrubbed_environment(context.environ, settings), **variables}
     context.stderr.flush()
     watchdog.disarm()  # an interval timer would survive execve and kill the command
     if getattr(args, "server", False):
-        raise SystemExit(_serve_child(context, settings, outcome.credential, program, command))
+        served = _serve_child(context, settings, variables, outcome.credential, program, command)
+        raise SystemExit(served)
     try:
         context.replace_process(program, command, child_environment)  # no shell, on purpose
     except OSError as error:
@@ -66,15 +75,31 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     return ExitStatus.INTERNAL
 
 
+def consumer_variables(credential: Credential, cumulusci_org: str | None) -> dict[str, str]:
+    """The variables the command gets: ``formats.environment_variables``, and with
+    ``--cumulusci-org NAME`` CumulusCI's org (``cumulusci.environment_variables``)."""
+    from ..formats import environment_variables
+
+    variables = environment_variables(credential)
+    if cumulusci_org is not None:
+        from ..cumulusci import environment_variables as cumulusci_variables
+
+        variables.update(cumulusci_variables(credential, cumulusci_org))
+    return variables
+
+
 def _serve_child(
     context: CommandContext,
     settings: Settings,
+    variables: dict[str, str],
     credential: Credential,
     program: str,
     command: list[str],
 ) -> int:
-    """Serve the endpoint in a thread while COMMAND runs as a child; the child's status."""
-    from ..formats import environment_variables
+    """Serve the endpoint in a thread while COMMAND runs as a child; the child's status.
+
+    The child gets the same variables as without ``--server`` (``variables``: the token it starts
+    with, CumulusCI's org included), and the endpoint's, which keep the token fresh."""
     from ..serve.child import run_child
     from ..serve.endpoint import SERVED_FORMATS
     from ..serve.runner import Endpoint
@@ -94,7 +119,7 @@ def _serve_child(
     environment = scrubbed_environment(context.environ, settings)
     for name in (SERVER_SOCKET_ENV, SERVER_TOKEN_FILE_ENV):
         environment.pop(name, None)  # the child's endpoint is this one
-    environment.update(environment_variables(credential))
+    environment.update(variables)
     environment.update({SERVER_URL_ENV: url, SERVER_TOKEN_ENV: token})
     try:
         return run_child(program, command, environment, context.stdout, context.stderr)

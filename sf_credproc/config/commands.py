@@ -6,6 +6,7 @@ line (and every other line it writes on stderr) can be JSON.
 
 from __future__ import annotations
 
+from .exec_options import CUMULUSCI_ORG
 from .option import Kind, Option
 from .options import (
     GET_OPTIONS,
@@ -32,7 +33,7 @@ def _settings(*names: str) -> tuple[Option, ...]:
 #: The options of each command, in ``--help`` order (``"cache list"``: a command and its action).
 COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
     "get": (*_ALL_SETTINGS, REFRESH, NO_CACHE, REJECTED_SHA256),
-    "exec": (*_ALL_SETTINGS, REFRESH, NO_CACHE, SERVER),
+    "exec": (*_ALL_SETTINGS, REFRESH, NO_CACHE, SERVER, CUMULUSCI_ORG),
     "serve": (*_ALL_SETTINGS, NO_CACHE, *SERVE_OPTIONS),
     "agent": (*_ALL_SETTINGS, NO_CACHE, *AGENT_OPTIONS),
     "logout": _ALL_SETTINGS,

@@ -3,7 +3,8 @@
 ``kms:<key id | alias/NAME | key ARN | alias ARN>`` (or a bare ``arn:aws:kms:...``),
 ``secretsmanager:<name or ARN>[#field]``, ``ssm:<name or ARN>``, ``transit:[MOUNT/]KEY[#VERSION]``
 (Vault or OpenBao Transit), ``vault:MOUNT/PATH[#FIELD]`` (Vault KV version 2), ``pkcs11:...``
-(RFC 7512, ``pkcs11_uri.py``), ``file:<path>``, ``env:<VAR>``, and ``NAME:REST`` for a signer
+(RFC 7512, ``pkcs11_uri.py``), ``gcpkms:projects/.../cryptoKeyVersions/N`` (Google Cloud KMS,
+``gcpkms_uri.py``), ``file:<path>``, ``env:<VAR>``, and ``NAME:REST`` for a signer
 plugin (``sf-credproc-signer-NAME``). Parsing is pure: nothing is fetched here.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from .gcpkms_uri import GCPKMS_HINT, gcpkms_name_problem
 from .pkcs11_uri import has_pin_value, parse_pkcs11_uri
 
 DEFAULT_SECRET_FIELD = "private_key"
@@ -25,7 +27,6 @@ PLUGIN_NAME_MAX = 32
 PLUGIN_PREFIX = "sf-credproc-signer-"
 #: Schemes kept for signers to come, so that no plugin can take them first.
 RESERVED_SCHEMES = {
-    "gcpkms": "Google Cloud KMS",
     "azurekv": "Azure Key Vault",
 }
 
@@ -281,6 +282,13 @@ def _parse_pkcs11(text: str, target: str, source: str) -> KeyUri:
     return KeyUri("pkcs11", target)
 
 
+def _parse_gcpkms(text: str, target: str, source: str) -> KeyUri:
+    problem = gcpkms_name_problem(target)
+    if problem is not None:
+        raise _bad(text, source, problem, GCPKMS_HINT)
+    return KeyUri("gcpkms", target)
+
+
 #: The parser of each scheme's target; ``keys.registry`` has the key source of each.
 _PARSERS: dict[str, Callable[[str, str, str], KeyUri]] = {
     "kms": _parse_kms,
@@ -289,6 +297,7 @@ _PARSERS: dict[str, Callable[[str, str, str], KeyUri]] = {
     "transit": _parse_transit,
     "vault": _parse_vault,
     "pkcs11": _parse_pkcs11,
+    "gcpkms": _parse_gcpkms,
     "file": _parse_file,
     "env": _parse_env,
 }

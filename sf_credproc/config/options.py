@@ -250,16 +250,16 @@ GET_OPTIONS: tuple[Option, ...] = (
     Option(
         "format",
         "--format",
-        "output: json, env, token, header, github or sf",
+        "output: json, env, token, header, github, sf or cumulusci",
         "FORMAT",
         "SF_CREDPROC_FORMAT",
         in_profile=True,
         kind=Kind.CHOICE,
         default="json",
-        choices=("json", "env", "token", "header", "github", "sf"),
+        choices=("json", "env", "token", "header", "github", "sf", "cumulusci"),
         decides_output=True,
-        doc="output: `json`, `env`, `token`, `header`, `github` or `sf` (see [Consumers]"
-        "(#consumers-formats-and-exec))",
+        doc="output: `json`, `env`, `token`, `header`, `github`, `sf` or `cumulusci` (see "
+        "[Consumers](#consumers-formats-and-exec))",
     ),
     Option(
         "log_format",

@@ -1,4 +1,5 @@
-"""The settings of the signers beyond AWS: Vault (Transit, KV) and PKCS#11, in the option spec.
+"""The settings of the signers beyond AWS: Vault (Transit, KV), PKCS#11 and Google Cloud KMS, in the
+option spec.
 
 Spliced into ``options.py``'s tables (``GET_OPTIONS``, ``ENVIRONMENT_ONLY``), which stay the one
 spec; kept apart only so that each module stays small. Vault's own variables follow the ``vault``
@@ -18,6 +19,9 @@ VAULT_TOKEN_ENV = "VAULT_TOKEN"
 VAULT_NAMESPACE_ENV = "VAULT_NAMESPACE"
 VAULT_CACERT_ENV = "VAULT_CACERT"
 VAULT_CAPATH_ENV = "VAULT_CAPATH"
+#: Google Cloud KMS's endpoint (``gcpkms_uri.gcpkms_endpoint``); its credentials are Google's
+#: Application Default Credentials, found as Google's libraries find them.
+GCPKMS_ENDPOINT_ENV = "SF_CREDPROC_GCPKMS_ENDPOINT"
 
 #: The signers' settings with a flag and a profile key (``get``, ``exec``, ``cert``, ``doctor``).
 SIGNER_SETTINGS: tuple[Option, ...] = (
@@ -137,5 +141,14 @@ SIGNER_ENVIRONMENT: tuple[Option, ...] = (
         doc="a directory of CA certificates (`c_rehash` layout) for TLS to Vault, when "
         "`VAULT_CACERT` is unset",
         readme_default="none",
+    ),
+    Option(
+        "gcpkms_endpoint",
+        None,
+        "the Cloud KMS endpoint of gcpkms: keys",
+        env=GCPKMS_ENDPOINT_ENV,
+        doc="the Cloud KMS endpoint of `gcpkms:` keys, `https://HOST[:PORT]` (a private endpoint; "
+        "plain `http` only to loopback; see [Google Cloud KMS](#google-cloud-kms))",
+        readme_default="`https://cloudkms.googleapis.com`",
     ),
 )

@@ -27,6 +27,11 @@ MIN_RSA_BITS = 2048
 RSA_KEY_HINT = "Use an RSA key of 2048, 3072 or 4096 bits"
 
 
+class UnsuitableKeyError(KeySourceError):
+    """The signer holds a key that cannot sign RS256 (not RSA, too small, another algorithm): read
+    and judged, unlike a key that could not be read at all (``doctor`` fails it, not skips it)."""
+
+
 class RemoteRsaPrivateKey(rsa.RSAPrivateKey):
     """An ``RSAPrivateKey`` whose private half stays with its signer.
 
@@ -101,9 +106,9 @@ class RemoteRsaPrivateKey(rsa.RSAPrivateKey):
         if self._public_key is None:
             public = self._fetch_public_key()
             if not isinstance(public, rsa.RSAPublicKey):
-                raise KeySourceError(f"{self.name} is not an RSA key", hint=self.key_hint)
+                raise UnsuitableKeyError(f"{self.name} is not an RSA key", hint=self.key_hint)
             if public.key_size < MIN_RSA_BITS:
-                raise KeySourceError(
+                raise UnsuitableKeyError(
                     f"{self.name} is a {public.key_size}-bit RSA key; RS256 needs "
                     f"{MIN_RSA_BITS} bits or more",
                     hint=self.key_hint,

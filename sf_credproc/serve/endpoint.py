@@ -35,8 +35,8 @@ from .http11 import Request
 from .responses import JSON_TYPE, TEXT_TYPE, Response, error_response, request_error
 
 #: ``?format=``: what ``formats.render`` gives for a credential alone (``github`` writes a file).
-SERVED_FORMATS = ("json", "token", "header", "sf", "env")
-_CONTENT_TYPES = {"json": JSON_TYPE, "sf": JSON_TYPE}
+SERVED_FORMATS = ("json", "token", "header", "sf", "env", "cumulusci")
+_CONTENT_TYPES = {"json": JSON_TYPE, "sf": JSON_TYPE, "cumulusci": JSON_TYPE}
 #: Retry-After for a transient failure without a known end (the refresher retries in 1 s .. 60 s).
 TRANSIENT_RETRY_SECONDS = 2
 #: A failed obtain is the answer of the requests that need one for this long.
