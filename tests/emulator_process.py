@@ -15,7 +15,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import EXE, with_default_sigint
+from helpers import EXE, base_env, with_default_sigint
+
+
+def shell_env(home: Path) -> dict[str, str]:
+    """A clean environment whose shell finds ``sf-credproc`` on ``PATH``, as a reader's does."""
+    env = base_env(home)
+    env["PATH"] = f"{EXE.parent}:{env['PATH']}"
+    return env
+
+
+def shell(script: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """``script`` run by ``sh``, as pasted into a shell."""
+    return subprocess.run(
+        ["sh", "-c", script], env=dict(env), capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @dataclass

@@ -9,14 +9,13 @@ import json
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from emulator_process import emulator_process
-from helpers import EXE, Run, assert_no_leaks, base_env, run_cli
+from emulator_process import emulator_process, shell, shell_env
+from helpers import Run, assert_no_leaks, base_env, run_cli
 
 from sf_credproc.cli.emulator import TRUST_VARIABLES
 
@@ -26,18 +25,6 @@ NODE_HTTPS = (
     "require('https').get(process.argv[1], (r) => { r.resume(); console.log(r.statusCode); })"
     ".on('error', (e) => { console.error(e.code || e.message); process.exit(1); })"
 )
-
-
-def shell_env(tmp_path: Path) -> dict[str, str]:
-    env = base_env(tmp_path)
-    env["PATH"] = f"{EXE.parent}:{env['PATH']}"  # sf-credproc as a reader's shell finds it
-    return env
-
-
-def shell(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 def clients(url: str) -> dict[str, str]:
