@@ -19,12 +19,19 @@ PURE_FORMATS = ("json", "env", "token", "header", "sf")
 
 
 def environment_variables(credential: Credential) -> dict[str, str]:
-    """The variables ``env``, ``github`` and ``exec`` provide, as the Salesforce CLI reads them."""
+    """The variables ``env``, ``github`` and ``exec`` provide, as the Salesforce CLI reads them.
+
+    ``SF_TARGET_ORG`` (the default org) set to an access token, with ``SF_ORG_INSTANCE_URL``,
+    makes ``sf`` use the token as the org itself (``@salesforce/core`` recognises a value that
+    looks like an access token, opaque or JWT), writing no auth file; ``SF_ACCESS_TOKEN`` is what
+    ``sf org login access-token`` reads.
+    """
     token = credential.access_token
     instance_url = credential.instance_url
     return {
         "SF_ACCESS_TOKEN": token,
         "SF_INSTANCE_URL": instance_url,
+        "SF_TARGET_ORG": token,
         "SF_ORG_INSTANCE_URL": instance_url,
         "SFDX_ACCESS_TOKEN": token,
         "SFDX_INSTANCE_URL": instance_url,

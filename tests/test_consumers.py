@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,8 +29,8 @@ def test_env_format_evaluates_safely(
     assert credential["AccessToken"].endswith(NASTY)
     script = (
         'eval "$("$SF_CREDPROC" "$@")" || exit 9\n'
-        'printf "%s\\n%s\\n%s\\n%s\\n" "$SF_ACCESS_TOKEN" "$SFDX_ACCESS_TOKEN" '
-        '"$SF_INSTANCE_URL" "$SF_CREDPROC_EXPIRATION"\n'
+        'printf "%s\\n%s\\n%s\\n%s\\n%s\\n" "$SF_ACCESS_TOKEN" "$SFDX_ACCESS_TOKEN" '
+        '"$SF_TARGET_ORG" "$SF_INSTANCE_URL" "$SF_CREDPROC_EXPIRATION"\n'
     )
     done = subprocess.run(
         [shell, "-c", script, shell, *get_args(org, key, "--format", "env")],
@@ -39,8 +40,8 @@ def test_env_format_evaluates_safely(
         text=True,
         check=True,
     )
-    token, sfdx_token, instance_url, expiration = done.stdout.splitlines()
-    assert token == sfdx_token == credential["AccessToken"]
+    token, sfdx_token, target_org, instance_url, expiration = done.stdout.splitlines()
+    assert token == sfdx_token == target_org == credential["AccessToken"]
     assert instance_url == credential["InstanceUrl"]
     assert expiration == credential["Expiration"]
     assert not (tmp_path / "PWNED").exists()
@@ -92,9 +93,10 @@ def test_github_format(
     assert lines[0] == "EARLIER=1"
     variables = dict(line.split("=", 1) for line in lines[1:])
     assert variables["SF_ACCESS_TOKEN"] == variables["SFDX_ACCESS_TOKEN"] == token
+    assert variables["SF_TARGET_ORG"] == token
     assert variables["SF_INSTANCE_URL"] == variables["SF_ORG_INSTANCE_URL"] == org.url
     assert set(variables) == {
-        "SF_ACCESS_TOKEN", "SF_INSTANCE_URL", "SF_ORG_INSTANCE_URL",
+        "SF_ACCESS_TOKEN", "SF_INSTANCE_URL", "SF_TARGET_ORG", "SF_ORG_INSTANCE_URL",
         "SFDX_ACCESS_TOKEN", "SFDX_INSTANCE_URL", "SF_CREDPROC_EXPIRATION",
     }  # fmt: skip
     # Twice: the file is appended to again (never served silently from the fast path).
@@ -134,6 +136,16 @@ def test_fast_path_replays_formats_for_the_current_token(
     refreshed = run_cli(get_args(org, key, "--refresh"), env).credential()["AccessToken"]
     assert run_process(get_args(org, key, "--format", "token"), env).stdout == refreshed + "\n"
     assert org.token_request_count == 2
+
+
+def test_fast_path_replays_every_variable_of_the_env_format(
+    org: SalesforceEmulator, env: dict[str, str], key: str
+) -> None:
+    first = run_cli(get_args(org, key, "--format", "env"), env).stdout
+    token = next(iter(org.sessions))
+    assert f"export SF_TARGET_ORG={shlex.quote(token)}\n" in first
+    assert run_process(get_args(org, key, "--format", "env"), env).stdout == first
+    assert org.token_request_count == 1
 
 
 def test_exec_passes_the_environment_and_the_exit_status(

@@ -28,14 +28,17 @@ from .records import (
     ConnectedApp,
     IssuedSession,
     OrgUser,
+    QueryCursor,
     TokenFormat,
     TokenRequest,
     load_verification_key,
     salesforce_id,
+    sample_accounts,
 )
 
 _TOKEN_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._"
 LOGINS_PER_USER_PER_HOUR = 3600
+QUERY_PAGE_SIZE = 2000
 
 
 class EmulatedOrg:
@@ -59,6 +62,12 @@ class EmulatedOrg:
         self.request_counts: Counter[str] = Counter()
         #: Appended to every new token, e.g. shell metacharacters to test consumers' quoting.
         self.token_suffix = ""
+        #: The org's Account records (``records.new_account``), as the REST API's query reads them.
+        self.accounts: list[dict[str, Any]] = sample_accounts()
+        #: Records per page of a query's answer (Salesforce's default: 2,000).
+        self.query_page_size = QUERY_PAGE_SIZE
+        #: Queries with records left to page through, by query locator.
+        self.query_cursors: dict[str, QueryCursor] = {}
         #: Signs JWT-based access tokens (``token_format="jwt"``); made on first use.
         self._token_key: rsa.RSAPrivateKey | None = None
         self.lock = threading.RLock()
@@ -118,7 +127,8 @@ class EmulatedOrg:
         self.audiences = {SANDBOX_AUDIENCE, self.url}
 
     def reset(self) -> None:
-        """Forget apps, users, sessions and counters (between tests)."""
+        """Forget apps, users, sessions and counters, and restore the sample Accounts (between
+        tests)."""
         with self.lock:
             self.apps.clear()
             self.users.clear()
@@ -127,6 +137,9 @@ class EmulatedOrg:
             self.request_counts.clear()
             self.token_suffix = ""
             self.login_limit_per_hour = LOGINS_PER_USER_PER_HOUR
+            self.accounts = sample_accounts()
+            self.query_page_size = QUERY_PAGE_SIZE
+            self.query_cursors.clear()
             self.audiences = {PRODUCTION_AUDIENCE, self.url}
 
     @property

@@ -100,3 +100,29 @@ class TokenRequest:
     status: int
     error: str | None
     assertion: str = field(repr=False, default="")
+
+
+@dataclass
+class QueryCursor:
+    """The records of a query not yet returned, kept under a query locator for ``nextRecordsUrl``.
+
+    Salesforce ties a locator to the user who ran the query; so does the emulator.
+    """
+
+    username: str
+    page_size: int
+    records: list[dict[str, Any]] = field(repr=False)
+
+
+def new_account(name: str, **fields: Any) -> dict[str, Any]:
+    """An Account record with a fresh id: ``emulator.accounts.append(new_account("Acme"))``."""
+    return {"Id": salesforce_id("001"), "Name": name, **fields}
+
+
+def sample_accounts() -> list[dict[str, Any]]:
+    """The Accounts a new emulator holds: three of a Developer Edition org's sample records."""
+    return [
+        new_account("Edge Communications", Type="Customer - Direct", BillingCity="Austin"),
+        new_account("Burlington Textiles Corp of America", Type="Customer - Direct"),
+        new_account("United Oil & Gas Corp.", Type="Customer - Direct", BillingCity="New York"),
+    ]
