@@ -8,6 +8,7 @@ interpolated raw.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 from .credential import Credential, format_rfc3339
@@ -16,19 +17,23 @@ from .errors import ConfigError, InternalError
 FORMATS = ("json", "env", "token", "header", "github", "sf")
 #: Formats whose output depends only on the credential (``github`` also writes a file).
 PURE_FORMATS = ("json", "env", "token", "header", "sf")
+#: A Salesforce session id (the org id, ``!``, the rest): what ``sf`` takes as an org in place of a
+#: username (``@salesforce/core``'s ``accessTokenRegex``). It does not take a JWT-based access
+#: token there (``@salesforce/cli`` 2.134.6 answers "No default environment found").
+_SESSION_ID = re.compile(r"00D\w{12,15}!")
 
 
 def environment_variables(credential: Credential) -> dict[str, str]:
     """The variables ``env``, ``github`` and ``exec`` provide, as the Salesforce CLI reads them.
 
-    ``SF_TARGET_ORG`` (the default org) set to an access token, with ``SF_ORG_INSTANCE_URL``,
-    makes ``sf`` use the token as the org itself (``@salesforce/core`` recognises a value that
-    looks like an access token, opaque or JWT), writing no auth file; ``SF_ACCESS_TOKEN`` is what
-    ``sf org login access-token`` reads.
+    ``SF_TARGET_ORG`` (sf's default org) set to a session id, with ``SF_ORG_INSTANCE_URL``, makes
+    ``sf`` use the token as the org itself, writing no auth file. It is left out for a JWT-based
+    access token, which sf would not take: set, it would hide the user's own default org (say,
+    one logged in with ``sf org login access-token``, which reads ``SF_ACCESS_TOKEN``).
     """
     token = credential.access_token
     instance_url = credential.instance_url
-    return {
+    variables = {
         "SF_ACCESS_TOKEN": token,
         "SF_INSTANCE_URL": instance_url,
         "SF_TARGET_ORG": token,
@@ -37,6 +42,9 @@ def environment_variables(credential: Credential) -> dict[str, str]:
         "SFDX_INSTANCE_URL": instance_url,
         "SF_CREDPROC_EXPIRATION": format_rfc3339(credential.expiration),
     }
+    if not _SESSION_ID.match(token):
+        del variables["SF_TARGET_ORG"]
+    return variables
 
 
 def render(credential: Credential, format_name: str) -> str:
@@ -52,7 +60,10 @@ def render(credential: Credential, format_name: str) -> str:
         variables = environment_variables(credential)
         return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
     if format_name == "sf":
-        # The shape of `sf org auth show-access-token --json`, for scripts written against sf.
+        # For scripts written against sf: `sf org auth show-access-token --json` (in CLIs newer
+        # than 2.134.6, whose `org display` redacts the token) prints {"status", "result":
+        # {"accessToken"}, "warnings"}; the other keys are named as `sf org login access-token
+        # --json` and `sf org display --json` name them.
         result = {
             "accessToken": token,
             "instanceUrl": credential.instance_url,

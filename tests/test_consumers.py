@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import EXE, USERNAME, get_args, run_cli, run_process
+from helpers import CLIENT_ID, EXE, USERNAME, get_args, run_cli, run_process
+from readme_recipes import recipe
+from sf_cli import needs_sf, redacted, run_line, settings_environment, sf_environment
 
 from sf_credproc.emulator import SalesforceEmulator
+from sf_credproc.emulator.records import TokenFormat
 
-ROOT = Path(__file__).resolve().parents[1]
-SF = ROOT / "tests" / "consumers" / "node_modules" / ".bin" / "sf"
 #: A token no shell may interpret: quotes, expansions, separators, globs, a backslash.
 NASTY = "$(touch PWNED)`touch PWNED`'\"\\;&|<>*?{a,b}$HOME ~!#"
 
@@ -172,36 +172,37 @@ def test_exec_with_a_missing_command(
     assert org.token_request_count == 0  # a typo costs no login
 
 
-@pytest.mark.skipif(
-    not SF.exists(), reason="the Salesforce CLI is not installed (cd tests/consumers && npm ci)"
-)
+@needs_sf
+@pytest.mark.parametrize("token_format", ["opaque", "jwt"])
 def test_the_salesforce_cli_logs_in_with_exec(
-    org: SalesforceEmulator, env: dict[str, str], key: str, ca_bundle: str
+    org: SalesforceEmulator,
+    env: dict[str, str],
+    key: str,
+    ca_bundle: str,
+    tmp_path: Path,
+    token_format: TokenFormat,
 ) -> None:
-    env.update(
-        PATH=f"{SF.parent}{os.pathsep}{env['PATH']}",
-        NODE_EXTRA_CA_CERTS=ca_bundle,  # Node's own trust store: the emulator's test CA
-        SF_DISABLE_TELEMETRY="true",
-        SF_AUTOUPDATE_DISABLE="true",
-        SF_SKIP_NEW_VERSION_CHECK="true",
-    )
-    login = 'sf org login access-token --instance-url "$SF_INSTANCE_URL" --no-prompt --json'
-    run = run_cli(["exec", *get_args(org, key)[1:], "--", "sh", "-c", login], env, timeout=180)
-    assert run.code == 0, run.stdout + run.stderr
+    org.apps[CLIENT_ID].token_format = token_format
+    environment = {**sf_environment(env, ca_bundle), **settings_environment(org, key)}
+    login, display = recipe("sf-login-access-token").lines()
+    run = run_line(login, environment, tmp_path)
+    assert run.returncode == 0, redacted(run.stdout + run.stderr, org.sessions)
     result = json.loads(run.stdout)["result"]
     assert result["username"] == USERNAME
     assert result["orgId"] == org.org_id
     assert result["accessToken"] in org.sessions
     assert org.request_counts["/services/oauth2/userinfo"] >= 1
+    # Unlike the recipe without auth files, this one leaves the session on disk until logout.
+    assert (Path(env["HOME"]) / ".sfdx" / f"{USERNAME}.json").is_file()
 
-    display = ["sf", "org", "display", "--target-org", USERNAME, "--json"]
-    shown = subprocess.run(
-        display, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert json.loads(shown.stdout)["result"]["connectedStatus"] == "Connected"
+    assert connected_status(run_line(display, environment, tmp_path)) == "Connected"
     # After logout, sf's stored session is dead at Salesforce too.
     run_cli(["logout", *get_args(org, key)[1:]], env)
-    shown = subprocess.run(
-        display, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert json.loads(shown.stdout)["result"]["connectedStatus"] != "Connected"
+    assert connected_status(run_line(display, environment, tmp_path)) != "Connected"
+
+
+def connected_status(shown: subprocess.CompletedProcess[str]) -> str:
+    """The "Connected Status" row of ``sf org display``'s table."""
+    rows = [line for line in shown.stdout.splitlines() if "Connected Status" in line]
+    assert len(rows) == 1, shown.stderr
+    return rows[0].replace("│", " ").split("Connected Status", 1)[1].strip()

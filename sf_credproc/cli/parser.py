@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Obtain the credential (the cache included), then replace this process with "
         "COMMAND (no shell), its environment extended with SF_ACCESS_TOKEN, SF_INSTANCE_URL, "
         "SF_TARGET_ORG, SF_ORG_INSTANCE_URL, SFDX_ACCESS_TOKEN, SFDX_INSTANCE_URL and "
-        "SF_CREDPROC_EXPIRATION (SF_TARGET_ORG, the token, with SF_ORG_INSTANCE_URL lets the "
-        "Salesforce CLI use the org without logging in). The exit status is the command's own.",
+        "SF_CREDPROC_EXPIRATION (SF_TARGET_ORG, the token when it is a session id, with "
+        "SF_ORG_INSTANCE_URL lets the Salesforce CLI use the org without logging in). The exit "
+        "status is the command's own.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
