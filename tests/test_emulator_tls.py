@@ -29,17 +29,18 @@ NODE_HTTPS = (
 
 def clients(url: str) -> dict[str, str]:
     """Each client's command fetching ``url`` (the version list: no session needed)."""
-    commands = {
+    return {
         "curl": f"curl -fsS {url}",
         "requests": f"{sys.executable} -c '{PYTHON_REQUESTS}' {url}",
         "urllib": f"{sys.executable} -c '{PYTHON_URLLIB}' {url}",
+        "node": f'node -e "{NODE_HTTPS}" {url}',
     }
-    if shutil.which("node"):
-        commands["node"] = f'node -e "{NODE_HTTPS}" {url}'
-    return commands
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("node") is None,
+    reason="curl or node is not installed",
+)
 def test_the_printed_trust_line_makes_curl_python_and_node_verify_the_emulator(
     tmp_path: Path,
 ) -> None:

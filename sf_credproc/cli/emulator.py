@@ -6,9 +6,11 @@ A throwaway key it generated, and with ``--https`` the certificate of a throwawa
 stops: Ctrl-C, SIGTERM or SIGHUP (the terminal closed).
 
 With ``--https`` it prints what to export so that clients trust that CA: ``REQUESTS_CA_BUNDLE``
-(requests, so simple-salesforce and sf-credproc itself), ``CURL_CA_BUNDLE`` (the curl tool reads it
-before ``SSL_CERT_FILE``), ``SSL_CERT_FILE`` (OpenSSL's default file: Python's ``ssl`` and
-``urllib``) and ``NODE_EXTRA_CA_CERTS`` (Node adds it to its own roots: the Salesforce CLI, jsforce).
+(requests, so simple-salesforce and sf-credproc itself: requests' "SSL Cert Verification"),
+``CURL_CA_BUNDLE`` (the curl tool reads it before ``SSL_CERT_FILE``: curl's "SSL certificate
+verification", https://curl.se/docs/sslcerts.html), ``SSL_CERT_FILE`` (OpenSSL's default file:
+Python's ``ssl`` and ``urllib``) and ``NODE_EXTRA_CA_CERTS`` (Node adds it to its own roots, read
+at start: https://nodejs.org/api/cli.html#node_extra_ca_certsfile; the Salesforce CLI, jsforce).
 The first three replace the system's CAs for those clients, so the line is for the shell the
 emulator is tried from.
 """
@@ -67,11 +69,11 @@ def _read(path: str, what: str) -> bytes:
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS")
 
 
-def trust_lines(ca_path: str, until: str) -> str:
+def trust_lines(ca_path: str) -> str:
     """The ``ca:`` and ``trust:`` lines: the CA's path, and the ``export`` line to paste."""
     quoted = shlex.quote(ca_path)
     exports = " ".join(f"{name}={quoted}" for name in TRUST_VARIABLES)
-    return f"ca: {ca_path} (a throwaway CA, deleted when {until})\ntrust: export {exports}\n"
+    return f"ca: {ca_path} (a throwaway CA, deleted when the emulator stops)\ntrust: export {exports}\n"
 
 
 def _instructions(
@@ -101,7 +103,7 @@ def _instructions(
         prefix = f"REQUESTS_CA_BUNDLE={shlex.quote(os.path.abspath(args.tls_cert))} "
     if ca_path:
         prefix = f"REQUESTS_CA_BUNDLE={shlex.quote(ca_path)} "
-        trust = trust_lines(ca_path, "the emulator stops")
+        trust = trust_lines(ca_path)
     return (
         f"url: {url}\nclient_id: {args.client_id}\nusername: {args.username}\n{key_line}"
         f"{trust}try: {prefix}{shlex.join(command)}\n{stop}\n"
