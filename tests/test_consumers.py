@@ -148,6 +148,18 @@ def test_fast_path_replays_every_variable_of_the_env_format(
     assert org.token_request_count == 1
 
 
+@pytest.mark.parametrize("token_format", ["opaque", "jwt"])
+def test_sf_target_org_is_offered_for_a_session_id_only(
+    org: SalesforceEmulator, env: dict[str, str], key: str, token_format: TokenFormat
+) -> None:
+    """sf takes a session id as its org, not a JWT-based access token (tests/test_recipe_sf.py)."""
+    org.apps[CLIENT_ID].token_format = token_format
+    lines = run_cli(get_args(org, key, "--format", "env"), env).stdout.splitlines()
+    names = {line.removeprefix("export ").split("=", 1)[0] for line in lines}
+    assert {"SF_ACCESS_TOKEN", "SF_ORG_INSTANCE_URL"} <= names
+    assert ("SF_TARGET_ORG" in names) is (token_format == "opaque")
+
+
 def test_exec_passes_the_environment_and_the_exit_status(
     org: SalesforceEmulator, env: dict[str, str], key: str
 ) -> None:

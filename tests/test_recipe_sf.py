@@ -4,9 +4,10 @@ under ``sf-credproc exec`` with the token as its org (``SF_TARGET_ORG``), and no
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatch
 from pathlib import Path
 
-from helpers import CLIENT_ID, USERNAME, run_cli
+from helpers import CLIENT_ID, run_cli
 from readme_recipes import recipe
 from sf_cli import (
     files_holding,
@@ -21,9 +22,10 @@ from sf_cli import (
 from sf_credproc.emulator import SalesforceEmulator
 from sf_credproc.emulator.records import new_account
 
-#: What sf 2.134.6 writes in HOME with a token as its org: the key it would encrypt auth files with,
-#: an empty alias file, and its log. None of them is an auth file or holds the token.
-SF_OWN_FILES = {".sfdx/key.json", ".sfdx/alias.json"}
+#: All that sf 2.134.6 writes in HOME with a token as its org (the README says so): the key it would
+#: encrypt auth files with, an empty alias file, its log, and update-check stamps in its cache
+#: directory (``$XDG_CACHE_HOME/sf``). None of them is an auth file or holds the token.
+SF_OWN_FILES = (".sfdx/key.json", ".sfdx/alias.json", ".sf/sf-*.log", "cache/sf/*")
 
 
 @needs_sf
@@ -62,9 +64,9 @@ def test_sf_commands_run_with_no_auth_file(
 
     home = Path(env["HOME"])
     written = [path for path in files_under(home) if "sf-credproc" not in path.parts]
-    sf_json = {str(path) for path in written if path.suffix == ".json"}
-    assert sf_json <= SF_OWN_FILES, sf_json  # no <username>.json, no orgs/ directory
-    assert not [path for path in written if USERNAME in str(path)]
+    others = [p for p in written if not any(fnmatch(str(p), own) for own in SF_OWN_FILES)]
+    assert others == []  # no <username>.json, no orgs/ directory, nothing else
+    assert (home / ".sfdx" / "key.json").is_file()  # sf did run here, with this HOME
     alias = home / ".sfdx" / "alias.json"
     assert not alias.exists() or json.loads(alias.read_text()) == {"orgs": {}}
     holding = [

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["API_VERSIONS", "INVALID_SESSION", "NOT_FOUND", "handle_rest"]
 
-#: Winter '15 (31.0) to Winter '26 (65.0): Salesforce retired versions 21.0 to 30.0 in 2025, and
+#: Summer '14 (31.0) to Winter '26 (65.0): Salesforce retired versions 21.0 to 30.0 in 2025, and
 #: clients still ask for old ones (the Salesforce CLI reads the user's record with v51.0).
 API_VERSIONS = tuple(f"{major}.0" for major in range(31, 66))
 
