@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from helpers import CLIENT_ID, EXE, USERNAME
+from helpers import CLIENT_ID, EXE, USERNAME, Run, assert_no_leaks
 
 from sf_credproc.emulator import SalesforceEmulator
 
@@ -45,10 +45,13 @@ def settings_environment(org: SalesforceEmulator, key: str) -> dict[str, str]:
 
 
 def run_line(line: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """One README line, through ``sh`` as a reader's shell runs it."""
-    return subprocess.run(
+    """One README line, through ``sh`` as a reader's shell runs it; no key, assertion or token on
+    its stderr (sf prints the token on stdout where asked)."""
+    done = subprocess.run(
         ["sh", "-c", line], env=env, cwd=cwd, capture_output=True, text=True, timeout=180
     )
+    assert_no_leaks(Run(done.returncode, done.stdout, done.stderr))
+    return done
 
 
 def redacted(text: str, tokens: Iterable[str]) -> str:
