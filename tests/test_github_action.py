@@ -69,8 +69,8 @@ def readme_workflows() -> dict[str, str]:
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
     found = {}
     for number, block in enumerate(blocks):
-        parsed = yaml.safe_load(block)
-        if isinstance(parsed, dict) and "jobs" in parsed:
+        documents = list(yaml.safe_load_all(block))  # a manifest block may hold several
+        if len(documents) == 1 and isinstance(documents[0], dict) and "jobs" in documents[0]:
             found[f"README.md (yaml block {number})"] = block
     return found
 
