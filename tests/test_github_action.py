@@ -291,7 +291,7 @@ def test_an_input_is_never_run_as_shell(
 def test_an_unknown_install_choice_is_refused(job: Job) -> None:
     with pytest.raises(AssertionError, match="step 'Install sf-credproc' failed \\(2\\)"):
         job.run_action(ROOT, {"install": "yes please"})
-    assert "::error::install must be auto, true or false" in job.runs[-1].stdout
+    assert job.runs[-1].stdout == "::error::the install input must be auto, true or false\n"
 
 
 def test_install_auto_sets_aside_another_version_on_path(
