@@ -64,20 +64,20 @@ def actionlint(workflows: dict[str, str]) -> list[dict[str, Any]]:
     return [f for f in findings if not UNKNOWN_TO_THIS_ACTIONLINT.match(f["message"])]
 
 
-def readme_workflows() -> dict[str, str]:
-    """The README's yaml blocks that are whole workflows (``on:`` and ``jobs:``)."""
-    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
-    found = {}
-    for number, block in enumerate(blocks):
-        documents = list(yaml.safe_load_all(block))  # a manifest block may hold several
-        if len(documents) == 1 and isinstance(documents[0], dict) and "jobs" in documents[0]:
-            found[f"README.md (yaml block {number})"] = block
-    return found
+def is_workflow(text: str) -> bool:
+    """A whole workflow: one yaml document with ``jobs:`` (Kubernetes manifests hold several)."""
+    documents = list(yaml.safe_load_all(text))
+    return len(documents) == 1 and isinstance(documents[0], dict) and "jobs" in documents[0]
 
 
 def test_every_workflow_passes_actionlint() -> None:
-    workflows = {str(p.relative_to(ROOT)): p.read_text() for p in (ROOT / "examples").glob("*.yml")}
-    workflows.update(readme_workflows())
+    examples = sorted((ROOT / "examples").rglob("*.yml")) + sorted(
+        (ROOT / "examples").rglob("*.yaml")
+    )
+    workflows = {str(p.relative_to(ROOT)): p.read_text() for p in examples}
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    workflows.update({f"README.md (yaml block {n})": b for n, b in enumerate(blocks)})
+    workflows = {path: text for path, text in workflows.items() if is_workflow(text)}
     workflows[str(USES_THE_ACTION.relative_to(ROOT))] = USES_THE_ACTION.read_text()
     assert {"examples/github-action.yml", "examples/github-actions.yml"} <= set(workflows)
     assert recipe("github-action").text in workflows.values()
