@@ -3,7 +3,8 @@
 ``kms:<key id | alias/NAME | key ARN | alias ARN>`` (or a bare ``arn:aws:kms:...``),
 ``secretsmanager:<name or ARN>[#field]``, ``ssm:<name or ARN>``, ``transit:[MOUNT/]KEY[#VERSION]``
 (Vault or OpenBao Transit), ``vault:MOUNT/PATH[#FIELD]`` (Vault KV version 2), ``pkcs11:...``
-(RFC 7512, ``pkcs11_uri.py``), ``file:<path>``, ``env:<VAR>``, and ``NAME:REST`` for a signer
+(RFC 7512, ``pkcs11_uri.py``), ``azurekv:https://VAULT.vault.azure.net/keys/KEY[/VERSION]`` (Azure
+Key Vault or Managed HSM, ``azurekv_uri.py``), ``file:<path>``, ``env:<VAR>``, and ``NAME:REST`` for a signer
 plugin (``sf-credproc-signer-NAME``). Parsing is pure: nothing is fetched here.
 """
 
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from .azurekv_uri import HINT as AZUREKV_HINT
+from .azurekv_uri import AzureKeyUriError, parse_azure_key_id
 from .pkcs11_uri import has_pin_value, parse_pkcs11_uri
 
 DEFAULT_SECRET_FIELD = "private_key"
@@ -26,7 +29,6 @@ PLUGIN_PREFIX = "sf-credproc-signer-"
 #: Schemes kept for signers to come, so that no plugin can take them first.
 RESERVED_SCHEMES = {
     "gcpkms": "Google Cloud KMS",
-    "azurekv": "Azure Key Vault",
 }
 
 _HEX = frozenset("0123456789abcdef")
@@ -281,6 +283,14 @@ def _parse_pkcs11(text: str, target: str, source: str) -> KeyUri:
     return KeyUri("pkcs11", target)
 
 
+def _parse_azurekv(text: str, target: str, source: str) -> KeyUri:
+    try:
+        parse_azure_key_id(target)
+    except AzureKeyUriError as error:
+        raise _bad(text, source, str(error), AZUREKV_HINT) from None
+    return KeyUri("azurekv", target)
+
+
 #: The parser of each scheme's target; ``keys.registry`` has the key source of each.
 _PARSERS: dict[str, Callable[[str, str, str], KeyUri]] = {
     "kms": _parse_kms,
@@ -289,6 +299,7 @@ _PARSERS: dict[str, Callable[[str, str, str], KeyUri]] = {
     "transit": _parse_transit,
     "vault": _parse_vault,
     "pkcs11": _parse_pkcs11,
+    "azurekv": _parse_azurekv,
     "file": _parse_file,
     "env": _parse_env,
 }

@@ -42,6 +42,12 @@ def _pkcs11(uri: KeyUri, context: KeySourceContext) -> KeySource:
     return Pkcs11KeySource.from_uri(uri, context)
 
 
+def _azurekv(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .azurekv_source import AzureKeyVaultKeySource  # the Azure SDK: an optional extra
+
+    return AzureKeyVaultKeySource.from_uri(uri, context)
+
+
 def _plugin(uri: KeyUri, context: KeySourceContext) -> KeySource:
     from .plugin_source import PluginKeySource
 
@@ -56,6 +62,7 @@ BUILTIN_KEY_SOURCES: Mapping[str, KeySourceFactory] = {
     "transit": _transit,
     "vault": _vault_kv,
     "pkcs11": _pkcs11,
+    "azurekv": _azurekv,
     "file": FileKeySource.from_uri,
     "env": EnvironmentKeySource.from_uri,
 }

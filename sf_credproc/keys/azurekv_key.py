@@ -1,0 +1,111 @@
+"""An RSA private key in Azure Key Vault or Managed HSM: Key Vault signs; the key never leaves it.
+
+Key Vault REST API: ``POST {vault}/keys/{name}/{version}/sign`` with ``{"alg": "RS256", "value":
+base64url(SHA-256(data))}`` answers ``{"kid", "value": base64url(signature)}``
+(https://learn.microsoft.com/rest/api/keyvault/keys/sign/sign); ``GET {vault}/keys/{name}/{version}``
+answers the key as a JWK (https://learn.microsoft.com/rest/api/keyvault/keys/get-key/get-key),
+``kty`` ``RSA`` or ``RSA-HSM`` with ``n`` and ``e``. The SDK's ``CryptographyClient.sign`` and
+``KeyClient.get_key`` make these calls.
+
+Why not the SDK's own ``KeyVaultRSAPrivateKey`` (``create_rsa_private_key()``): its ``key_size``
+needs the key read first (PyJWT reads it), so ``get`` would need the ``read`` permission besides
+``sign``; its ``sign`` takes no per-call retry or deadline settings; and ``doctor`` and the 2048-bit
+and RS256-only checks come with ``remote_key.RemoteRsaPrivateKey``, shared by every remote signer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..errors import CredProcError, KeySourceError
+from .azurekv_client import RETRY_OPTIONS
+from .azurekv_errors import AzureCall, translate_azure_error
+from .remote_key import RemoteRsaPrivateKey
+
+if TYPE_CHECKING:
+    from ..config.azurekv_uri import AzureKeyVaultUri
+    from .azurekv_client import AzureKeyClients
+
+#: JWK key types that sign RS256 (``RSA-HSM``: an HSM-protected key of a Premium vault or an HSM).
+RSA_KEY_TYPES = frozenset({"RSA", "RSA-HSM"})
+
+
+def permissions(key: AzureKeyVaultUri, operation: str) -> tuple[str, str]:
+    """The RBAC data action and the access-policy key permission of ``operation`` on ``key``."""
+    provider = "vaults" if key.kind == "vault" else "managedHsm"
+    if operation == "sign":
+        return f"Microsoft.KeyVault/{provider}/keys/sign/action", "sign"
+    read = "read" if key.kind == "vault" else "read/action"
+    return f"Microsoft.KeyVault/{provider}/keys/{read}", "get"
+
+
+class AzureKeyVaultRsaPrivateKey(RemoteRsaPrivateKey):
+    """An ``RSAPrivateKey`` whose private half stays in Key Vault (or Managed HSM)."""
+
+    key_hint = (
+        "Use a Key Vault RSA key of 2048, 3072 or 4096 bits with the sign operation "
+        "(az keyvault key create --kty RSA --size 2048 --ops sign verify)"
+    )
+
+    def __init__(self, key: AzureKeyVaultUri, clients: AzureKeyClients, name: str) -> None:
+        signer = "Azure Key Vault" if key.kind == "vault" else "Azure Managed HSM"
+        super().__init__(name, signer)
+        self.key = key
+        self._clients = clients
+
+    def __repr__(self) -> str:
+        return f"AzureKeyVaultRsaPrivateKey({self.name!r})"
+
+    def _call(self, operation: str) -> AzureCall:
+        action, permission = permissions(self.key, operation)
+        return AzureCall(operation, self.name, action, permission)
+
+    def _sign_rs256(self, data: bytes) -> bytes:
+        from azure.keyvault.keys.crypto import SignatureAlgorithm
+
+        digest = hashlib.sha256(data).digest()
+        try:
+            result = self._clients.crypto.sign(SignatureAlgorithm.rs256, digest, **RETRY_OPTIONS)
+        except CredProcError:
+            raise  # the deadline, or a token for another resource refused: already ours
+        except Exception as error:  # noqa: BLE001 - every SDK error is translated (or re-raised)
+            # from None: nothing of the request (the digest of the assertion) in a traceback.
+            raise translate_azure_error(error, self._call("sign")) from None
+        signature = result.signature
+        if not isinstance(signature, bytes) or not signature:
+            raise KeySourceError(f"{self.name}: Key Vault's answer holds no signature")
+        return signature
+
+    def _fetch_public_key(self) -> rsa.RSAPublicKey:
+        """``GET keys/{name}/{version}`` (a set-up permission: ``cert``, ``doctor``)."""
+        try:
+            found = self._clients.keys.get_key(self.key.name, self.key.version, **RETRY_OPTIONS)
+        except CredProcError:
+            raise  # the deadline, or a token for another resource refused: already ours
+        except Exception as error:  # noqa: BLE001 - every SDK error is translated (or re-raised)
+            raise translate_azure_error(error, self._call("get key")) from None
+        # JsonWebKey sets its fields from the JWK's members (RFC 7517): kty, n, e as bytes.
+        kty, n, e = (getattr(found.key, name, None) for name in ("kty", "n", "e"))
+        # A JsonWebKeyType (a str enum) for the types the SDK knows, else the string.
+        key_type = str(getattr(kty, "value", kty) or "")
+        if key_type not in RSA_KEY_TYPES:
+            raise KeySourceError(
+                f"{self.name} is a {key_type[:20] or 'typeless'} key, not an RSA key",
+                hint=self.key_hint,
+            )
+        if not isinstance(n, bytes) or not isinstance(e, bytes) or not n or not e:
+            raise KeySourceError(f"{self.name}: Key Vault's JWK has no n or e", hint=self.key_hint)
+        numbers = rsa.RSAPublicNumbers(int.from_bytes(e, "big"), int.from_bytes(n, "big"))
+        try:
+            return numbers.public_key()
+        except ValueError:
+            raise KeySourceError(
+                f"{self.name}: Key Vault's JWK is not a valid RSA public key", hint=self.key_hint
+            ) from None
+
+    def describe(self) -> str:
+        version = f"version {self.key.version}" if self.key.version else "the latest version"
+        return f"in {self.signer} at {self.key.vault_url} (key {self.key.name}, {version})"
