@@ -114,13 +114,15 @@ def parse_azure_key_id(text: str) -> AzureKeyVaultUri:
         )
     if not text.startswith("https://"):
         raise AzureKeyUriError("is not an https:// URL (tokens are sent over TLS only)")
-    split = urllib.parse.urlsplit(text)
-    parsed = parse_url(text)  # what requests, and so the SDK's transport, connects to
-    host = (split.hostname or "").lower()
     try:
+        split = urllib.parse.urlsplit(text)
         port = split.port
-    except ValueError:
-        raise AzureKeyUriError("has a port that is not a number from 1 to 65535") from None
+        parsed = parse_url(text)  # what requests, and so the SDK's transport, connects to
+    except ValueError:  # urllib3's LocationParseError is a ValueError too
+        raise AzureKeyUriError(
+            "has an authority that is not a host and a port from 1 to 65535"
+        ) from None
+    host = (split.hostname or "").lower()
     if (parsed.host or "").lower() != host or parsed.port != port or parsed.auth is not None:
         raise AzureKeyUriError("has an authority that HTTP clients read differently")
     if split.netloc.lower() != (f"{host}:{port}" if port is not None else host):

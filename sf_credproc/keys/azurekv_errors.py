@@ -17,6 +17,7 @@ Messages name the key and what Azure said (its error code, one sanitised line), 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from azure.core.exceptions import (
@@ -50,18 +51,23 @@ class AzureCall:
     #: The RBAC data action (Key Vault or Managed HSM) and the access-policy key permission.
     data_action: str
     key_permission: str
+    #: The role that grants it (Key Vault: Azure RBAC; Managed HSM: its local RBAC).
+    role: str
 
 
 def _said(error: AzureError) -> str:
-    """Azure's error code and first message line, sanitised (server text is untrusted)."""
-    code = None
-    if isinstance(error, HttpResponseError) and error.error is not None:
-        code = error.error.code
-    message = str(getattr(error, "message", "") or "").strip().splitlines()
-    line = untrusted_line(message[0], limit=160) if message else ""
-    if code:
-        return f"{untrusted_line(str(code), limit=40)}: {line}" if line else str(code)
-    return line or type(error).__name__
+    """Azure's error code and message, sanitised (server text is untrusted), else the first line
+    of the SDK's message with the Entra ID error (``AADSTS...``) it carries, if any."""
+    detail = error.error if isinstance(error, HttpResponseError) else None
+    if detail is not None and detail.code:
+        code = untrusted_line(str(detail.code), limit=40)
+        message = untrusted_line(str(detail.message or ""), limit=160)
+        return f"{code}: {message}" if message else code
+    text = str(getattr(error, "message", "") or "")
+    lines = text.strip().splitlines()
+    line = untrusted_line(lines[0], limit=160) if lines else type(error).__name__
+    entra = re.search(r"AADSTS[0-9]{1,10}", text)
+    return f"{line} {entra.group(0)}" if entra else line
 
 
 def translate_azure_error(error: Exception, call: AzureCall) -> CredProcError:
@@ -75,11 +81,16 @@ def translate_azure_error(error: Exception, call: AzureCall) -> CredProcError:
             hint="Check the key's name and version (az keyvault key show --id URL), or drop the "
             "version to use the latest",
         )
-    if isinstance(error, ClientAuthenticationError):
-        status = f"HTTP {error.status_code}, " if error.status_code else ""
+    if isinstance(error, ClientAuthenticationError) and error.status_code:
         return KeySourceError(
-            f"{where}: the Azure credential was refused ({status}{_said(error)})",
-            hint=f"{CREDENTIAL_HINT}; the token must be for the vault's tenant",
+            f"{where}: the vault refused the Azure token (HTTP {error.status_code}, "
+            f"{_said(error)})",
+            hint=f"{CREDENTIAL_HINT}; the identity must be of the vault's tenant",
+        )
+    if isinstance(error, ClientAuthenticationError):
+        # DefaultAzureCredential: no credential configured, or Entra ID refused the one that is.
+        return KeySourceError(
+            f"{where}: DefaultAzureCredential got no token ({_said(error)})", hint=CREDENTIAL_HINT
         )
     if isinstance(error, HttpResponseError):
         return _status_error(error, call, where)
@@ -122,8 +133,7 @@ def _status_error(error: HttpResponseError, call: AzureCall, where: str) -> Cred
             )
         return KeySourceError(
             f"{where}: permission denied (HTTP 403, {said})",
-            hint=f"Grant the identity {call.data_action} on the key (Azure RBAC: a role such as "
-            "iam/azure-keyvault-signer-role.json or Key Vault Crypto User), or with access "
+            hint=f"Grant the identity {call.data_action} on the key ({call.role}), or with access "
             f"policies the key permission {call.key_permission}",
         )
     if status in TRANSIENT_STATUSES:

@@ -33,13 +33,22 @@ if TYPE_CHECKING:
 RSA_KEY_TYPES = frozenset({"RSA", "RSA-HSM"})
 
 
-def permissions(key: AzureKeyVaultUri, operation: str) -> tuple[str, str]:
-    """The RBAC data action and the access-policy key permission of ``operation`` on ``key``."""
-    provider = "vaults" if key.kind == "vault" else "managedHsm"
-    if operation == "sign":
-        return f"Microsoft.KeyVault/{provider}/keys/sign/action", "sign"
-    read = "read" if key.kind == "vault" else "read/action"
-    return f"Microsoft.KeyVault/{provider}/keys/{read}", "get"
+def call_of(key: AzureKeyVaultUri, name: str, operation: str) -> AzureCall:
+    """``operation`` (``sign`` or ``get key``) on ``key`` with the permission it needs: Azure
+    RBAC data actions for Key Vault ("Azure permissions for Key Vault"), Managed HSM's local RBAC
+    ("Managed HSM local RBAC built-in roles"), or the access-policy key permission."""
+    sign = operation == "sign"
+    if key.kind == "vault":
+        action = "Microsoft.KeyVault/vaults/keys/" + ("sign/action" if sign else "read")
+        role = "Azure RBAC: " + (
+            "iam/azure-keyvault-signer-role.json or Key Vault Crypto User"
+            if sign
+            else "iam/azure-keyvault-cert-role.json or Key Vault Crypto User"
+        )
+    else:
+        action = "Microsoft.KeyVault/managedHsm/keys/" + ("sign/action" if sign else "read/action")
+        role = "Managed HSM local RBAC: Managed HSM Crypto User at /keys/KEY"
+    return AzureCall(operation, name, action, "sign" if sign else "get", role)
 
 
 class AzureKeyVaultRsaPrivateKey(RemoteRsaPrivateKey):
@@ -60,8 +69,7 @@ class AzureKeyVaultRsaPrivateKey(RemoteRsaPrivateKey):
         return f"AzureKeyVaultRsaPrivateKey({self.name!r})"
 
     def _call(self, operation: str) -> AzureCall:
-        action, permission = permissions(self.key, operation)
-        return AzureCall(operation, self.name, action, permission)
+        return call_of(self.key, self.name, operation)
 
     def _sign_rs256(self, data: bytes) -> bytes:
         from azure.keyvault.keys.crypto import SignatureAlgorithm
@@ -93,7 +101,7 @@ class AzureKeyVaultRsaPrivateKey(RemoteRsaPrivateKey):
         key_type = str(getattr(kty, "value", kty) or "")
         if key_type not in RSA_KEY_TYPES:
             raise KeySourceError(
-                f"{self.name} is a {key_type[:20] or 'typeless'} key, not an RSA key",
+                f"{self.name} has key type {key_type[:20] or '(none)'}, not RSA",
                 hint=self.key_hint,
             )
         if not isinstance(n, bytes) or not isinstance(e, bytes) or not n or not e:
