@@ -41,9 +41,9 @@ def call_of(key: AzureKeyVaultUri, name: str, operation: str) -> AzureCall:
     if key.kind == "vault":
         action = "Microsoft.KeyVault/vaults/keys/" + ("sign/action" if sign else "read")
         role = "Azure RBAC: " + (
-            "iam/azure-keyvault-signer-role.json or Key Vault Crypto User"
+            "iam/azure/keyvault-signer-role.json or Key Vault Crypto User"
             if sign
-            else "iam/azure-keyvault-cert-role.json or Key Vault Crypto User"
+            else "iam/azure/keyvault-cert-role.json or Key Vault Crypto User"
         )
     else:
         action = "Microsoft.KeyVault/managedHsm/keys/" + ("sign/action" if sign else "read/action")
