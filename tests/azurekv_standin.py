@@ -87,6 +87,7 @@ class KeyVaultStandIn:
     #: Answer with an EC key (JWK and signatures): not RSA.
     ec_key: ec.EllipticCurvePrivateKey | None = None
     resource: str = "https://vault.azure.net"
+    key_name: str = "jwt"
     faults: dict[str, Fault] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     token: str = field(default_factory=lambda: "eyJ0eXAi." + secrets.token_urlsafe(48))
@@ -122,7 +123,7 @@ class KeyVaultStandIn:
         host name (reached through a CONNECT proxy)."""
         names = {"vault": self.vault_host, "hsm": self.hsm_host}
         base = f"https://{names[host]}" if host in names else self.url
-        return f"azurekv:{base}/keys/jwt" + (f"/{version}" if version else "")
+        return f"azurekv:{base}/keys/{self.key_name}" + (f"/{version}" if version else "")
 
     def fail(self, operation: str, fault: Fault) -> None:
         self.faults[operation] = fault
@@ -131,7 +132,7 @@ class KeyVaultStandIn:
         return [s for s in self.seen if s.method == method and s.path.endswith(suffix)]
 
     def jwk(self, host: str) -> dict[str, Any]:
-        kid = f"https://{host}/keys/jwt/{VERSION}"
+        kid = f"https://{host}/keys/{self.key_name}/{VERSION}"
         if self.ec_key is not None:
             numbers = self.ec_key.public_key().public_numbers()
             return {
@@ -234,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         parts = path.split("/")
         # /keys/NAME, /keys/NAME/VERSION (GET); /keys/NAME/VERSION/sign (POST, VERSION may be "")
-        if len(parts) < 3 or parts[1] != "keys" or parts[2] != "jwt":
+        if len(parts) < 3 or parts[1] != "keys" or parts[2] != standin.key_name:
             self._send(404, {"error": {"code": "KeyNotFound", "message": "no such key"}})
             return
         if method == "GET" and len(parts) in (3, 4):
@@ -260,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
             if request.get("alg") != "RS256" or len(digest) != 32:
                 self._send(400, {"error": {"code": "BadParameter", "message": "bad alg/digest"}})
                 return
-            kid = f"https://{self.headers.get('Host', '')}/keys/jwt/{VERSION}"
+            kid = f"https://{self.headers.get('Host', '')}/keys/{standin.key_name}/{VERSION}"
             self._send(200, {"kid": kid, "value": b64url(standin.sign(digest))})
             return
         self._send(405, {"error": {"code": "MethodNotAllowed", "message": "not allowed"}})

@@ -6,18 +6,30 @@ that keep an Azure AD token from going anywhere but Key Vault."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from azure.core.credentials import AccessToken
 from azurekv_fixtures import azure_environment, running_vault
 from azurekv_standin import CLIENT, VERSION, Fault, KeyVaultStandIn
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from faulty_emulator import FaultyEmulator
-from helpers import CLIENT_ID, get_args, run_cli
+from helpers import CLIENT_ID, EXE, get_args, pem_public, run_cli
+from readme_recipes import recipe
+
+from sf_credproc.clock import SystemClock
+from sf_credproc.config.key_uri import parse_key_uri
+from sf_credproc.deadline import Deadline
+from sf_credproc.errors import KeySourceError
+from sf_credproc.keys.azurekv_source import AzureKeyVaultKeySource
+from sf_credproc.keys.source import KeySourceContext
 
 
 @pytest.fixture
@@ -155,6 +167,7 @@ def test_doctor_checks_a_key_vault_key(
     assert code == 0, checks
     assert checks["key"]["status"] == "ok"
     assert f"in Azure Key Vault at https://{vault.vault_host}" in checks["key"]["detail"]
+    assert f"(key jwt, version {VERSION})" in checks["public key"]["detail"]
     assert checks["public key"]["status"] == "ok"
     assert "verifies the key's signature" in checks["public key"]["detail"]
     assert checks["token exchange"]["status"] == "ok"
@@ -180,3 +193,91 @@ def test_doctor_finds_a_signature_the_public_key_does_not_verify(
     assert code == 3
     assert checks["public key"]["status"] == "FAILED"
     assert "signs with another key than the public key it reports" in checks["public key"]["detail"]
+
+
+def test_doctor_names_the_latest_version(
+    org: FaultyEmulator, vault: KeyVaultStandIn, azure_env: dict[str, str]
+) -> None:
+    code, checks = doctor(org, azure_env, vault.key_uri("vault", version=None))
+    assert code == 0, checks
+    assert f"(key jwt, the latest version, now {VERSION})" in checks["public key"]["detail"]
+
+
+def test_readme_recipe_runs_as_written(
+    org: FaultyEmulator,
+    vault: KeyVaultStandIn,
+    azure_env: dict[str, str],
+    app_key: rsa.RSAPrivateKey,
+) -> None:
+    """The recipe's vault host reaches the stand-in through the CONNECT proxy; only the login
+    URL becomes the emulator's."""
+    text = recipe("azurekv-get").text
+    vault.key_name = "salesforce-jwt"
+    org.register_app("3MVG9...", pem_public(app_key))
+    org.users["integration@acme.example"].approved_apps.add("3MVG9...")
+    command = text.replace("https://acme.my.salesforce.com", org.url)
+    assert command != text
+    environment = {**azure_env, "PATH": f"{EXE.parent}:{azure_env['PATH']}"}
+    done = subprocess.run(
+        ["sh", "-c", command],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["AccessToken"] in org.sessions
+    assert {s.host for s in vault.seen if s.path.startswith("/keys/")} == {
+        "acme-jwt.vault.azure.net"
+    }
+
+
+class StaticCredential:
+    """A ``TokenCredential`` of a Python program's own (here: the stand-in's token)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+class NoAws:
+    """An azurekv: key makes no AWS call."""
+
+    def client(self, service: str, *, region: str | None = None) -> Any:
+        raise AssertionError(f"an azurekv: key asked for an AWS {service} client")
+
+
+def key_source(vault: KeyVaultStandIn, credential: StaticCredential) -> AzureKeyVaultKeySource:
+    clock = SystemClock()
+    context = KeySourceContext(aws=NoAws(), environ={}, deadline=Deadline(20, clock), clock=clock)
+    uri = parse_key_uri(vault.key_uri(), "key=")
+    return AzureKeyVaultKeySource.from_uri(uri, context, credential=credential)
+
+
+def test_a_python_program_passes_its_own_credential(
+    vault: KeyVaultStandIn, ca_bundle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)
+    credential = StaticCredential(vault.token)
+    key = key_source(vault, credential).load_key()
+    signature = key.sign(b"probe", padding.PKCS1v15(), hashes.SHA256())
+    vault.key.public_key().verify(signature, b"probe", padding.PKCS1v15(), hashes.SHA256())
+    assert credential.scopes == [("https://vault.azure.net/.default",)]
+    assert vault.token_requests == []  # DefaultAzureCredential was not used
+
+
+def test_a_passed_credential_gets_key_vault_scopes_only(
+    vault: KeyVaultStandIn, ca_bundle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)
+    vault.resource = "https://graph.microsoft.com"
+    credential = StaticCredential(vault.token)
+    key = key_source(vault, credential).load_key()
+    with pytest.raises(KeySourceError, match="another resource than Key Vault"):
+        key.sign(b"probe", padding.PKCS1v15(), hashes.SHA256())
+    assert credential.scopes == []

@@ -84,6 +84,14 @@ def test_404_no_such_key(
     run.assert_failed(3, "no such key or version (HTTP 404, KeyNotFound", "az keyvault key show")
 
 
+def test_400_a_key_that_cannot_sign_rs256(
+    org: FaultyEmulator, vault: KeyVaultStandIn, azure_env: dict[str, str]
+) -> None:
+    vault.fail("sign", Fault(400, "BadParameter"))
+    run = run_cli(get_args(org, vault.key_uri("vault")), azure_env)
+    run.assert_failed(3, "refused (HTTP 400, BadParameter", "RSA or RSA-HSM")
+
+
 def test_401_after_the_challenge_is_a_refused_credential(
     org: FaultyEmulator, vault: KeyVaultStandIn, azure_env: dict[str, str]
 ) -> None:

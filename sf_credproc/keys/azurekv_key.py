@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import CredProcError, KeySourceError
+from ..oauth.oauth_errors import untrusted_line
 from .azurekv_client import RETRY_OPTIONS
 from .azurekv_errors import AzureCall, translate_azure_error
 from .remote_key import RemoteRsaPrivateKey
@@ -64,6 +65,8 @@ class AzureKeyVaultRsaPrivateKey(RemoteRsaPrivateKey):
         super().__init__(name, signer)
         self.key = key
         self._clients = clients
+        #: The version Key Vault named when the key was read (the latest, when none is pinned).
+        self._read_version: str | None = None
 
     def __repr__(self) -> str:
         return f"AzureKeyVaultRsaPrivateKey({self.name!r})"
@@ -95,6 +98,8 @@ class AzureKeyVaultRsaPrivateKey(RemoteRsaPrivateKey):
             raise  # the deadline, or a token for another resource refused: already ours
         except Exception as error:  # noqa: BLE001 - every SDK error is translated (or re-raised)
             raise translate_azure_error(error, self._call("get key")) from None
+        version = getattr(found.properties, "version", None)
+        self._read_version = untrusted_line(version, limit=40) if isinstance(version, str) else None
         # JsonWebKey sets its fields from the JWK's members (RFC 7517): kty, n, e as bytes.
         kty, n, e = (getattr(found.key, name, None) for name in ("kty", "n", "e"))
         # A JsonWebKeyType (a str enum) for the types the SDK knows, else the string.
@@ -115,5 +120,10 @@ class AzureKeyVaultRsaPrivateKey(RemoteRsaPrivateKey):
             ) from None
 
     def describe(self) -> str:
-        version = f"version {self.key.version}" if self.key.version else "the latest version"
+        if self.key.version:
+            version = f"version {self.key.version}"
+        elif self._read_version:
+            version = f"the latest version, now {self._read_version}"
+        else:
+            version = "the latest version"
         return f"in {self.signer} at {self.key.vault_url} (key {self.key.name}, {version})"
