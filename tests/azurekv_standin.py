@@ -119,10 +119,17 @@ class KeyVaultStandIn:
         self._server.server_close()
 
     def key_uri(self, host: str = "loopback", version: str | None = VERSION) -> str:
-        """``azurekv:`` for this stand-in: on ``loopback``, or under a real ``vault`` or ``hsm``
-        host name (reached through a CONNECT proxy)."""
-        names = {"vault": self.vault_host, "hsm": self.hsm_host}
-        base = f"https://{names[host]}" if host in names else self.url
+        """``azurekv:`` for this stand-in: on ``loopback`` or ``localhost``, or under a real
+        ``vault`` or ``hsm`` host name (reached through a CONNECT proxy)."""
+        names = {
+            "vault": self.vault_host,
+            "hsm": self.hsm_host,
+            "loopback": f"127.0.0.1:{self.port}",
+            # The SDK caches a challenge per host and port for the life of the process, and a
+            # port may come back: tests of hostile challenges use this name alone.
+            "localhost": f"localhost:{self.port}",
+        }
+        base = f"https://{names[host]}"
         return f"azurekv:{base}/keys/{self.key_name}" + (f"/{version}" if version else "")
 
     def fail(self, operation: str, fault: Fault) -> None:

@@ -117,7 +117,7 @@ def test_a_loopback_stand_in_gets_key_vault_tokens_only(
     """Verification is off for loopback alone; the credential still hands out Key Vault tokens
     only, so a local server cannot obtain a token for another Azure resource."""
     vault.resource = "https://management.azure.com"
-    run = run_cli(get_args(org, vault.key_uri()), azure_env)
+    run = run_cli(get_args(org, vault.key_uri("localhost")), azure_env)
     run.assert_failed(3, "another resource than Key Vault", "none was sent")
     assert vault.token_requests == []
     assert not any(s.authorized for s in vault.seen)
@@ -252,10 +252,12 @@ class NoAws:
         raise AssertionError(f"an azurekv: key asked for an AWS {service} client")
 
 
-def key_source(vault: KeyVaultStandIn, credential: StaticCredential) -> AzureKeyVaultKeySource:
+def key_source(
+    vault: KeyVaultStandIn, credential: StaticCredential, host: str = "loopback"
+) -> AzureKeyVaultKeySource:
     clock = SystemClock()
     context = KeySourceContext(aws=NoAws(), environ={}, deadline=Deadline(20, clock), clock=clock)
-    uri = parse_key_uri(vault.key_uri(), "key=")
+    uri = parse_key_uri(vault.key_uri(host), "key=")
     return AzureKeyVaultKeySource.from_uri(uri, context, credential=credential)
 
 
@@ -277,7 +279,7 @@ def test_a_passed_credential_gets_key_vault_scopes_only(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)
     vault.resource = "https://graph.microsoft.com"
     credential = StaticCredential(vault.token)
-    key = key_source(vault, credential).load_key()
+    key = key_source(vault, credential, "localhost").load_key()
     with pytest.raises(KeySourceError, match="another resource than Key Vault"):
         key.sign(b"probe", padding.PKCS1v15(), hashes.SHA256())
     assert credential.scopes == []

@@ -27,8 +27,6 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass
 
-from urllib3.util import parse_url
-
 #: Key Vault DNS suffixes of the live Azure clouds: public, Azure China (21Vianet), US Government.
 VAULT_SUFFIXES = ("vault.azure.net", "vault.azure.cn", "vault.usgovcloudapi.net")
 #: Managed HSM's DNS suffixes in the same clouds.
@@ -108,6 +106,9 @@ def _host_kind(host: str, port: int | None) -> tuple[str, bool]:
 
 def parse_azure_key_id(text: str) -> AzureKeyVaultUri:
     """The key identifier ``text`` (what follows ``azurekv:``), checked; else ``AzureKeyUriError``."""
+    # Here, not at the top: every --key is parsed on a cache hit, which imports no HTTP library.
+    from urllib3.util import parse_url
+
     if not text.isprintable() or set(text) & _NEVER:
         raise AzureKeyUriError(
             "holds a character a key identifier never has (\\, @, ?, #, %, spaces, quotes)"
