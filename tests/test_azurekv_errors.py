@@ -3,6 +3,7 @@ is one stderr line naming the fix and the documented exit code; retries stay ins
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -213,3 +214,23 @@ def test_without_the_azure_extra_it_says_what_to_install(env: dict[str, str]) ->
     assert done.stdout == ""
     assert "pip install 'sf-credproc[azure]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_refused_connection_is_exit_5(org: FaultyEmulator, azure_env: dict[str, str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"azurekv:https://127.0.0.1:{port}/keys/jwt"
+    run = run_cli([*get_args(org, uri), "--timeout", "10"], azure_env)
+    run.assert_failed(5, "could not be reached or did not answer in time", "Retry later")
+
+
+def test_an_untrusted_certificate_is_exit_3(
+    org: FaultyEmulator, vault: KeyVaultStandIn, azure_env: dict[str, str], tmp_path: Path
+) -> None:
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    environment = {**azure_env, "REQUESTS_CA_BUNDLE": str(other)}
+    run = run_cli(get_args(org, vault.key_uri("vault")), environment)
+    run.assert_failed(3, "TLS certificate could not be verified", "REQUESTS_CA_BUNDLE")
+    assert vault.token_requests == []
