@@ -1,4 +1,4 @@
-"""``azurekv:https://NAME.vault.azure.net/keys/KEY[/VERSION]``: a key in Azure Key Vault or Managed HSM.
+"""``azurekv:https://NAME.vault.azure.net/keys/KEY[/VERSION]``: a key in Key Vault or Managed HSM.
 
 The target is the key identifier Azure prints (``az keyvault key show --query key.kid``): the
 vault's URL, ``/keys/``, the key's name and optionally its version ("Azure Key Vault keys, secrets
@@ -105,7 +105,7 @@ def _host_kind(host: str, port: int | None) -> tuple[str, bool]:
 
 
 def parse_azure_key_id(text: str) -> AzureKeyVaultUri:
-    """The key identifier ``text`` (what follows ``azurekv:``), checked; else ``AzureKeyUriError``."""
+    """The key identifier ``text`` (after ``azurekv:``), checked; else ``AzureKeyUriError``."""
     # Here, not at the top: every --key is parsed on a cache hit, which imports no HTTP library.
     from urllib3.util import parse_url
 

@@ -3,9 +3,10 @@
 ``kms:<key id | alias/NAME | key ARN | alias ARN>`` (or a bare ``arn:aws:kms:...``),
 ``secretsmanager:<name or ARN>[#field]``, ``ssm:<name or ARN>``, ``transit:[MOUNT/]KEY[#VERSION]``
 (Vault or OpenBao Transit), ``vault:MOUNT/PATH[#FIELD]`` (Vault KV version 2), ``pkcs11:...``
-(RFC 7512, ``pkcs11_uri.py``), ``azurekv:https://VAULT.vault.azure.net/keys/KEY[/VERSION]`` (Azure
-Key Vault or Managed HSM, ``azurekv_uri.py``), ``file:<path>``, ``env:<VAR>``, and ``NAME:REST`` for a signer
-plugin (``sf-credproc-signer-NAME``). Parsing is pure: nothing is fetched here.
+(RFC 7512, ``pkcs11_uri.py``), ``azurekv:https://VAULT.vault.azure.net/keys/KEY[/VERSION]``
+(Azure Key Vault or Managed HSM, ``azurekv_uri.py``), ``file:<path>``, ``env:<VAR>``, and
+``NAME:REST`` for a signer plugin (``sf-credproc-signer-NAME``). Parsing is pure: nothing is
+fetched here.
 """
 
 from __future__ import annotations

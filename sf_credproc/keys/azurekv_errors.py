@@ -99,7 +99,8 @@ def translate_azure_error(error: Exception, call: AzureCall) -> CredProcError:
         if "SSLError" in type(inner).__name__ or "CERTIFICATE" in str(inner).upper():
             return KeySourceError(
                 f"{where}: the vault's TLS certificate could not be verified",
-                hint="Check the vault URL, or the CA bundle (REQUESTS_CA_BUNDLE) behind a TLS proxy",
+                hint="Check the vault URL, or the CA bundle (REQUESTS_CA_BUNDLE) behind a TLS "
+                "proxy",
             )
         return TransientError(
             f"{where}: the vault could not be reached or did not answer in time "
@@ -109,7 +110,7 @@ def translate_azure_error(error: Exception, call: AzureCall) -> CredProcError:
     if isinstance(error, ValueError) and "challenge" in str(error).lower():
         return KeySourceError(
             f"{where}: the server's authentication challenge names another resource than "
-            "Key Vault, so no token was sent",
+            "Key Vault (or none), so no token was sent",
             hint="Use the vault's own URL; a server that asks for a token of another resource "
             "is not Azure Key Vault",
         )

@@ -5,8 +5,9 @@ The Azure SDK (azure-keyvault-keys, azure-identity) is the optional extra ``sf-c
 imported only here, when an ``azurekv:`` key is used: without it the command is exit 2 with the
 ``pip install`` line. Credentials come from ``DefaultAzureCredential`` (managed identity, workload
 identity, a service principal in the environment, or ``az login``), or from the ``TokenCredential``
-a Python caller passes in. Nothing is fetched when the key is "loaded": ``sign`` is the first call,
-so at run time the identity needs the ``sign`` permission alone (``iam/azure/keyvault-signer-role.json``).
+a Python caller passes in. Nothing is fetched when the key is "loaded": ``sign`` is
+the first call, so at run time the identity needs the ``sign`` permission alone
+(``iam/azure/keyvault-signer-role.json``).
 Without ``/VERSION`` Key Vault signs with the key's current version, so after a rotation the
 connected app's certificate no longer matches until it is replaced; a version pins one.
 """
