@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from .gcpkms_uri import GCPKMS_HINT, gcpkms_name_problem
 from .azurekv_uri import HINT as AZUREKV_HINT
 from .azurekv_uri import AzureKeyUriError, parse_azure_key_id
+from .gcpkms_uri import GCPKMS_HINT, gcpkms_name_problem
 from .pkcs11_uri import has_pin_value, parse_pkcs11_uri
 
 DEFAULT_SECRET_FIELD = "private_key"
@@ -278,6 +278,8 @@ def _parse_gcpkms(text: str, target: str, source: str) -> KeyUri:
     if problem is not None:
         raise _bad(text, source, problem, GCPKMS_HINT)
     return KeyUri("gcpkms", target)
+
+
 def _parse_azurekv(text: str, target: str, source: str) -> KeyUri:
     try:
         parse_azure_key_id(target)

@@ -46,6 +46,8 @@ def _gcpkms(uri: KeyUri, context: KeySourceContext) -> KeySource:
     from .gcpkms_source import GcpKmsKeySource
 
     return GcpKmsKeySource.from_uri(uri, context)
+
+
 def _azurekv(uri: KeyUri, context: KeySourceContext) -> KeySource:
     from .azurekv_source import AzureKeyVaultKeySource  # the Azure SDK: an optional extra
 
