@@ -154,7 +154,7 @@ def test_the_new_schemes_parse(text: str, expected: KeyUri) -> None:
         ("vault:secret", "not a KV mount followed by a secret's path"),
         ("vault:secret/sf#", "empty #field"),
         ("gcpkms:projects/p", "is not a Cloud KMS key version name"),
-        ("azurekv:https://v.vault.azure.net/keys/k", "Azure Key Vault key"),
+        ("azurekv:https://v.example.net/keys/k", "not on a Key Vault or Managed HSM host"),
         ("Upper:x", "no known key source scheme"),
         ("a" * 33 + ":x", "no known key source scheme"),
         ("pkcs11:token=t", "names no object"),

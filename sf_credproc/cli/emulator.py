@@ -1,8 +1,18 @@
 """``sf-credproc emulator``: serve the Salesforce emulator in the foreground until interrupted.
 
 It prints a ``get`` command that runs as printed (its arguments shell-quoted), and how to stop it.
-A throwaway key it generated lives in a private temporary directory that is removed when it stops:
-Ctrl-C, SIGTERM or SIGHUP (the terminal closed).
+A throwaway key it generated, and with ``--https`` the certificate of a throwaway CA
+(``emulator/throwaway_tls.py``), live in a private temporary directory that is removed when it
+stops: Ctrl-C, SIGTERM or SIGHUP (the terminal closed).
+
+With ``--https`` it prints what to export so that clients trust that CA: ``REQUESTS_CA_BUNDLE``
+(requests, so simple-salesforce and sf-credproc itself: requests' "SSL Cert Verification"),
+``CURL_CA_BUNDLE`` (the curl tool reads it before ``SSL_CERT_FILE``: curl's "SSL certificate
+verification", https://curl.se/docs/sslcerts.html), ``SSL_CERT_FILE`` (OpenSSL's default file:
+Python's ``ssl`` and ``urllib``) and ``NODE_EXTRA_CA_CERTS`` (Node adds it to its own roots, read
+at start: https://nodejs.org/api/cli.html#node_extra_ca_certsfile; the Salesforce CLI, jsforce).
+The first three replace the system's CAs for those clients, so the line is for the shell the
+emulator is tried from.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import tempfile
 from typing import Any
 
 from ..emulator.server import SalesforceEmulator
+from ..emulator.throwaway_tls import make_throwaway_tls
 from ..errors import ConfigError, ExitStatus
 from .context import CommandContext
 
@@ -54,14 +65,31 @@ def _read(path: str, what: str) -> bytes:
         ) from error
 
 
-def _instructions(url: str, args: argparse.Namespace, key_uri: str | None) -> str:
+#: What reads a CA bundle from which variable (see the module docstring).
+TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS")
+
+
+def trust_lines(ca_path: str) -> str:
+    """The ``ca:`` and ``trust:`` lines: the CA's path, and the ``export`` line to paste."""
+    quoted = shlex.quote(ca_path)
+    exports = " ".join(f"{name}={quoted}" for name in TRUST_VARIABLES)
+    return f"ca: {ca_path} (a throwaway CA, deleted when the emulator stops)\ntrust: export {exports}\n"
+
+
+def _instructions(
+    url: str, args: argparse.Namespace, key_uri: str | None, ca_path: str | None
+) -> str:
     """What to paste: a ``get`` command that runs as printed, and how to stop the emulator."""
     command = ["sf-credproc", "get", "--login-url", url, "--client-id", args.client_id]
     command += ["--username", args.username]
+    stop = "stop: press Ctrl-C (or send SIGTERM)"
+    throwaways = [what for what, made in (("key", key_uri), ("CA", ca_path)) if made]
+    if throwaways:
+        verb = "are" if len(throwaways) > 1 else "is"
+        stop += f"; the throwaway {' and '.join(throwaways)} {verb} then deleted"
     if key_uri:
         command += ["--key", key_uri]
         key_line = f"key: {key_uri}\n"
-        stop = "stop: press Ctrl-C (or send SIGTERM); the throwaway key is then deleted\n"
     else:
         # The emulator never sees the private key of --cert: get takes it from the user's
         # own settings (SF_CREDPROC_KEY, or key in the config profile).
@@ -69,14 +97,16 @@ def _instructions(url: str, args: argparse.Namespace, key_uri: str | None) -> st
             f"key: the private key of {args.cert}: set SF_CREDPROC_KEY to its key URI, "
             "or add --key URI to the command below\n"
         )
-        stop = "stop: press Ctrl-C (or send SIGTERM)\n"
-    prefix = ""
+    prefix = trust = ""
     if args.tls_cert:
         # get verifies TLS always: trust the emulator's own certificate for this one command.
         prefix = f"REQUESTS_CA_BUNDLE={shlex.quote(os.path.abspath(args.tls_cert))} "
+    if ca_path:
+        prefix = f"REQUESTS_CA_BUNDLE={shlex.quote(ca_path)} "
+        trust = trust_lines(ca_path)
     return (
         f"url: {url}\nclient_id: {args.client_id}\nusername: {args.username}\n{key_line}"
-        f"try: {prefix}{shlex.join(command)}\n{stop}"
+        f"{trust}try: {prefix}{shlex.join(command)}\n{stop}\n"
     )
 
 
@@ -86,26 +116,34 @@ def _stop_on_hangup(signum: int, frame: Any) -> None:
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     """Serve until Ctrl-C, SIGTERM or SIGHUP; prints the URL, the client id, the user and a ``get``
-    command to paste. A throwaway key is deleted on the way out, however the emulator stops."""
-    key_directory = None
-    previous_sighup = signal.signal(signal.SIGHUP, _stop_on_hangup)
-    try:
-        if not args.cert:
-            key_directory = tempfile.mkdtemp(prefix="sf-credproc-emulator-")  # 0700
-        return _serve(args, context, key_directory)
-    finally:
-        signal.signal(signal.SIGHUP, previous_sighup)
-        if key_directory is not None:
-            shutil.rmtree(key_directory, ignore_errors=True)
-
-
-def _serve(
-    args: argparse.Namespace, context: CommandContext, key_directory: str | None
-) -> ExitStatus:
-    tls = None
+    command to paste. A throwaway key and CA are deleted on the way out, however it stops."""
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together", hint="Pass both, or neither")
-    if args.tls_cert:
+    if args.https and args.tls_cert:
+        raise ConfigError(
+            "--https makes its own certificate; --tls-cert and --tls-key bring yours",
+            hint="Pass --https, or --tls-cert and --tls-key, not both",
+        )
+    directory = None
+    previous_sighup = signal.signal(signal.SIGHUP, _stop_on_hangup)
+    try:
+        if not args.cert or args.https:
+            directory = tempfile.mkdtemp(prefix="sf-credproc-emulator-")  # 0700
+        return _serve(args, context, directory)
+    finally:
+        signal.signal(signal.SIGHUP, previous_sighup)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, context: CommandContext, directory: str | None) -> ExitStatus:
+    tls = None
+    ca_path = None
+    if args.https:
+        assert directory is not None
+        throwaway = make_throwaway_tls(directory, args.host)
+        tls, ca_path = throwaway.context, throwaway.ca_path
+    elif args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         try:
             tls.load_cert_chain(args.tls_cert, args.tls_key)
@@ -114,10 +152,11 @@ def _serve(
                 f"cannot load --tls-cert/--tls-key ({error})", hint="Check both files"
             ) from error
     key_uri = None
-    if key_directory is None:
+    if args.cert:
         certificate = _read(args.cert, "--cert")
     else:
-        key_path, certificate = write_throwaway_key(key_directory)
+        assert directory is not None
+        key_path, certificate = write_throwaway_key(directory)
         key_uri = f"file:{key_path}"
     try:
         emulator = SalesforceEmulator(host=args.host, port=args.port, ssl_context=tls)
@@ -133,7 +172,7 @@ def _serve(
             f"--cert {args.cert}: {error}", hint="Give a PEM certificate of an RSA key"
         ) from error
     emulator.add_user(args.username, approve=[args.client_id])
-    context.stdout.write(_instructions(emulator.url, args, key_uri))
+    context.stdout.write(_instructions(emulator.url, args, key_uri, ca_path))
     context.stdout.flush()
     try:
         emulator.serve_forever()

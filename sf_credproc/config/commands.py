@@ -24,6 +24,13 @@ from .serve_options import AGENT_OPTIONS, SERVE_OPTIONS, SERVER
 _ALL_SETTINGS = (*GET_OPTIONS, PROFILE, VERBOSE)
 _LOG_FORMAT = OPTIONS_BY_NAME["log_format"]
 _JSON_REPORT = Option("json", "--json", "the report as JSON", kind=Kind.SWITCH)
+#: The emulator over https with a throwaway CA (``emulator/throwaway_tls.py``), for demo and emulator.
+_HTTPS = Option(
+    "https",
+    "--https",
+    "serve https with a certificate from a throwaway CA, whose path is printed",
+    kind=Kind.SWITCH,
+)
 
 
 def _settings(*names: str) -> tuple[Option, ...]:
@@ -73,7 +80,7 @@ COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
         *_ALL_SETTINGS,
         Option("all", "--all", "delete every entry in the cache directory", kind=Kind.SWITCH),
     ),
-    "demo": (_LOG_FORMAT,),
+    "demo": (_LOG_FORMAT, _HTTPS),
     "emulator": (
         _LOG_FORMAT,
         Option("host", "--host", "address to listen on", "HOST", default="127.0.0.1"),
@@ -103,5 +110,6 @@ COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
         Option("cert", "--cert", "the connected app's certificate [a new key]", "PEM"),
         Option("tls_cert", "--tls-cert", "serve https with this certificate chain", "PEM"),
         Option("tls_key", "--tls-key", "private key of --tls-cert", "PEM"),
+        _HTTPS,
     ),
 }

@@ -4,7 +4,8 @@
 ``secretsmanager:<name or ARN>[#field]``, ``ssm:<name or ARN>``, ``transit:[MOUNT/]KEY[#VERSION]``
 (Vault or OpenBao Transit), ``vault:MOUNT/PATH[#FIELD]`` (Vault KV version 2), ``pkcs11:...``
 (RFC 7512, ``pkcs11_uri.py``), ``gcpkms:projects/.../cryptoKeyVersions/N`` (Google Cloud KMS,
-``gcpkms_uri.py``), ``file:<path>``, ``env:<VAR>``, and ``NAME:REST`` for a signer
+``gcpkms_uri.py``), ``azurekv:https://VAULT.vault.azure.net/keys/KEY[/VERSION]`` (Azure Key Vault
+or Managed HSM, ``azurekv_uri.py``), ``file:<path>``, ``env:<VAR>``, and ``NAME:REST`` for a signer
 plugin (``sf-credproc-signer-NAME``). Parsing is pure: nothing is fetched here.
 """
 
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from .azurekv_uri import HINT as AZUREKV_HINT
+from .azurekv_uri import AzureKeyUriError, parse_azure_key_id
 from .gcpkms_uri import GCPKMS_HINT, gcpkms_name_problem
 from .pkcs11_uri import has_pin_value, parse_pkcs11_uri
 
@@ -25,10 +28,6 @@ PLUGIN_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz")
 PLUGIN_NAME_CHARS = PLUGIN_NAME_FIRST | frozenset("0123456789-")
 PLUGIN_NAME_MAX = 32
 PLUGIN_PREFIX = "sf-credproc-signer-"
-#: Schemes kept for signers to come, so that no plugin can take them first.
-RESERVED_SCHEMES = {
-    "azurekv": "Azure Key Vault",
-}
 
 _HEX = frozenset("0123456789abcdef")
 _ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-")
@@ -204,14 +203,6 @@ def parse_key_uri(text: str, source: str) -> KeyUri:
     if text.startswith("arn:aws") and ":kms:" in text:
         return _parse_kms(text, text, source)
     scheme, colon, target = text.partition(":")
-    if scheme in RESERVED_SCHEMES and colon:
-        raise _bad(
-            text,
-            source,
-            f"names a {RESERVED_SCHEMES[scheme]} key, which this version cannot sign with",
-            f"The {scheme}: scheme is reserved for a {RESERVED_SCHEMES[scheme]} signer; use "
-            f"{', '.join(f'{s}:' for s in SCHEMES)} or a signer plugin",
-        )
     if not colon or not (scheme in SCHEMES or is_plugin_name(scheme)):
         raise _bad(
             text,
@@ -289,6 +280,14 @@ def _parse_gcpkms(text: str, target: str, source: str) -> KeyUri:
     return KeyUri("gcpkms", target)
 
 
+def _parse_azurekv(text: str, target: str, source: str) -> KeyUri:
+    try:
+        parse_azure_key_id(target)
+    except AzureKeyUriError as error:
+        raise _bad(text, source, str(error), AZUREKV_HINT) from None
+    return KeyUri("azurekv", target)
+
+
 #: The parser of each scheme's target; ``keys.registry`` has the key source of each.
 _PARSERS: dict[str, Callable[[str, str, str], KeyUri]] = {
     "kms": _parse_kms,
@@ -298,6 +297,7 @@ _PARSERS: dict[str, Callable[[str, str, str], KeyUri]] = {
     "vault": _parse_vault,
     "pkcs11": _parse_pkcs11,
     "gcpkms": _parse_gcpkms,
+    "azurekv": _parse_azurekv,
     "file": _parse_file,
     "env": _parse_env,
 }

@@ -1,8 +1,7 @@
 """``NAME:REST``: a key held by a signer plugin, the executable ``sf-credproc-signer-NAME``.
 
-Any scheme that is not built in (``config.key_uri``; built-in schemes always win, and ``azurekv``
-is reserved) names a plugin, so that a vendor or a team adds a signer without
-changing sf-credproc. The plugin is found once per command (``plugin_finder.py``: absolute ``PATH``
+Any scheme that is not built in (``config.key_uri``; built-in schemes always win) names a plugin,
+so that a vendor or a team adds a signer without changing sf-credproc. The plugin is found once per command (``plugin_finder.py``: absolute ``PATH``
 entries only, refused when others could have replaced it) and run once per signature
 (``plugin_process.py``), speaking protocol version 1 (``plugin_protocol.py``, the README's "Signer
 plugins"). Like a KMS key, the key is a ``RemoteRsaPrivateKey``: assertions, ``cert`` and

@@ -48,6 +48,12 @@ def _gcpkms(uri: KeyUri, context: KeySourceContext) -> KeySource:
     return GcpKmsKeySource.from_uri(uri, context)
 
 
+def _azurekv(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .azurekv_source import AzureKeyVaultKeySource  # the Azure SDK: an optional extra
+
+    return AzureKeyVaultKeySource.from_uri(uri, context)
+
+
 def _plugin(uri: KeyUri, context: KeySourceContext) -> KeySource:
     from .plugin_source import PluginKeySource
 
@@ -63,6 +69,7 @@ BUILTIN_KEY_SOURCES: Mapping[str, KeySourceFactory] = {
     "vault": _vault_kv,
     "pkcs11": _pkcs11,
     "gcpkms": _gcpkms,
+    "azurekv": _azurekv,
     "file": FileKeySource.from_uri,
     "env": EnvironmentKeySource.from_uri,
 }
