@@ -387,3 +387,26 @@ def test_a_recipe_round_trips_and_refuses_what_it_cannot_keep_out() -> None:
         )
     # The recipe read against another line is refused, never a guess.
     assert child_environment(recipe, line.replace(b'"Version": 1', b'"Version": 10'), {}) is None
+
+
+def test_the_exec_benchmark_prints_every_row() -> None:
+    """``benchmarks/bench_exec.py`` at a tiny scale: every row, the subject's exec hit on the fast
+    path (the script checks it), no login during the rounds; never how fast anything is."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_exec.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    names = [row.split(" | ")[0].lstrip("| ") for row in done.stdout.splitlines()[2:]]
+    assert names == [
+        "python -c pass",
+        "get, hit",
+        "exec -- /bin/true, hit",
+        "exec -- /bin/true, hit, full command",
+        "machine",
+    ]
