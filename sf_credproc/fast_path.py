@@ -14,6 +14,13 @@ other state (the advisory window, where a refresh is due), any report of a rejec
 Anything else (no index, different inputs, an edited config file, a stale or untrustworthy file)
 falls through to the full command, which re-resolves everything.
 
+``exec [get options] -- COMMAND`` is answered the same way (``exec_plan``): its index is keyed by
+the options before ``--`` only (never the command, whose arguments may hold anything) and holds
+the recipe of the command's environment instead of an output (``exec_recipe.py``); the process
+then becomes COMMAND through ``os.execve``, no shell, as the full command does. ``--server``,
+``--refresh``, ``--no-cache``, ``-v`` and ``--format github`` are never recorded nor answered
+here, and a command that cannot be found is left to the full command, which says so (exit 2).
+
 Only ``os``, ``stat``, ``time``, ``zlib`` and CPython's built-in SHA-256 module are imported here
 and by the cache modules this uses; ``zlib.crc32`` of the digest only names the index file, and the index holds the
 whole digest, compared byte for byte.
@@ -37,7 +44,7 @@ except ImportError:
         from hashlib import sha256 as sha256  # type: ignore[assignment, unused-ignore]
 
 from . import __version__
-from .cache.disk import INDEX_SUFFIX, indexed_output
+from .cache.disk import INDEX_SUFFIX, indexed_entry, indexed_output
 from .paths import config_path, default_cache_dir
 
 # Typing-only imports: collections.abc and typing cost milliseconds on the cache-hit path.
@@ -184,6 +191,58 @@ def record_invocation(
         session_ttl_seconds=session_ttl_seconds,
         output=output,
     )
+
+
+#: ``exec`` options that always take the full command (none of them is ever recorded either):
+#: ``--server`` runs an endpoint, ``--refresh`` logs in, ``--no-cache`` has no entry, ``-v``
+#: reports progress; ``github`` (``--format github``) writes ``$GITHUB_ENV`` in ``get``.
+EXEC_FULL_ONLY = frozenset(
+    ("--server", "--refresh", "--no-cache", "-v", "--verbose", "github", "--format=github")
+)
+
+
+def exec_plan(
+    argv: "Sequence[str]", environ: "Mapping[str, str]", now: float
+) -> "tuple[str, list[str], dict[str, str]] | None":
+    """What ``exec [get options] -- COMMAND`` would run on this cache hit: the program, its
+    arguments and its whole environment; None to run the full command.
+
+    The index is keyed by the options before ``--`` only (``exec`` among them), never by the
+    command, whose arguments may hold anything. A command that cannot be found takes the full
+    command too, which says so (exit 2) before any login.
+    """
+    if argv[:1] != ["exec"] or "--" not in argv:
+        return None
+    split = list(argv).index("--")
+    options, command = list(argv[:split]), list(argv[split + 1 :])
+    if not command or any(arg in EXEC_FULL_ONLY for arg in options):
+        return None
+    if ca_bundle_missing(environ) or reports_rejected_token(options, environ):
+        return None
+    if uses_endpoint(environ):
+        return None
+    from .exec_recipe import child_environment, find_program
+
+    program = find_program(command[0], environ.get("PATH", os.defpath))
+    if program is None:
+        return None
+    key = invocation_key(options, environ)
+    found = indexed_entry(index_path(key, environ), key, now)
+    if found is None:
+        return None
+    recipe, lines = found
+    environment = child_environment(recipe, lines.credential_line, environ)
+    return None if environment is None else (program, command, environment)
+
+
+def exec_fast(argv: "Sequence[str]", environ: "Mapping[str, str]") -> None:
+    """Become the command of ``exec`` if the fast path can (no shell, as the full command);
+    returns only when the full command must run."""
+    plan = exec_plan(argv, environ, time.time())
+    if plan is not None:
+        program, command, environment = plan
+        # No shell, on purpose (as the full command); an OSError: the full command reports it.
+        os.execve(program, command, environment)  # noqa: S606
 
 
 def main_fast(argv: "Sequence[str]", environ: "Mapping[str, str]", stdout: "BinaryIO") -> bool:

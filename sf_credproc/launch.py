@@ -1,4 +1,5 @@
-"""The ``sf-credproc`` entry point: the cache-hit fast path first, the full command otherwise."""
+"""The ``sf-credproc`` entry point: the cache-hit fast path first (``get``, and ``exec``, which
+becomes its command there), the full command otherwise."""
 
 # No ``from __future__ import annotations``: a cache hit would pay for importing it.
 import os
@@ -7,11 +8,13 @@ import sys
 
 def main() -> int:
     try:
-        from .fast_path import main_fast
+        from .fast_path import exec_fast, main_fast
 
         # No stdout at all (started with ">&-"): the full command says so, with exit 5.
         if sys.stdout is not None and main_fast(sys.argv[1:], os.environ, sys.stdout.buffer):
             return 0
+        # exec on a cache hit becomes its command here; it returns only for the full command.
+        exec_fast(sys.argv[1:], os.environ)
     except OSError:
         pass  # e.g. a broken pipe: the full command reports it properly
     except KeyboardInterrupt:

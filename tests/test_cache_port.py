@@ -208,9 +208,10 @@ def test_a_credential_document_short_of_the_contract_is_refused(field: str, valu
 
 
 def test_the_fast_path_modules_load_only_what_they_need() -> None:
-    """The cache modules the fast path reads through import no more of the standard library than
-    the fast path itself allows (os, stat, time, zlib, the built-in SHA-256), measured with -X importtime, without the
-    site packages (whose .pth files may load more at start than an installed copy does)."""
+    """The cache modules the fast path reads through (``get``'s and ``exec``'s) import no more of
+    the standard library than the fast path itself allows (os, stat, time, zlib, the built-in
+    SHA-256), measured with -X importtime, without the site packages (whose .pth files may load
+    more at start than an installed copy does)."""
     package_root = str(Path(sf_credproc.__file__).parents[1])
 
     def imported(code: str) -> set[str]:
@@ -235,6 +236,9 @@ def test_the_fast_path_modules_load_only_what_they_need() -> None:
         "sf_credproc.fast_path",
         "sf_credproc.paths",
     }
+    # exec's fast path adds its recipe and nothing else (not even shutil: find_program).
+    extra = imported("import sf_credproc.fast_path, sf_credproc.exec_recipe") - allowed
+    assert extra == {*ours, "sf_credproc.exec_recipe"}, sorted(extra - ours)
 
 
 class SteppedClock(FakeClock):

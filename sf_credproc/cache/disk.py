@@ -43,7 +43,8 @@ key (the SHA-256 of the invocation's inputs, never the inputs) and the output, c
 The output is served again only while the entry at that path is byte-identical to the one the
 full reader accepted when the index was written (same digest, same header: the very token the
 output was rendered from) and still ``fresh`` by the advisory window (this host's, jitter included)
-recorded there; any other state takes the full command, which may refresh.
+recorded there; any other state takes the full command, which may refresh. For ``exec`` the
+output is the child's environment as a recipe, the token left out (``exec_recipe.py``).
 """
 
 import os
@@ -372,6 +373,13 @@ def encode_index(record: IndexRecord) -> bytes | None:
 def indexed_output(index_path: str, key: bytes, now: float) -> bytes | None:
     """The output recorded at ``index_path`` for invocation ``key``, if it may be printed at
     ``now``; None sends the invocation to the full command."""
+    found = indexed_entry(index_path, key, now)
+    return None if found is None else found[0]
+
+
+def indexed_entry(index_path: str, key: bytes, now: float) -> tuple[bytes, EntryLines] | None:
+    """The output recorded for ``key`` and the lines of the entry it was made from, by the same
+    checks (``exec``'s recipe takes the token from the entry: ``exec_recipe.py``)."""
     data = read_private_file(index_path)
     record = parse_index(data) if data is not None else None
     if record is None or record.key != key or not record.output:
@@ -387,4 +395,4 @@ def indexed_output(index_path: str, key: bytes, now: float) -> bytes | None:
         return None
     if not is_fresh(lines.expiration, now, record.advisory_seconds, record.session_ttl_seconds):
         return None
-    return record.output
+    return record.output, lines

@@ -34,11 +34,13 @@ from .context import CommandContext
 from .get_command import obtain
 
 if TYPE_CHECKING:
+    from ..cache.port import Outcome
     from ..credential import Credential
 
 
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     from ..cumulusci import org_variable
+    from ..formats import PURE_FORMATS
 
     command = list(context.exec_command)
     if not command:
@@ -59,9 +61,13 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     settings, outcome = obtain(args, context)
     variables = consumer_variables(outcome.credential, cumulusci_org)
     child_environment = {**scrubbed_environment(context.environ, settings), **variables}
+    serves = bool(getattr(args, "server", False))
+    plain = not (settings.refresh or settings.verbose or settings.rejected_sha256)
+    if outcome.entry_path and plain and not serves and settings.output_format in PURE_FORMATS:
+        _record_for_fast_path(context, settings, outcome, variables)
     context.stderr.flush()
     watchdog.disarm()  # an interval timer would survive execve and kill the command
-    if getattr(args, "server", False):
+    if serves:
         served = _serve_child(context, settings, variables, outcome.credential, program, command)
         raise SystemExit(served)
     try:
@@ -127,11 +133,42 @@ def _serve_child(
         endpoint.stop()
 
 
-def scrubbed_environment(environ: Mapping[str, str], settings: Settings) -> dict[str, str]:
-    """``environ`` without the secrets that unlocked the key: the command gets the token it
-    needs, never what the option spec marks secret (the passphrase, the PIN, the Vault token and
-    AppRole secret id) or the PEM of an ``env:`` key source."""
-    secret_names = set(SECRET_ENVIRONMENT)
+def secret_names(settings: Settings) -> set[str]:
+    """The variables the command never inherits: what the option spec marks secret (the
+    passphrase, the PIN, the Vault token and AppRole secret id) and an ``env:`` key source's."""
+    names = set(SECRET_ENVIRONMENT)
     if settings.key is not None and settings.key.scheme == "env":
-        secret_names.add(settings.key.target)
-    return {name: value for name, value in environ.items() if name not in secret_names}
+        names.add(settings.key.target)
+    return names
+
+
+def scrubbed_environment(environ: Mapping[str, str], settings: Settings) -> dict[str, str]:
+    """``environ`` without the secrets that unlocked the key (``secret_names``): the command gets
+    the token it needs, never what unlocked the key."""
+    secret = secret_names(settings)
+    return {name: value for name, value in environ.items() if name not in secret}
+
+
+def _record_for_fast_path(
+    context: CommandContext, settings: Settings, outcome: Outcome, variables: dict[str, str]
+) -> None:
+    """Let the next ``exec`` with the same options (whatever its command) become its command
+    from the fast path (``fast_path.exec_plan``), while the token is fresh: the recipe of this
+    environment, the names to remove and the variables to add, the token left in the entry
+    (``exec_recipe.py``). Nothing is recorded when the token cannot be left out."""
+    from ..cache.disk import read_private_file, split_entry
+    from ..exec_recipe import encode_recipe
+    from .get_command import record_for_fast_path
+
+    entry = read_private_file(str(outcome.entry_path))
+    lines = split_entry(entry) if entry is not None else None
+    if lines is None or lines.header != outcome.entry_header:
+        return  # refreshed meanwhile by another process: the next exec records the new one
+    recipe = encode_recipe(
+        remove=sorted(secret_names(settings)),
+        variables=variables,
+        token=outcome.credential.access_token,
+        credential_line=lines.credential_line,
+    )
+    if recipe is not None:
+        record_for_fast_path(context, settings, outcome, recipe)

@@ -31,16 +31,16 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     # A report of a rejected token is answered by the full command only, every time.
     plain = not (settings.refresh or settings.verbose or settings.rejected_sha256)
     if outcome.entry_path and plain and settings.output_format in PURE_FORMATS:
-        _record_for_fast_path(context, settings, outcome, text)
+        record_for_fast_path(context, settings, outcome, text.encode("utf-8"))
     return ExitStatus.OK
 
 
-def _record_for_fast_path(
-    context: CommandContext, settings: Settings, outcome: Outcome, text: str
+def record_for_fast_path(
+    context: CommandContext, settings: Settings, outcome: Outcome, output: bytes
 ) -> None:
     """Let the next identical invocation be answered without resolving anything, while the token
     is fresh by this host's advisory window (a token served in a refresh window is not recorded:
-    the fast path would never serve it)."""
+    the fast path would never serve it). ``output``: what ``get`` printed, or ``exec``'s recipe."""
     from ..cache.disk import advisory_seconds, is_fresh, this_host
     from ..compose import cache_identity
     from ..fast_path import record_invocation
@@ -57,7 +57,7 @@ def _record_for_fast_path(
         entry_header=outcome.entry_header,
         advisory_seconds=advisory,
         session_ttl_seconds=settings.session_ttl_seconds,
-        output=text.encode("utf-8"),
+        output=output,
     )
 
 
