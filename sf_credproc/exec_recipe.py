@@ -113,26 +113,3 @@ def child_environment(
     environment = {name: value for name, value in environ.items() if name not in remove}
     environment.update(added)
     return environment
-
-
-def find_program(name: str, path: str) -> "str | None":
-    """The file ``exec`` runs for ``name``: ``shutil.which(name, path=path)``'s rule on POSIX,
-    repeated here because importing ``shutil`` costs a cache hit milliseconds (a test keeps the
-    two equal). None when there is none: the full command then says so."""
-    if os.path.dirname(name):
-        return name if _runnable(name) else None
-    if not path:
-        return None  # PATH='' finds nothing; PATH=':' looks in the current directory
-    seen = set()
-    for directory in os.fsdecode(path).split(os.pathsep):
-        if directory in seen:
-            continue
-        seen.add(directory)
-        candidate = os.path.join(directory, name)
-        if _runnable(candidate):
-            return candidate
-    return None
-
-
-def _runnable(path: str) -> bool:
-    return os.path.exists(path) and os.access(path, os.F_OK | os.X_OK) and not os.path.isdir(path)

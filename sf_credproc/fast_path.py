@@ -208,8 +208,8 @@ def exec_plan(
     arguments and its whole environment; None to run the full command.
 
     The index is keyed by the options before ``--`` only (``exec`` among them), never by the
-    command, whose arguments may hold anything. A command that cannot be found takes the full
-    command too, which says so (exit 2) before any login.
+    command, whose arguments may hold anything. The program is looked up by ``os.execvpe`` when it
+    runs: one that cannot be found or run takes the full command, which says so.
     """
     if argv[:1] != ["exec"] or "--" not in argv:
         return None
@@ -221,18 +221,15 @@ def exec_plan(
         return None
     if uses_endpoint(environ):
         return None
-    from .exec_recipe import child_environment, find_program
+    from .exec_recipe import child_environment
 
-    program = find_program(command[0], environ.get("PATH", os.defpath))
-    if program is None:
-        return None
     key = invocation_key(options, environ)
     found = indexed_entry(index_path(key, environ), key, now)
     if found is None:
         return None
     recipe, lines = found
     environment = child_environment(recipe, lines.credential_line, environ)
-    return None if environment is None else (program, command, environment)
+    return None if environment is None else (command[0], command, environment)
 
 
 def exec_fast(argv: "Sequence[str]", environ: "Mapping[str, str]") -> None:
@@ -241,8 +238,10 @@ def exec_fast(argv: "Sequence[str]", environ: "Mapping[str, str]") -> None:
     plan = exec_plan(argv, environ, time.time())
     if plan is not None:
         program, command, environment = plan
-        # No shell, on purpose (as the full command); an OSError: the full command reports it.
-        os.execve(program, command, environment)  # noqa: S606
+        # No shell, on purpose (as the full command). execvpe searches the PATH of the command's
+        # environment, which is the caller's; a command it cannot run raises OSError, and the
+        # full command then says why (exit 2 for one not found, before any login).
+        os.execvpe(program, command, environment)  # noqa: S606
 
 
 def main_fast(argv: "Sequence[str]", environ: "Mapping[str, str]", stdout: "BinaryIO") -> bool:

@@ -236,7 +236,7 @@ def test_the_fast_path_modules_load_only_what_they_need() -> None:
         "sf_credproc.fast_path",
         "sf_credproc.paths",
     }
-    # exec's fast path adds its recipe and nothing else (not even shutil: find_program).
+    # exec's fast path adds its recipe and nothing else (not even shutil: os.execvpe finds the program).
     extra = imported("import sf_credproc.fast_path, sf_credproc.exec_recipe") - allowed
     assert extra == {*ours, "sf_credproc.exec_recipe"}, sorted(extra - ours)
 

@@ -9,8 +9,6 @@ forced by removing the index, the only thing the fast path reads besides the ent
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -24,7 +22,7 @@ from faulty_emulator import FaultyEmulator
 from helpers import CLIENT_ID, EXE, SECRETS, Run, assert_no_leaks, get_args, pem_private, pem_public
 
 from sf_credproc.config.options import SECRET_ENVIRONMENT
-from sf_credproc.exec_recipe import child_environment, encode_recipe, find_program
+from sf_credproc.exec_recipe import child_environment, encode_recipe
 
 PASSPHRASE = b"exec-fast-path-passphrase"
 VAULT_TOKEN = "hvs.exec-fast-path-test-vault-token"
@@ -315,7 +313,7 @@ def test_no_secret_in_the_command_line_the_index_or_file_names(
 def test_the_exec_hit_imports_no_more_than_the_get_hit(
     org: FaultyEmulator, exec_env: dict[str, str]
 ) -> None:
-    """Nothing heavy, and not even shutil (``exec_recipe.find_program``) or the cache package's
+    """Nothing heavy, not even shutil (``os.execvpe`` finds the program) or the cache package's
     writers: measured in a real process."""
     args = exec_args(org, "--", "true")
     full_and_fast(args, exec_env)
@@ -339,32 +337,6 @@ def test_the_exec_hit_imports_no_more_than_the_get_hit(
     }
     for name in ("shutil", "json", "argparse", "hashlib", "requests", "boto3", "cryptography"):
         assert name not in imported
-
-
-def test_find_program_is_shutil_which(tmp_path: Path) -> None:
-    """The fast path's copy of ``shutil.which``'s POSIX rule, which the full command uses."""
-    first, second, empty = tmp_path / "first", tmp_path / "second", tmp_path / "empty"
-    for directory in (first, second, empty):
-        directory.mkdir()
-    (first / "tool").write_text("#!/bin/sh\n")  # not executable: skipped
-    (second / "tool").write_text("#!/bin/sh\n")
-    (second / "tool").chmod(0o755)
-    (first / "dir").mkdir()  # a directory: skipped
-    (second / "dir").write_text("#!/bin/sh\n")
-    (second / "dir").chmod(0o755)
-    paths = [
-        f"{first}:{second}",
-        f"{empty}:{first}:{first}:{second}",
-        f"{first}",
-        "",
-        ":",
-        f"{empty}::{second}",
-        os.defpath,
-    ]
-    names = ["tool", "dir", "sh", "true", "missing", str(second / "tool"), str(first / "tool"), ""]
-    for path in paths:
-        for name in names:
-            assert find_program(name, path) == shutil.which(name, path=path), (name, path)
 
 
 def test_a_recipe_round_trips_and_refuses_what_it_cannot_keep_out() -> None:
