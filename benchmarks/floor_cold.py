@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 started = time.perf_counter()
 source, key_ref, token_url, audience, client_id, username = sys.argv[1:7]
@@ -37,14 +38,14 @@ imported = time.perf_counter()
 
 if source == "file":
     with open(key_ref, "rb") as pem:
-        key = load_pem_private_key(
+        key: Any = load_pem_private_key(  # an RSA key: PyJWT refuses any other for RS256
             pem.read(),
             password=None,
             unsafe_skip_rsa_key_validation=os.environ.get("SF_CREDPROC_FLOOR_SKIP_RSA_VALIDATION")
             == "1",
         )
 else:
-    kms = botocore.session.Session().create_client("kms")
+    kms: Any = botocore.session.Session().create_client("kms")
 key_ready = time.perf_counter()
 
 now = int(time.time())
