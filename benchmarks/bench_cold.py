@@ -51,34 +51,25 @@ def interpreter_of(script: Path) -> str:
     return first[2:].strip() if first.startswith("#!") else sys.executable
 
 
-def import_profile(command: list[str], env: dict[str, str]) -> dict[str, int]:
-    """Module -> its own import time in microseconds, from one run under ``-X importtime``."""
+def import_profile(command: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, int]]:
+    """One run under ``-X importtime``: the modules imported at the outermost level, in order
+    (importing them again in a bare process costs what the command's imports cost, without the
+    profiler's overhead), and every module's own import time in microseconds."""
     done = subprocess.run(
         [command[0], "-X", "importtime", *command[1:]], env=env, capture_output=True, text=True
     )
     if done.returncode != 0:
         raise SystemExit(f"{command[:3]} failed under -X importtime: {done.stderr[-2000:]}")
+    top: list[str] = []
     own: dict[str, int] = {}
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line and "self [us]" not in line:
             self_us, _, name = line[len("import time:") :].split("|")
             own[name.strip()] = int(self_us)
-    return own
-
-
-def top_level_modules(command: list[str], env: dict[str, str]) -> list[str]:
-    """The modules a command imports at the outermost level, in order: importing them again in
-    a bare process costs what the command's imports cost, without the profiler's overhead."""
-    done = subprocess.run(
-        [command[0], "-X", "importtime", *command[1:]], env=env, capture_output=True, text=True
-    )
-    names = []
-    for line in done.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line and "self [us]" not in line:
-            name = line.rsplit("|", 1)[1]
-            if not name.startswith(" ") or name[1:2] != " ":
-                names.append(name.strip())
-    return [n for n in names if not n.startswith(("encodings", "_", "site", "zipimport"))]
+            if name[1:2] != " ":  # one space after the bar: not nested in another import
+                top.append(name.strip())
+    startup = ("encodings", "_", "site", "zipimport")
+    return [name for name in top if not name.startswith(startup)], own
 
 
 def extra_imports(
@@ -106,6 +97,7 @@ def main() -> None:
         metavar="NAME=PATH",
         help="an installed sf-credproc to measure (repeatable) [this environment's]",
     )
+    parser.add_argument("--rss-runs", type=int, default=3, help="peak-memory runs of each [3]")
     parser.add_argument("--floor-python", help="the Python of the floor [the first subject's]")
     options = parser.parse_args()
     subjects = dict(item.split("=", 1) for item in options.subject) or {
@@ -113,7 +105,9 @@ def main() -> None:
     }
     python = options.floor_python or interpreter_of(Path(next(iter(subjects.values()))))
     with throwaway_workspace("sf-credproc-bench-cold-") as (work, key_path, public):
-        results = measure(options.rounds, subjects, python, work, key_path, public)
+        results = measure(
+            options.rounds, subjects, python, work, key_path, public, rss_runs=options.rss_runs
+        )
         print(json.dumps(results, indent=2))
 
 
@@ -124,6 +118,8 @@ def measure(
     work: Path,
     key_path: Path,
     public: bytes,
+    *,
+    rss_runs: int = 3,
 ) -> dict[str, object]:
     base_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -160,11 +156,12 @@ def measure(
             timed(command, env)  # warm the disk cache; fails loudly if anything is broken
         # A process importing what each subject's command imports, timed in the same rounds.
         import_only: dict[str, tuple[list[str], dict[str, str]]] = {}
+        profiles: dict[str, dict[str, int]] = {}
         for name, (command, env) in commands.items():
             # The floor is run by its Python; a subject is a console script with its own.
             python = command[0] if name.endswith("/floor") else interpreter_of(Path(command[0]))
             profiled = command if name.endswith("/floor") else [python, *command]
-            modules = top_level_modules(profiled, env)
+            modules, profiles[name] = import_profile(profiled, env)
             import_only[name] = ([python, "-c", "import " + ", ".join(modules)], env)
         import_seconds: dict[str, list[float]] = {name: [] for name in import_only}
 
@@ -193,18 +190,18 @@ def measure(
             "load_average": os.getloadavg(),
             "interpreter_ms": round(interpreter_ms, 1),
             "interpreter_peak_rss_kib": median_or_none(
-                [peak_rss_kib(baseline, base_env) for _ in range(3)]
+                [peak_rss_kib(baseline, base_env) for _ in range(rss_runs)]
             ),
         }
         for source in sources:
             floor_command, env = commands[f"{source}/floor"]
             floor_ms = statistics.median(seconds[f"{source}/floor"]) * 1000
-            floor_modules = import_profile(floor_command, env)
+            floor_modules = profiles[f"{source}/floor"]
             row: dict[str, object] = {
                 "floor": {
                     "total_ms": round(floor_ms, 1),
                     "peak_rss_kib": median_or_none(
-                        [peak_rss_kib(floor_command, env) for _ in range(3)]
+                        [peak_rss_kib(floor_command, env) for _ in range(rss_runs)]
                     ),
                     **{
                         phase: round(statistics.median(values), 1)
@@ -217,20 +214,19 @@ def measure(
                     ),
                 }
             }
-            for name, exe in subjects.items():
+            for name in subjects:
                 command, env = commands[f"{source}/{name}"]
                 total_ms = statistics.median(seconds[f"{source}/{name}"]) * 1000
-                python = interpreter_of(Path(exe))
                 import_ms = statistics.median(import_seconds[f"{source}/{name}"]) * 1000
                 row[name] = {
                     "total_ms": round(total_ms, 1),
                     "vs_floor_ms": round(total_ms - floor_ms, 1),
-                    "peak_rss_kib": median_or_none([peak_rss_kib(command, env) for _ in range(3)]),
+                    "peak_rss_kib": median_or_none(
+                        [peak_rss_kib(command, env) for _ in range(rss_runs)]
+                    ),
                     "imports_ms": round(import_ms - interpreter_ms, 1),
                     "work_ms": round(total_ms - import_ms, 1),
-                    "extra_imports": extra_imports(
-                        import_profile([python, exe, *command[1:]], env), floor_modules
-                    ),
+                    "extra_imports": extra_imports(profiles[f"{source}/{name}"], floor_modules),
                 }
             results[source] = row
         return results
