@@ -165,7 +165,10 @@ def measure(
             import_only[name] = ([python, "-c", "import " + ", ".join(modules)], env)
         import_seconds: dict[str, list[float]] = {name: [] for name in import_only}
 
-        seconds: dict[str, list[float]] = {name: [] for name in ["interpreter", *commands]}
+        seconds: dict[str, list[float]] = {
+            name: [] for name in ["interpreter", *commands, "file/floor skipping the RSA key check"]
+        }
+        skip_key_ms: list[float] = []
         floor_phases: dict[str, dict[str, list[float]]] = {
             source: {phase: [] for phase in PHASES} for source in sources
         }
@@ -182,6 +185,11 @@ def measure(
                 else:
                     assert json.loads(out)["Username"] == USERNAME
                 import_seconds[name].append(timed(*import_only[name])[0])
+            # What skipping the RSA key check would save (README: validation is kept).
+            command, env = commands["file/floor"]
+            skipping, out = timed(command, {**env, "SF_CREDPROC_FLOOR_SKIP_RSA_VALIDATION": "1"})
+            seconds["file/floor skipping the RSA key check"].append(skipping)
+            skip_key_ms.append(json.loads(out)["key_ms"])
 
         interpreter_ms = statistics.median(seconds["interpreter"]) * 1000
         results: dict[str, object] = {
@@ -227,6 +235,14 @@ def measure(
                     "imports_ms": round(import_ms - interpreter_ms, 1),
                     "work_ms": round(total_ms - import_ms, 1),
                     "extra_imports": extra_imports(profiles[f"{source}/{name}"], floor_modules),
+                }
+            if source == "file":
+                row["floor_skipping_rsa_key_check"] = {
+                    "total_ms": round(
+                        statistics.median(seconds["file/floor skipping the RSA key check"]) * 1000,
+                        1,
+                    ),
+                    "key_ms": round(statistics.median(skip_key_ms), 1),
                 }
             results[source] = row
         return results

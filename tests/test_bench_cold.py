@@ -38,3 +38,5 @@ def test_bench_cold_reports_the_floor_and_the_command_for_each_key_source() -> N
         assert extra["modules"] > 0  # sf-credproc's own modules, at least
         assert "s3transfer" not in extra["by_package_ms"]
         assert "boto3" not in extra["by_package_ms"]
+    skipping = results["file"]["floor_skipping_rsa_key_check"]
+    assert skipping["key_ms"] > 0 and skipping["total_ms"] > 0
