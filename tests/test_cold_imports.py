@@ -1,8 +1,9 @@
 """A cold ``get --no-cache`` imports only what its key source needs (README, "Cold start, measured").
 
 Each test runs the installed console script as a real process under ``-X importtime`` and reads the
-modules it loaded from that profile: a ``file:`` key loads no AWS library at all, a ``kms:`` key
-loads botocore but neither boto3 nor ``s3transfer`` (which ``import boto3`` alone pulls in).
+modules it loaded from that profile: a ``file:`` key loads no AWS library at all (nor a TOML reader
+without a config file, nor the token cache with ``--no-cache``), a ``kms:`` key loads botocore but
+neither boto3 nor ``s3transfer`` (which ``import boto3`` alone pulls in).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def test_a_file_key_loads_no_aws_library(
     for package in ("boto3", "botocore", "s3transfer"):
         assert not loaded(package, modules), package
     assert "sf_credproc.keys.kms_source" not in modules
+    # No config file, no TOML reader; --no-cache, no token cache (the login breaker's record only).
+    assert "tomllib" not in modules and "tomli" not in modules
+    assert "sf_credproc.cache.files" not in modules
     assert org.token_request_count == 1
 
 
