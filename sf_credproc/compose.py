@@ -6,8 +6,9 @@ login and token cache, built here and nowhere else (botocore's ``create_credenti
 since ``--timeout`` bounds one attempt to get a credential, not the object's life. The token cache
 is chosen once: none (``--no-cache``), the local files, or the local files and the shared tier.
 
-A cache hit must stay cheap, so what only a miss needs is imported when a miss needs it: boto3
-(through ``aws.py``), the login's requests, PyJWT and cryptography, the shared tier's client.
+A cache hit must stay cheap, so what only a miss needs is imported when a miss needs it: botocore
+(through ``aws.py``), the login's requests, PyJWT and cryptography, the shared tier's client. And a
+cold ``--no-cache`` run loads no token cache: the local files and the tiers load when chosen.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from .cache.cooldown import LoginBreaker, SharedCoolDownStore
-from .cache.deadline_share import DeadlineShare
-from .cache.files import FileTokenCache
 from .cache.identity import CacheIdentity
 from .cache.port import CacheRequest, LogIn, NoTokenCache, Outcome, RejectedToken, TokenCache
 from .cache.shared_item import SharedCacheUnavailable
-from .cache.tiered import TieredTokenCache
 from .clock import Clock
 from .config.settings import Settings
 from .credential import Credential
@@ -31,6 +29,7 @@ from .errors import ConfigError, LoginRateExceeded
 
 if TYPE_CHECKING:
     from .aws import AwsClients
+    from .cache.deadline_share import DeadlineShare
     from .cache.shared import DynamoDbSharedCache
     from .cache.shared_admin import SharedItemOfIdentity
     from .keys.source import KeySource
@@ -128,6 +127,7 @@ def shared_item_of(
 ) -> SharedItemOfIdentity:
     """The identity's item in the shared tier, for ``logout`` and ``cache clear``, its calls
     within a share of ``deadline``."""
+    from .cache.deadline_share import DeadlineShare
     from .cache.shared_admin import SharedItemOfIdentity
 
     share = DeadlineShare(deadline, clock)
@@ -205,6 +205,9 @@ class CredentialPipeline:
         settings = self.settings
         if settings.no_cache:
             return NoTokenCache()
+        from .cache.files import FileTokenCache
+        from .cache.tiered import TieredTokenCache
+
         local = FileTokenCache(settings.cache_dir, self._clock, host=self._host)
         if settings.shared_table is None or settings.shared_key is None:
             return local
@@ -261,6 +264,7 @@ def login_breaker_of(
         session = aws or AwsSession(settings)
 
         def open_shared() -> SharedCoolDownStore:
+            from .cache.deadline_share import DeadlineShare
             from .cache.shared_cooldown import SharedCoolDowns
 
             share = DeadlineShare(deadline, clock, share=BREAKER_SHARE)

@@ -214,7 +214,7 @@ def test_a_body_sent_too_slowly_is_cut_at_the_attempt_budget() -> None:
 def test_aws_error_code_assumes_nothing_about_the_shape() -> None:
     from botocore.exceptions import ClientError, EndpointConnectionError
 
-    from sf_credproc.aws import aws_error_code
+    from sf_credproc.aws_errors import aws_error_code
 
     denied = ClientError({"Error": {"Code": "AccessDeniedException"}}, "Sign")
     assert aws_error_code(denied) == "AccessDeniedException"

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..aws import AWS_ERRORS, AwsClients
+from ..aws import AwsClients
+from ..aws_errors import AWS_ERRORS
 from ..clock import Clock
 from ..credential import Credential
 from ..errors import CredProcError

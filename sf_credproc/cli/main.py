@@ -101,12 +101,12 @@ def main(
 
 
 def _parse(args_list: list[str], whole_command_line: list[str]) -> argparse.Namespace:
-    from .usage_hints import explain_usage_error
-
     parser = build_parser()
     try:
         return parser.parse_args(args_list)
     except ConfigError as error:
+        from .usage_hints import explain_usage_error  # difflib: only for a mistyped command line
+
         # from None: argparse quotes the unrecognised arguments, which may be a pasted secret.
         raise explain_usage_error(error, parser, whole_command_line) from None
 

@@ -15,10 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from .azurekv_uri import HINT as AZUREKV_HINT
-from .azurekv_uri import AzureKeyUriError, parse_azure_key_id
-from .gcpkms_uri import GCPKMS_HINT, gcpkms_name_problem
-from .pkcs11_uri import has_pin_value, parse_pkcs11_uri
 
 DEFAULT_SECRET_FIELD = "private_key"
 #: Transit's mount when ``transit:KEY`` names none (``vault secrets enable transit``).
@@ -97,6 +93,10 @@ def shown(text: str) -> str:
     of its lines), a base64 blob, a passphrase. Only a value that starts with a known scheme, or
     is a bare KMS ARN, is repeated, and not even then when it looks like key material.
     """
+    from .pkcs11_uri import (
+        has_pin_value,  # the parsers of pkcs11:, gcpkms: and azurekv: load on use
+    )
+
     scheme, colon, _ = text.partition(":")
     known = scheme in SCHEMES or is_plugin_name(scheme) or text.startswith("arn:")
     if not (colon and known) or has_pin_value(text):
@@ -268,12 +268,16 @@ def _parse_vault(text: str, target: str, source: str) -> KeyUri:
 
 
 def _parse_pkcs11(text: str, target: str, source: str) -> KeyUri:
+    from .pkcs11_uri import parse_pkcs11_uri
+
     # Checked whole here (exit 2 before any work); the key source parses it again to use it.
     parse_pkcs11_uri(text, f"--key (from {source})")
     return KeyUri("pkcs11", target)
 
 
 def _parse_gcpkms(text: str, target: str, source: str) -> KeyUri:
+    from .gcpkms_uri import GCPKMS_HINT, gcpkms_name_problem
+
     problem = gcpkms_name_problem(target)
     if problem is not None:
         raise _bad(text, source, problem, GCPKMS_HINT)
@@ -281,6 +285,9 @@ def _parse_gcpkms(text: str, target: str, source: str) -> KeyUri:
 
 
 def _parse_azurekv(text: str, target: str, source: str) -> KeyUri:
+    from .azurekv_uri import HINT as AZUREKV_HINT
+    from .azurekv_uri import AzureKeyUriError, parse_azure_key_id
+
     try:
         parse_azure_key_id(target)
     except AzureKeyUriError as error:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..aws import AWS_ERRORS, AwsTarget, translate_aws_error
+from ..aws_errors import AWS_ERRORS, AwsTarget, translate_aws_error
 from ..errors import KeySourceError
 from .remote_key import MIN_RSA_BITS, RemoteRsaPrivateKey
 

@@ -3,8 +3,9 @@
 The built-in schemes are the ones ``config.key_uri`` parses; any other scheme is a signer plugin
 (``plugin_source.py``), so built-in schemes always win. A new backend is one module with a
 ``from_uri(uri, context)`` factory and one line here: no other adapter changes, and no caller tests
-the scheme. The modules of Vault, PKCS#11 and plugins are imported only when their scheme is used
-(python-pkcs11 is an optional extra).
+the scheme. Every adapter but ``file:`` and ``env:`` is imported only when its scheme is used: the
+AWS ones load botocore, Vault's and PKCS#11's their clients (python-pkcs11 is an optional extra),
+and a ``file:`` key's cold start pays for none of them.
 """
 
 from __future__ import annotations
@@ -15,13 +16,28 @@ from typing import TYPE_CHECKING
 from ..errors import InternalError
 from .env_source import EnvironmentKeySource
 from .file_source import FileKeySource
-from .kms_source import KmsKeySource
-from .secrets_manager_source import SecretsManagerKeySource
-from .ssm_source import SsmParameterKeySource
 
 if TYPE_CHECKING:
     from ..config.key_uri import KeyUri
     from .source import KeySource, KeySourceContext, KeySourceFactory
+
+
+def _kms(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .kms_source import KmsKeySource
+
+    return KmsKeySource.from_uri(uri, context)
+
+
+def _secrets_manager(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .secrets_manager_source import SecretsManagerKeySource
+
+    return SecretsManagerKeySource.from_uri(uri, context)
+
+
+def _ssm(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .ssm_source import SsmParameterKeySource
+
+    return SsmParameterKeySource.from_uri(uri, context)
 
 
 def _transit(uri: KeyUri, context: KeySourceContext) -> KeySource:
@@ -62,9 +78,9 @@ def _plugin(uri: KeyUri, context: KeySourceContext) -> KeySource:
 
 #: The adapters that ship with sf-credproc, by the scheme ``config.key_uri`` parses.
 BUILTIN_KEY_SOURCES: Mapping[str, KeySourceFactory] = {
-    "kms": KmsKeySource.from_uri,
-    "secretsmanager": SecretsManagerKeySource.from_uri,
-    "ssm": SsmParameterKeySource.from_uri,
+    "kms": _kms,
+    "secretsmanager": _secrets_manager,
+    "ssm": _ssm,
     "transit": _transit,
     "vault": _vault_kv,
     "pkcs11": _pkcs11,

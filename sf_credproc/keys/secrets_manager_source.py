@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..aws import AWS_ERRORS, AwsTarget, translate_aws_error
+from ..aws_errors import AWS_ERRORS, AwsTarget, translate_aws_error
 from ..config.key_uri import DEFAULT_SECRET_FIELD
 from ..errors import KeySourceError
 from .pem import PassphraseHints, load_rsa_private_key, pem_and_passphrase

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..aws import AWS_ERRORS, AwsTarget, translate_aws_error
+from ..aws_errors import AWS_ERRORS, AwsTarget, translate_aws_error
 from ..errors import KeySourceError
 from .pem import PassphraseHints, load_rsa_private_key
 
