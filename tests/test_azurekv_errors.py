@@ -217,11 +217,13 @@ def test_without_the_azure_extra_it_says_what_to_install(env: dict[str, str]) ->
 
 
 def test_a_refused_connection_is_exit_5(org: FaultyEmulator, azure_env: dict[str, str]) -> None:
+    # Bound but not listening, and kept bound for the whole run: connections are refused, and no
+    # other test running at the same time can be given the port and receive them.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    uri = f"azurekv:https://127.0.0.1:{port}/keys/jwt"
-    run = run_cli([*get_args(org, uri), "--timeout", "10"], azure_env)
+        uri = f"azurekv:https://127.0.0.1:{port}/keys/jwt"
+        run = run_cli([*get_args(org, uri), "--timeout", "10"], azure_env)
     run.assert_failed(5, "could not be reached or did not answer in time", "Retry later")
 
 

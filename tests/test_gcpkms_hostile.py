@@ -168,11 +168,13 @@ def test_a_hang_ends_within_the_deadline(
 def test_nothing_listening_is_exit_5(org: SalesforceEmulator, genv: dict[str, str]) -> None:
     import socket
 
+    # Bound but not listening, and kept bound for the whole run: connections are refused, and no
+    # other test running at the same time can be given the port and receive them.
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    env = {**genv, "SF_CREDPROC_GCPKMS_ENDPOINT": f"http://127.0.0.1:{port}"}
-    run, took = run_timed([*get_args(org, URI), "--timeout", str(RETRY_TIMEOUT)], env)
+        env = {**genv, "SF_CREDPROC_GCPKMS_ENDPOINT": f"http://127.0.0.1:{port}"}
+        run, took = run_timed([*get_args(org, URI), "--timeout", str(RETRY_TIMEOUT)], env)
     run.assert_failed(5, "cannot connect", "SF_CREDPROC_GCPKMS_ENDPOINT")
     assert took < RETRY_TIMEOUT + SLACK_SECONDS
 

@@ -44,6 +44,8 @@ MAX_CONNECTIONS = 1024
 #: Threads that wait for a refresh (single flight: one of them logs in, the others wait).
 OBTAIN_THREADS = 16
 TLS_HANDSHAKE_SECONDS = 10.0
+#: How long the closed server waits for its last transports to detach at exit.
+DETACH_SECONDS = 2.0
 
 #: Re-resolves the settings (SIGHUP): the same argv and environment, the config file re-read.
 Resolver = Callable[[], Settings]
@@ -271,6 +273,11 @@ class Endpoint:
             except asyncio.TimeoutError:
                 for connection in list(connections.open):
                     connection.abort()
+            # Let every transport detach from the server before the loop ends: on Python 3.13.0
+            # a transport collected after the server released its waiters raises in __del__
+            # (a traceback on stderr at exit).
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), DETACH_SECONDS)
         finally:
             server.close()
             self._cleanup()
