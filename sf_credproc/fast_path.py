@@ -22,7 +22,7 @@ then becomes COMMAND through ``os.execve``, no shell, as the full command does. 
 here, and a command that cannot be found is left to the full command, which says so (exit 2).
 
 Only ``os``, ``stat``, ``time``, ``zlib`` and CPython's built-in SHA-256 module are imported here
-and by the cache modules this uses; ``zlib.crc32`` of the digest only names the index file, and the index holds the
+and by the cache modules this uses (and ``exec``, the built-in ``_signal``: ``shell_signals.py``); ``zlib.crc32`` of the digest only names the index file, and the index holds the
 whole digest, compared byte for byte.
 """
 
@@ -237,11 +237,14 @@ def exec_fast(argv: "Sequence[str]", environ: "Mapping[str, str]") -> None:
     returns only when the full command must run."""
     plan = exec_plan(argv, environ, time.time())
     if plan is not None:
+        from .shell_signals import exec_with_shell_signals
+
         program, command, environment = plan
         # No shell, on purpose (as the full command). execvpe searches the PATH of the command's
         # environment, which is the caller's; a command it cannot run raises OSError, and the
-        # full command then says why (exit 2 for one not found, before any login).
-        os.execvpe(program, command, environment)  # noqa: S606
+        # full command then says why (exit 2 for one not found, before any login). SIGPIPE and
+        # SIGXFSZ at their defaults, as a shell gives them (``shell_signals.py``).
+        exec_with_shell_signals(os.execvpe, program, command, environment)
 
 
 def main_fast(argv: "Sequence[str]", environ: "Mapping[str, str]", stdout: "BinaryIO") -> bool:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
     from ..cumulusci import org_variable
     from ..formats import PURE_FORMATS
+    from ..shell_signals import exec_with_shell_signals
 
     command = list(context.exec_command)
     if not command:
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace, context: CommandContext) -> ExitStatus:
         served = _serve_child(context, settings, variables, outcome.credential, program, command)
         raise SystemExit(served)
     try:
-        context.replace_process(program, command, child_environment)  # no shell, on purpose
+        # No shell, on purpose; SIGPIPE and SIGXFSZ at their defaults, as a shell gives them.
+        exec_with_shell_signals(context.replace_process, program, command, child_environment)
     except OSError as error:
         raise ConfigError(
             f"exec: cannot run {command[0]!r} ({error.strerror})",
