@@ -61,8 +61,9 @@ class Settings:
     #: None only for commands that never sign (``logout``, ``cache clear``).
     key: KeyUri | None
     region: str | None
-    #: ``AWS_REGION``: used when neither the settings nor boto3's own sources (AWS_DEFAULT_REGION,
-    #: ~/.aws/config) name a region. Lambda, ECS and other AWS SDKs set or honour it.
+    #: ``AWS_REGION``: used when neither the settings nor the AWS SDK's own sources (botocore's
+    #: session: AWS_DEFAULT_REGION, ~/.aws/config) name a region. Lambda, ECS and other AWS SDKs set
+    #: or honour it.
     fallback_region: str | None
     aws_profile: str | None
     session_ttl_seconds: int
