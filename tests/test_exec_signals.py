@@ -2,8 +2,11 @@
 
 CPython ignores SIGPIPE and SIGXFSZ in itself, and an ignored disposition survives ``execve``;
 ``exec`` puts both back to the default before it becomes the command (``shell_signals.py``), as
-``subprocess`` does for ``exec --server``'s child. Every run is a real process of the installed
-command, started by ``bash`` (the shell whose dispositions are the reference), under
+``subprocess`` does for ``exec --server``'s child. A signal the caller ignored (SIGHUP under
+``nohup``, SIGTERM) is neither caught nor forwarded and reaches the command ignored, as a shell
+passes it on; ``get`` and ``serve`` still end cleanly on a SIGTERM nobody ignored (tested in
+``test_faults.py``, ``test_serve_lifecycle.py``, ``test_exec_server.py``, ``test_agent.py``). Every
+run is a real process of the installed command, started by ``bash`` (the shell whose dispositions are the reference), under
 ``-X importtime``, whose trace (on stderr) tells which path answered: the fast path never loads
 ``sf_credproc.cli.main``. The full command is forced on a cache hit by removing the index, the
 fast path by the index the full command recorded (as in ``test_exec_fast_path.py``).
@@ -12,22 +15,27 @@ fast path by the index the full command recorded (as in ``test_exec_fast_path.py
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from faulty_emulator import FaultyEmulator
-from helpers import EXE, Run, assert_no_leaks, get_args
+from helpers import EXE, Run, assert_no_leaks, get_args, run_cli
+from serve_fixtures import held_org, holding_emulator  # noqa: F401 (fixtures)
+from test_auth_refresh import HoldingEmulator
 
 #: The shell ignores SIGHUP (``nohup``'s way) before it runs anything: an inherited SIG_IGN that
 #: nobody asked ``exec`` to undo, and that a shell and ``subprocess`` both pass on as it is.
 IGNORE_HANGUP = "trap '' HUP\n"
+#: The same for SIGTERM, which nothing in a shell or ``nohup`` ignores unless asked.
+IGNORE_TERM = "trap '' TERM\n"
 #: Runs ``sf-credproc "$@"``, its trace (and the command's stderr) in ``$TRACE``.
 SF_CREDPROC = '"$PYTHON" -X importtime "$EXE" "$@" 2>"$TRACE"'
 #: The lines of ``/proc/self/status`` that hold the ignored and the blocked signals, as masks.
 SIGNAL_MASKS = ["grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status"]
-SIGHUP, SIGPIPE, SIGXFSZ = 1, 13, 25
+SIGHUP, SIGPIPE, SIGTERM, SIGXFSZ = 1, 13, 15, 25
 PATHS = ["full", "fast", "server"]
 
 
@@ -120,32 +128,138 @@ def test_the_command_ignores_what_a_shell_would_have_it_ignore(
     seen = masks(run.stdout)
     assert not seen["SigIgn"] & (1 << (SIGPIPE - 1)), run.stdout
     assert not seen["SigIgn"] & (1 << (SIGXFSZ - 1)), run.stdout
-    if path != "server":  # test_exec_server_s_child_keeps_an_ignored_sighup
-        assert seen == reference
-    assert seen["SigBlk"] == reference["SigBlk"]
+    assert seen == reference
     assert org.token_request_count == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exec --server forwards SIGHUP to its child (serve/child.py) even when the caller "
-    "ignored it, so the child starts with SIGHUP at the default: a defect of --server, not of "
-    "the dispositions exec restores",
-)
-def test_exec_server_s_child_keeps_an_ignored_sighup(
-    org: FaultyEmulator, env: dict[str, str], key: str, tmp_path: Path
+@pytest.mark.parametrize("ignored", [True, False], ids=["ignored", "default"])
+@pytest.mark.parametrize("path", PATHS)
+def test_the_command_ignores_sigterm_when_and_only_when_the_caller_did(
+    org: FaultyEmulator, env: dict[str, str], key: str, path: str, ignored: bool, tmp_path: Path
 ) -> None:
-    """A shell and ``subprocess`` keep a SIGHUP the caller ignored (``nohup``); so should the
-    child of ``exec --server``, which today replaces that SIG_IGN with its forwarding handler."""
-    run, _ = on_path(
-        "server",
-        IGNORE_HANGUP + SF_CREDPROC,
-        [*exec_args(org, key, "server"), "--", *SIGNAL_MASKS],
+    """An ignored SIGTERM stays ignored, as CPython leaves an ignored SIGINT: the full command
+    neither catches it (which would hand the command SIGTERM at the default, unlike the fast path,
+    which never touches it) nor forwards it (``--server``); a SIGTERM at the default stays so."""
+    run, imported = on_path(
+        path,
+        (IGNORE_TERM if ignored else "") + SF_CREDPROC,
+        [*exec_args(org, key, path), "--", *SIGNAL_MASKS],
         env,
         tmp_path,
     )
     assert run.code == 0, run.stderr
-    assert masks(run.stdout)["SigIgn"] & (1 << (SIGHUP - 1))
+    assert answered_by(imported) == ("fast" if path == "fast" else "full")
+    assert bool(masks(run.stdout)["SigIgn"] & (1 << (SIGTERM - 1))) is ignored, run.stdout
+    assert org.token_request_count == 1
+
+
+#: ``exec --server``'s child: says whether it started with SIGHUP ignored, then reports each
+#: SIGHUP and SIGTERM that reaches it, and exits 7 on SIGTERM.
+HANGUP_CHILD = r"""
+import os, signal, time
+with open("/proc/self/status") as status:
+    ignored = next(int(line.split()[1], 16) for line in status if line.startswith("SigIgn:"))
+print("SIGHUP ignored" if ignored & 1 else "SIGHUP at its default", flush=True)
+def got(signum, frame):
+    os.write(1, b"got %d\n" % signum)  # not print: the signal may come while print flushes
+    if signum == signal.SIGTERM:
+        os._exit(7)
+signal.signal(signal.SIGHUP, got)
+signal.signal(signal.SIGTERM, got)
+print("ready", flush=True)
+time.sleep(120)
+os._exit(1)
+"""
+
+
+def test_exec_server_s_child_keeps_an_ignored_sighup(
+    org: FaultyEmulator, env: dict[str, str], key: str
+) -> None:
+    """``nohup sf-credproc exec --server -- JOB``: the child starts with SIGHUP ignored, as a shell
+    and ``subprocess`` leave it, and a hangup sent to sf-credproc is not passed on (the child,
+    which set its own SIGHUP handler, sees only the SIGTERM sent after it, which is forwarded).
+    Forwarded, the hangup would reach the child first: both are pending in sf-credproc together,
+    and Python runs its handlers in signal-number order."""
+    args = [*exec_args(org, key, "server"), "--", sys.executable, "-c", HANGUP_CHILD]
+    process = subprocess.Popen(
+        ["bash", "-c", IGNORE_HANGUP + 'exec "$EXE" "$@"', "bash", *args],
+        env={**env, "EXE": str(EXE)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "SIGHUP ignored\n"
+        assert process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGHUP)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert_no_leaks(Run(process.returncode, stdout, stderr))
+    assert process.returncode == 7, stderr
+    assert stdout == f"got {SIGTERM}\n"
+    assert org.token_request_count == 1
+
+
+def sigterm_ignored(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGTERM now (``SigIgn`` of its ``/proc/PID/status``)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    (line,) = [line for line in status.splitlines() if line.startswith("SigIgn:")]
+    return bool(masks(line)["SigIgn"] & (1 << (SIGTERM - 1)))
+
+
+def test_get_with_sigterm_ignored_logs_in_through_a_sigterm(
+    held_org: HoldingEmulator,  # noqa: F811 (the fixture)
+    env: dict[str, str],
+    key: str,
+) -> None:
+    """Any command, not only ``exec``: started with SIGTERM ignored, ``get`` still ignores it
+    while its login is in progress, so a SIGTERM then changes nothing (the kernel drops it)."""
+    held_org.gate.clear()
+    process = subprocess.Popen(
+        ["bash", "-c", IGNORE_TERM + 'exec "$EXE" "$@"', "bash", *get_args(held_org, key)],
+        env={**env, "EXE": str(EXE)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert held_org.held.wait(60), "no login reached the emulator"
+        assert sigterm_ignored(process.pid)
+        process.send_signal(signal.SIGTERM)
+        held_org.gate.set()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        held_org.gate.set()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    run = Run(process.returncode, stdout, stderr)
+    assert_no_leaks(run)
+    assert run.code == 0, run.stderr
+    assert run.credential()["AccessToken"]
+    assert held_org.token_request_count == 1
+
+
+def test_in_process_exec_keeps_the_host_s_ignored_sigterm(
+    org: FaultyEmulator, env: dict[str, str], key: str
+) -> None:
+    """A host that ignores SIGTERM and runs ``exec`` in-process: the command inherits the SIG_IGN
+    (nothing replaced it meanwhile), and the host's disposition is as it was afterwards."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        run = run_cli([*exec_args(org, key, "full"), "--", *SIGNAL_MASKS], env)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert run.code == 0, run.stderr
+    assert masks(run.stdout)["SigIgn"] & (1 << (SIGTERM - 1)), run.stdout
 
 
 @pytest.mark.parametrize("path", PATHS)

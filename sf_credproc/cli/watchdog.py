@@ -4,8 +4,9 @@ Every network call has its own timeouts cut from ``--timeout``, but a read timeo
 not a whole answer, and a server can trickle headers forever. So the command line arms a real-time
 interval timer at ``--timeout`` + 0.5 s: SIGALRM raises the deadline error wherever the main thread
 is, and the same clean-up runs as for any error (no partial cache entry, lock released, nothing on
-stdout). SIGTERM raises ``Terminated`` so that it, too, unwinds like Ctrl-C. Only the main thread can
-take signals; elsewhere (a library caller's thread) these are no-ops.
+stdout). SIGTERM raises ``Terminated`` so that it, too, unwinds like Ctrl-C, unless the process was
+started with SIGTERM ignored (``catch_sigterm``). Only the main thread can take signals; elsewhere
+(a library caller's thread) these are no-ops.
 """
 
 from __future__ import annotations
@@ -60,8 +61,15 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def catch_sigterm() -> Any:
-    """Make SIGTERM raise ``Terminated``; returns the previous handler (for ``restore_sigterm``)."""
-    if not _in_main_thread():
+    """Make SIGTERM raise ``Terminated``; returns the previous handler (for ``restore_sigterm``).
+
+    A SIGTERM ignored on entry stays ignored, as CPython leaves an ignored SIGINT alone at start-up
+    (it installs its ``KeyboardInterrupt`` handler only over ``SIG_DFL``): whoever started this
+    process asked it to be immune to SIGTERM, and ``exec``'s command inherits that ``SIG_IGN``
+    through ``execve`` (POSIX.1-2017, *exec*), on the full path as on the fast one, where nothing
+    touches it. Nothing was replaced then, so ``restore_sigterm`` has nothing to put back.
+    """
+    if not _in_main_thread() or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
         return None
     return signal.signal(signal.SIGTERM, _terminate)
 

@@ -4,6 +4,11 @@ The child is started without a shell (``subprocess.Popen`` with the argument lis
 ``close_fds``), SIGTERM, SIGINT and SIGHUP sent to this process are passed on to it (as aws-vault
 ``exec --ecs-server`` does: the wrapper must not die and leave the child without its endpoint),
 and its exit status becomes ours: its code, or 128 + N when signal N ended it, as shells report it.
+
+A signal this process was started with ignored (SIGHUP under ``nohup``) is neither caught nor
+passed on, and the child starts with it ignored too: an ignored disposition survives ``execve``
+(POSIX.1-2017, *exec*), and ``subprocess``'s ``restore_signals`` resets only the ones CPython
+ignores itself (SIGPIPE, SIGXFSZ), so the child is as immune as its caller asked this process to be.
 """
 
 from __future__ import annotations
@@ -115,7 +120,13 @@ def _forwarding() -> Iterator[_Forwarder]:
     if threading.current_thread() is not threading.main_thread():
         yield forwarder
         return
-    previous = {signum: signal.signal(signum, forwarder.forward) for signum in FORWARDED_SIGNALS}
+    # An ignored signal stays ignored (module docstring): a handler here would both forward it
+    # and, replaced by SIG_DFL at the child's execve, leave the child without the caller's SIG_IGN.
+    previous = {
+        signum: signal.signal(signum, forwarder.forward)
+        for signum in FORWARDED_SIGNALS
+        if signal.getsignal(signum) != signal.SIG_IGN
+    }
     try:
         yield forwarder
     finally:
