@@ -108,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        if fault is not None:
+        if fault is not None and not fault.hang:
             self._reply(fault.status, fault.body, fault.content_type)
             return
         upstream = http.client.HTTPConnection(
