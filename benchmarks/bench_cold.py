@@ -15,6 +15,9 @@ noise hits them all alike. The figures are medians of whole processes, the peak 
 runs each (GNU time), and where the time goes:
 
 - ``interpreter``: ``python -c pass``;
+- the floor twice: with the interpreter's usual exit, and ending at once as sf-credproc ends a
+  finished command (``os._exit`` after a flush; ``floor_cold.py``): the second is the like-for-like
+  floor, since the teardown is no part of the work no design can avoid;
 - ``imports``: a process importing what the command imports (the top-level modules of its
   ``-X importtime`` profile), less the interpreter; the floor times its own phases inside;
 - ``work``: the rest (key, signing, exchange, and for sf-credproc settings and the cache);
@@ -165,8 +168,15 @@ def measure(
             import_only[name] = ([python, "-c", "import " + ", ".join(modules)], env)
         import_seconds: dict[str, list[float]] = {name: [] for name in import_only}
 
+        ending_at_once = {"SF_CREDPROC_FLOOR_EXIT_NOW": "1"}
         seconds: dict[str, list[float]] = {
-            name: [] for name in ["interpreter", *commands, "file/floor skipping the RSA key check"]
+            name: []
+            for name in [
+                "interpreter",
+                *commands,
+                "file/floor skipping the RSA key check",
+                *(f"{source}/floor ending at once" for source in sources),
+            ]
         }
         skip_key_ms: list[float] = []
         floor_phases: dict[str, dict[str, list[float]]] = {
@@ -185,6 +195,11 @@ def measure(
                 else:
                     assert json.loads(out)["Username"] == USERNAME
                 import_seconds[name].append(timed(*import_only[name])[0])
+            # The floor without the interpreter's teardown, as sf-credproc ends (like for like).
+            for source in sources:
+                command, env = commands[f"{source}/floor"]
+                elapsed, _ = timed(command, {**env, **ending_at_once})
+                seconds[f"{source}/floor ending at once"].append(elapsed)
             # What skipping the RSA key check would save (README: validation is kept).
             command, env = commands["file/floor"]
             skipping, out = timed(command, {**env, "SF_CREDPROC_FLOOR_SKIP_RSA_VALIDATION": "1"})
@@ -204,10 +219,18 @@ def measure(
         for source in sources:
             floor_command, env = commands[f"{source}/floor"]
             floor_ms = statistics.median(seconds[f"{source}/floor"]) * 1000
+            at_once_ms = statistics.median(seconds[f"{source}/floor ending at once"]) * 1000
             floor_modules = profiles[f"{source}/floor"]
             row: dict[str, object] = {
                 "floor": {
                     "total_ms": round(floor_ms, 1),
+                    "ending_at_once_ms": round(at_once_ms, 1),
+                    "peak_rss_kib_ending_at_once": median_or_none(
+                        [
+                            peak_rss_kib(floor_command, {**env, **ending_at_once})
+                            for _ in range(rss_runs)
+                        ]
+                    ),
                     "peak_rss_kib": median_or_none(
                         [peak_rss_kib(floor_command, env) for _ in range(rss_runs)]
                     ),
@@ -229,6 +252,7 @@ def measure(
                 row[name] = {
                     "total_ms": round(total_ms, 1),
                     "vs_floor_ms": round(total_ms - floor_ms, 1),
+                    "vs_floor_ending_at_once_ms": round(total_ms - at_once_ms, 1),
                     "peak_rss_kib": median_or_none(
                         [peak_rss_kib(command, env) for _ in range(rss_runs)]
                     ),

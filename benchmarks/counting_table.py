@@ -16,14 +16,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from sf_credproc.cache.shared_item import (
-    LeaseState,
-    SharedCacheUnavailable,
-    SharedEntry,
-    SharedItemMalformed,
-    SharedRead,
-    StoredVersion,
-)
+from sf_credproc.cache.shared_errors import SharedCacheUnavailable, SharedItemMalformed
+from sf_credproc.cache.shared_item import LeaseState, SharedEntry, SharedRead, StoredVersion
 from sf_credproc.clock import Clock
 from sf_credproc.credential import Credential
 

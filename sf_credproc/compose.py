@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from .cache.cooldown import LoginBreaker, SharedCoolDownStore
 from .cache.identity import CacheIdentity
 from .cache.port import CacheRequest, LogIn, NoTokenCache, Outcome, RejectedToken, TokenCache
-from .cache.shared_item import SharedCacheUnavailable
+from .cache.shared_errors import SharedCacheUnavailable
 from .clock import Clock
 from .config.settings import Settings
 from .credential import Credential

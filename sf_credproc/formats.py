@@ -2,17 +2,16 @@
 
 ``json`` is the versioned contract (``Credential.to_json``); the others are derived from the same
 ``Credential``. Values are quoted for the consumer that reads them (POSIX shell for ``env``), never
-interpolated raw.
+interpolated raw. What one format needs (``shlex``, CumulusCI's shape) is imported by that format:
+every cold ``get`` imports this module.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shlex
 
 from .credential import Credential, format_rfc3339
-from .cumulusci import org_json
 from .errors import ConfigError, InternalError
 
 FORMATS = ("json", "env", "token", "header", "github", "sf", "cumulusci")
@@ -58,6 +57,8 @@ def render(credential: Credential, format_name: str) -> str:
     if format_name == "header":
         return f"Authorization: Bearer {token}\n"
     if format_name == "env":
+        import shlex
+
         variables = environment_variables(credential)
         return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
     if format_name == "sf":
@@ -74,6 +75,8 @@ def render(credential: Credential, format_name: str) -> str:
         return json.dumps({"status": 0, "result": result, "warnings": []}) + "\n"
     if format_name == "cumulusci":
         # The value CumulusCI reads from CUMULUSCI_ORG_<NAME> (why these fields: cumulusci.py).
+        from .cumulusci import org_json
+
         return org_json(credential) + "\n"
     if format_name == "github":
         # Masking is a workflow command on stdout; the variables go to $GITHUB_ENV.

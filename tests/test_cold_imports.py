@@ -3,7 +3,8 @@
 Each test runs the installed console script as a real process under ``-X importtime`` and reads the
 modules it loaded from that profile: a ``file:`` key loads no AWS library at all (nor a TOML reader
 without a config file, nor the token cache with ``--no-cache``), a ``kms:`` key loads botocore but
-neither boto3 nor ``s3transfer`` (which ``import boto3`` alone pulls in).
+neither boto3 nor ``s3transfer`` (which ``import boto3`` alone pulls in); neither loads another key
+source's adapter, the shared tier's item or another format's helpers.
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ def test_a_file_key_loads_no_aws_library(
     # No config file, no TOML reader; --no-cache, no token cache (the login breaker's record only).
     assert "tomllib" not in modules and "tomli" not in modules
     assert "sf_credproc.cache.files" not in modules
+    # Nor what only another key source, the shared tier or another format uses.
+    for module in (
+        "sf_credproc.keys.env_source",
+        "sf_credproc.cache.shared_item",
+        "sf_credproc.cumulusci",
+        "shlex",
+    ):
+        assert module not in modules, module
     assert org.token_request_count == 1
 
 

@@ -3,6 +3,7 @@ key and the README table all agree with it, and every command honours --log-form
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import time
@@ -13,7 +14,7 @@ import pytest
 from helpers import CLIENT_ID, USERNAME, base_env, get_args, run_cli
 
 from sf_credproc import __version__, fast_path, get_credential
-from sf_credproc.cli.parser import build_parser
+from sf_credproc.cli.parser import build_parser, parser_for
 from sf_credproc.cli.stderr_log import LOG_FORMATS
 from sf_credproc.config.commands import COMMAND_OPTIONS
 from sf_credproc.config.option import Kind
@@ -87,6 +88,41 @@ def test_every_command_parses_its_spec_options_and_the_log_format(command: str) 
         elif option.name != "log_format" and (option.env is not None or option.default is None):
             # Settings arrive unset: the resolver applies the default after env and profile.
             assert parsed[option.name] is None, option.name
+
+
+def _subparser(parser: argparse.ArgumentParser, words: list[str]) -> argparse.ArgumentParser:
+    """The (sub)parser ``words`` name inside ``parser``."""
+    for word in words:
+        parser = next(
+            action.choices[word]
+            for action in parser._actions
+            if isinstance(action.choices, dict) and word in action.choices
+        )
+    return parser
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_OPTIONS))
+def test_the_parser_of_one_command_is_the_whole_parsers_for_that_command(command: str) -> None:
+    """A run builds only its command's parser (``parser_for``): the same help page, the same
+    options and the same parse as the whole command line's, so no command can behave otherwise
+    on its own."""
+    words = command.split()
+    args = [*words, "--log-format", "json"]
+    for option in COMMAND_OPTIONS[command]:
+        if option.kind is Kind.SWITCH and option.flag:
+            args.append(option.flag)
+    whole, own = build_parser(), parser_for(args)
+    commands = next(a.choices for a in own._actions if isinstance(a.choices, dict))
+    assert list(commands) == words[:1], "parser_for built more than the command's own parser"
+    assert _subparser(own, words).format_help() == _subparser(whole, words).format_help()
+    assert vars(own.parse_args(args)) == vars(whole.parse_args(args))
+
+
+def test_a_command_line_without_a_known_command_gets_the_whole_parser() -> None:
+    whole_help = build_parser().format_help()
+    for argv in ([], ["--help"], ["--version"], ["gte", "--no-cache"]):
+        assert parser_for(argv).format_help() == whole_help
+    assert "emulator" not in parser_for(["get"]).format_help()
 
 
 def help_text(env: dict[str, str], *words: str) -> str:

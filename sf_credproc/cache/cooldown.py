@@ -37,7 +37,7 @@ from ..clock import Clock
 from ..credential import format_rfc3339
 from ..errors import ConfigError, CoolingDown
 from .disk import ensure_private_directory, read_private_file, write_private_file
-from .shared_item import SharedCacheUnavailable
+from .shared_errors import SharedCacheUnavailable
 
 COOLDOWN_SUFFIX = ".cooldown"
 COOLDOWN_MAGIC = b"sf-credproc-cooldown/1"

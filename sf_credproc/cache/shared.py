@@ -25,12 +25,11 @@ from ..aws_errors import AWS_ERRORS
 from ..clock import Clock
 from ..credential import Credential
 from ..errors import CredProcError
+from .shared_errors import SharedCacheUnavailable, SharedItemMalformed
 from .shared_item import (
     CLEAR_HINT,
     LeaseState,
-    SharedCacheUnavailable,
     SharedEntry,
-    SharedItemMalformed,
     SharedRead,
     StoredVersion,
     lease_of,

@@ -13,7 +13,7 @@ from .deadline_share import DeadlineShare
 from .entry import credential_in
 from .identity import CacheIdentity
 from .shared import DynamoDbSharedCache
-from .shared_item import SharedCacheUnavailable
+from .shared_errors import SharedCacheUnavailable
 
 
 class SharedItemOfIdentity:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .cooldown import CoolDown, CoolDownRecordRefused
 from .shared import TTL_MARGIN_SECONDS, DynamoDbSharedCache
-from .shared_item import SharedCacheUnavailable
+from .shared_errors import SharedCacheUnavailable
 
 CONTEXT_KEY = "sf-credproc-cooldown"
 ITEM_PREFIX = "cooldown-"

@@ -16,15 +16,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .shared_errors import SharedItemMalformed
+
 CLEAR_HINT = "remove it with 'sf-credproc cache clear' (same options as get)"
-
-
-class SharedCacheUnavailable(Exception):
-    """Raised when the shared tier cannot be used; never shown as a failure of ``get``."""
-
-
-class SharedItemMalformed(SharedCacheUnavailable):
-    """Raised when the item has missing or wrongly typed fields, or a lease no holder could take."""
 
 
 @dataclass(frozen=True)

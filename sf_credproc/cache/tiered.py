@@ -34,7 +34,8 @@ from .files import FileTokenCache
 from .identity import CacheIdentity
 from .port import CacheRequest, LogIn, Outcome
 from .refresh import RefreshWindows
-from .shared_item import LeaseState, SharedCacheUnavailable, SharedRead, StoredVersion
+from .shared_errors import SharedCacheUnavailable
+from .shared_item import LeaseState, SharedRead, StoredVersion
 from .shared_watermark import IssuedAtWatermark
 
 if TYPE_CHECKING:

@@ -266,7 +266,7 @@ def _exchange(pieces: _Pieces, source: KeySource) -> Check:
 
 
 def _shared_cache(pieces: _Pieces) -> Check:
-    from ..cache.shared_item import SharedCacheUnavailable, SharedItemMalformed
+    from ..cache.shared_errors import SharedCacheUnavailable, SharedItemMalformed
     from ..compose import cache_identity, shared_cache_of
 
     settings, clock = pieces.settings, pieces.clock

@@ -19,7 +19,7 @@ from ..clock import Clock, SystemClock
 from ..errors import ConfigError, CredProcError, ExitStatus, OutputClosedError, Terminated
 from . import watchdog
 from .context import Command, CommandContext, ReplaceProcess, Resolved, SettingsResolver
-from .parser import build_parser
+from .parser import build_parser, parser_for
 from .standard_streams import ClosedStream, discard_stdout
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def main(
 
 
 def _parse(args_list: list[str], whole_command_line: list[str]) -> argparse.Namespace:
-    parser = build_parser()
+    parser = parser_for(args_list)
     try:
         return parser.parse_args(args_list)
     except ConfigError as error:

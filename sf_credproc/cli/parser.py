@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import Any, NamedTuple, NoReturn
 
 from .. import __version__
 from ..config.commands import COMMAND_OPTIONS
@@ -34,7 +35,100 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message, hint=f"Run '{self.prog} --help' for the options")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class Subcommand(NamedTuple):
+    """A command's entry in ``sf-credproc --help`` and its own ``--help`` page (a named tuple:
+    a constant table's row, cheaper to define than a dataclass on every start)."""
+
+    help: str
+    description: str | None = None
+    usage: str | None = None
+    #: The exit codes below the options: for the commands that resolve settings.
+    exit_codes: bool = True
+
+
+#: Every command, in ``--help`` order; ``cache`` holds its actions (``COMMAND_OPTIONS`` names
+#: their options as ``"cache list"``).
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "get": Subcommand(
+        "print a credential (JSON) for the configured Salesforce user",
+        "Sign a JWT bearer assertion, exchange it at Salesforce, and print the credential as JSON "
+        "on stdout. Settings: flag > environment variable > config profile > default.",
+    ),
+    "exec": Subcommand(
+        "run a command with the credential in its environment",
+        "Obtain the credential (the cache included), then replace this process with COMMAND (no "
+        "shell), its environment extended with SF_ACCESS_TOKEN, SF_INSTANCE_URL, SF_TARGET_ORG, "
+        "SF_ORG_INSTANCE_URL, SFDX_ACCESS_TOKEN, SFDX_INSTANCE_URL and SF_CREDPROC_EXPIRATION "
+        "(SF_TARGET_ORG, the token when it is a session id, with SF_ORG_INSTANCE_URL lets the "
+        "Salesforce CLI use the org without logging in); with --cumulusci-org NAME, also "
+        "CUMULUSCI_ORG_<NAME> and CUMULUSCI_DISABLE_REFRESH. The exit status is the command's own.",
+        usage="sf-credproc exec [get options] -- COMMAND [ARGS...]",
+    ),
+    "serve": Subcommand(
+        "serve the credential to local programs over HTTP, refreshed ahead of expiry",
+        "Listen on loopback (or a Unix socket) and answer GET /credential with the credential, "
+        "kept fresh in the background: one login per session for any number of processes. "
+        "Clients send the server token as the Authorization header. The address is printed on "
+        "stdout when listening. SIGTERM drains and exits 0; SIGHUP re-reads the config file.",
+    ),
+    "agent": Subcommand(
+        "keep credential files fresh for other containers or programs",
+        "Write the credential to each --sink (atomically, never half-written) and rewrite it "
+        "ahead of expiry until SIGTERM; --once writes and exits.",
+    ),
+    "logout": Subcommand(
+        "revoke the cached token at Salesforce and delete it from the cache",
+        "Revoke the cached token of the identity the get options select "
+        "(/services/oauth2/revoke) and delete its cache entry. --key is not needed.",
+    ),
+    "cert": Subcommand(
+        "make the app's certificate (or a CSR) with the signing key",
+        "Make a self-signed X.509 certificate (PEM) for the connected app or External Client "
+        "App, signed by the key itself wherever it lives: a kms: key signs in KMS (needs "
+        "kms:GetPublicKey and kms:Sign). The SHA-256 fingerprint goes to stderr.",
+    ),
+    "doctor": Subcommand(
+        "check every step of the set-up and say what to fix",
+        "Check the configuration, the login URL, the key, the certificate (--cert), the clock "
+        "against the token endpoint, a real token exchange, and the cache directory. Exit 0 only "
+        "when every check passes. Never prints a secret.",
+    ),
+    "cache": Subcommand("list or clear cached tokens", exit_codes=False),
+    "demo": Subcommand(
+        "run 'get' end to end against a local emulator with a throwaway key",
+        "Start a local Salesforce emulator, register a throwaway key with it, run the real 'get' "
+        "pipeline against it and print the credential.",
+        exit_codes=False,
+    ),
+    "emulator": Subcommand(
+        "run a local Salesforce token endpoint emulator",
+        "Serve Salesforce's OAuth endpoints locally (token, revoke, userinfo) for offline "
+        "integration tests.",
+        exit_codes=False,
+    ),
+}
+
+CACHE_ACTIONS: dict[str, Subcommand] = {
+    "list": Subcommand(
+        "show cached tokens (user, login URL, expiration; never the token)", exit_codes=False
+    ),
+    "clear": Subcommand(
+        "delete the cached token the get options select, or --all",
+        "Delete the cache entry of the identity the get options select (no revocation: see "
+        "logout), or every entry with --all.",
+        exit_codes=False,
+    ),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the whole command line, or of ``command`` alone.
+
+    Given the command the command line names, only its own subparser is built: a run then pays
+    for its own options, not for the ~250 of every command (argparse builds a help formatter and
+    looks up translations for each; README, "Cold start, measured"). ``--help`` and a command
+    line naming no known command get the whole parser.
+    """
     parser = _Parser(
         prog="sf-credproc",
         description="Salesforce access tokens via the OAuth 2.0 JWT bearer flow, signed with a key "
@@ -44,121 +138,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sf-credproc {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, subcommand in SUBCOMMANDS.items():
+        if command is not None and name != command:
+            continue
+        sub = _add_subcommand(commands, name, subcommand)
+        if name == "cache":
+            actions = sub.add_subparsers(
+                dest="cache_command", metavar="ACTION", parser_class=_Parser
+            )
+            for action, spec in CACHE_ACTIONS.items():
+                add_options(_add_subcommand(actions, action, spec), f"cache {action}")
+        else:
+            add_options(sub, name)
+    return parser
 
-    get = commands.add_parser(
-        "get",
-        help="print a credential (JSON) for the configured Salesforce user",
-        description="Sign a JWT bearer assertion, exchange it at Salesforce, and print the "
-        "credential as JSON on stdout. Settings: flag > environment variable > config profile > "
-        "default.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_options(get, "get")
 
-    exec_parser = commands.add_parser(
-        "exec",
-        help="run a command with the credential in its environment",
-        usage="sf-credproc exec [get options] -- COMMAND [ARGS...]",
-        description="Obtain the credential (the cache included), then replace this process with "
-        "COMMAND (no shell), its environment extended with SF_ACCESS_TOKEN, SF_INSTANCE_URL, "
-        "SF_TARGET_ORG, SF_ORG_INSTANCE_URL, SFDX_ACCESS_TOKEN, SFDX_INSTANCE_URL and "
-        "SF_CREDPROC_EXPIRATION (SF_TARGET_ORG, the token when it is a session id, with "
-        "SF_ORG_INSTANCE_URL lets the Salesforce CLI use the org without logging in); with "
-        "--cumulusci-org NAME, also CUMULUSCI_ORG_<NAME> and CUMULUSCI_DISABLE_REFRESH. The exit "
-        "status is the command's own.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_options(exec_parser, "exec")
+def parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser ``argv`` needs: its command's alone when it starts with a command's name."""
+    first = argv[0] if argv else None
+    return build_parser(first if first in SUBCOMMANDS else None)
 
-    serve = commands.add_parser(
-        "serve",
-        help="serve the credential to local programs over HTTP, refreshed ahead of expiry",
-        description="Listen on loopback (or a Unix socket) and answer GET /credential with the "
-        "credential, kept fresh in the background: one login per session for any number of "
-        "processes. Clients send the server token as the Authorization header. The address is "
-        "printed on stdout when listening. SIGTERM drains and exits 0; SIGHUP re-reads the config "
-        "file.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_options(serve, "serve")
 
-    agent = commands.add_parser(
-        "agent",
-        help="keep credential files fresh for other containers or programs",
-        description="Write the credential to each --sink (atomically, never half-written) and "
-        "rewrite it ahead of expiry until SIGTERM; --once writes and exits.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def _add_subcommand(
+    subparsers: argparse._SubParsersAction[_Parser], name: str, subcommand: Subcommand
+) -> _Parser:
+    extra: dict[str, Any] = {}
+    if subcommand.usage is not None:
+        extra["usage"] = subcommand.usage
+    if subcommand.exit_codes:
+        extra["epilog"] = EXIT_CODES_HELP
+        extra["formatter_class"] = argparse.RawDescriptionHelpFormatter
+    parser = subparsers.add_parser(
+        name, help=subcommand.help, description=subcommand.description, **extra
     )
-    add_options(agent, "agent")
-
-    logout = commands.add_parser(
-        "logout",
-        help="revoke the cached token at Salesforce and delete it from the cache",
-        description="Revoke the cached token of the identity the get options select "
-        "(/services/oauth2/revoke) and delete its cache entry. --key is not needed.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_options(logout, "logout")
-
-    cert = commands.add_parser(
-        "cert",
-        help="make the app's certificate (or a CSR) with the signing key",
-        description="Make a self-signed X.509 certificate (PEM) for the connected app or External "
-        "Client App, signed by "
-        "the key itself wherever it lives: a kms: key signs in KMS (needs kms:GetPublicKey and "
-        "kms:Sign). The SHA-256 fingerprint goes to stderr.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_options(cert, "cert")
-
-    doctor = commands.add_parser(
-        "doctor",
-        help="check every step of the set-up and say what to fix",
-        description="Check the configuration, the login URL, the key, the certificate (--cert), "
-        "the clock against the token endpoint, a real token exchange, and the cache directory. "
-        "Exit 0 only when every check passes. Never prints a secret.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_options(doctor, "doctor")
-
-    cache = commands.add_parser("cache", help="list or clear cached tokens")
-    cache_commands = cache.add_subparsers(
-        dest="cache_command", metavar="ACTION", parser_class=_Parser
-    )
-    listing = cache_commands.add_parser(
-        "list", help="show cached tokens (user, login URL, expiration; never the token)"
-    )
-    add_options(listing, "cache list")
-    clear = cache_commands.add_parser(
-        "clear",
-        help="delete the cached token the get options select, or --all",
-        description="Delete the cache entry of the identity the get options select (no "
-        "revocation: see logout), or every entry with --all.",
-    )
-    add_options(clear, "cache clear")
-
-    demo = commands.add_parser(
-        "demo",
-        help="run 'get' end to end against a local emulator with a throwaway key",
-        description="Start a local Salesforce emulator, register a throwaway key with it, run the "
-        "real 'get' pipeline against it and print the credential.",
-    )
-    add_options(demo, "demo")
-
-    emulator = commands.add_parser(
-        "emulator",
-        help="run a local Salesforce token endpoint emulator",
-        description="Serve Salesforce's OAuth endpoints locally (token, revoke, userinfo) for "
-        "offline integration tests.",
-    )
-    add_options(emulator, "emulator")
     return parser
 
 

@@ -3,9 +3,9 @@
 The built-in schemes are the ones ``config.key_uri`` parses; any other scheme is a signer plugin
 (``plugin_source.py``), so built-in schemes always win. A new backend is one module with a
 ``from_uri(uri, context)`` factory and one line here: no other adapter changes, and no caller tests
-the scheme. Every adapter but ``file:`` and ``env:`` is imported only when its scheme is used: the
-AWS ones load botocore, Vault's and PKCS#11's their clients (python-pkcs11 is an optional extra),
-and a ``file:`` key's cold start pays for none of them.
+the scheme. Every adapter is imported only when its scheme is used: the AWS ones load botocore,
+Vault's and PKCS#11's their clients (python-pkcs11 is an optional extra), and a cold start pays for
+its own adapter alone.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import InternalError
-from .env_source import EnvironmentKeySource
-from .file_source import FileKeySource
 
 if TYPE_CHECKING:
     from ..config.key_uri import KeyUri
@@ -70,6 +68,18 @@ def _azurekv(uri: KeyUri, context: KeySourceContext) -> KeySource:
     return AzureKeyVaultKeySource.from_uri(uri, context)
 
 
+def _file(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .file_source import FileKeySource
+
+    return FileKeySource.from_uri(uri, context)
+
+
+def _env(uri: KeyUri, context: KeySourceContext) -> KeySource:
+    from .env_source import EnvironmentKeySource
+
+    return EnvironmentKeySource.from_uri(uri, context)
+
+
 def _plugin(uri: KeyUri, context: KeySourceContext) -> KeySource:
     from .plugin_source import PluginKeySource
 
@@ -86,8 +96,8 @@ BUILTIN_KEY_SOURCES: Mapping[str, KeySourceFactory] = {
     "pkcs11": _pkcs11,
     "gcpkms": _gcpkms,
     "azurekv": _azurekv,
-    "file": FileKeySource.from_uri,
-    "env": EnvironmentKeySource.from_uri,
+    "file": _file,
+    "env": _env,
 }
 
 
