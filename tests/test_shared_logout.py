@@ -14,7 +14,8 @@ from shared_tier import items, local_entries, machine
 
 from sf_credproc.emulator import SalesforceEmulator
 
-TIMEOUT = 10.0
+#: Generous: the shared tier gets a share of it, and moto shares the test worker's CPU under load.
+TIMEOUT = 30.0
 DELETE_ITEM = "DynamoDB_20120810.DeleteItem"
 
 
@@ -79,11 +80,11 @@ def test_an_unreachable_table_is_a_loud_warning(
         getattr(aws_fault_proxy, fault)(DELETE_ITEM)
     run, elapsed = run_timed(command(name, org, key), env)
     assert run.code == 0 and run.stdout == "" and "Traceback" not in run.stderr
-    assert elapsed < TIMEOUT + 3  # the watchdog's end, and a loaded start
+    assert elapsed < TIMEOUT * 1.25  # the watchdog's end, and a loaded start
     warnings = [line for line in run.stderr.splitlines() if "warning:" in line]
     assert len(warnings) == 1 and len(run.stderr.splitlines()) == 2, run.stderr
     assert warnings[0].startswith("sf-credproc: warning: shared cache dynamodb://")
-    assert "was NOT deleted" in warnings[0] and "cache clear" in warnings[0]
+    assert "may not have been deleted" in warnings[0] and "cache clear" in warnings[0]
     assert local_entries(env) == []  # the local part is done all the same
     # A reset or no route: the item remains, as the warning says. A hung call's delete reached the
     # table though its answer never came, which the command cannot tell: the item is gone.

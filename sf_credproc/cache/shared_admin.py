@@ -60,7 +60,8 @@ class SharedItemOfIdentity:
             log.warning(
                 "shared-cache",
                 f"shared cache {self.where} is unavailable ({problem}); its "
-                f"item for {username} was NOT deleted and the next get on any machine may print "
+                f"item for {username} may not have been deleted (a call that got no answer may "
+                "still have reached the table), and the next get on any machine may print "
                 "that token: run 'sf-credproc cache clear' with the same options once the table "
                 "can be reached",
             )
