@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .deadline import Deadline
 from .errors import ConfigError, TransientError
@@ -30,8 +30,7 @@ class HttpAnswer:
     date: str | None = None
 
 
-@dataclass(frozen=True)
-class Peer:
+class Peer(NamedTuple):
     """How messages name the peer and the fixes they give for its transport failures."""
 
     #: The peer as messages say it: a URL, or ``Vault at https://vault:8200``.

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from . import log
 from .clock import Clock
@@ -21,8 +20,7 @@ from .errors import TransientError
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """At most ``max_attempts`` tries, waits growing from ``base_seconds`` to ``cap_seconds``."""
 
     max_attempts: int = 4

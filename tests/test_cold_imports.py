@@ -4,11 +4,15 @@ Each test runs the installed console script as a real process under ``-X importt
 modules it loaded from that profile: a ``file:`` key loads no AWS library at all (nor a TOML reader
 without a config file, nor the token cache with ``--no-cache``), a ``kms:`` key loads botocore but
 neither boto3 nor ``s3transfer`` (which ``import boto3`` alone pulls in); neither loads another key
-source's adapter, the shared tier's item or another format's helpers.
+source's adapter, the shared tier's item or another format's helpers. The records its modules
+define are named tuples, except those that hold a secret (below).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import inspect
 import json
 import subprocess
 import sys
@@ -78,3 +82,36 @@ def test_a_kms_key_loads_botocore_without_boto3_or_s3transfer(
     for package in ("boto3", "s3transfer"):
         assert not loaded(package, modules), package
     assert org.token_request_count == 1
+
+
+#: The frozen dataclasses a cold ``get`` may define, each with why it is not a named tuple. Each
+#: costs ~0.5 ms of every start on 3.11 (its generated methods are compiled from source), a named
+#: tuple ~0.05 ms; but a tuple unpacks, and ``"%s" % record`` formats its fields, so a record that
+#: holds a secret (or may: a value pasted by mistake) stays a dataclass, its ``repr`` guarded.
+SECRET_HOLDERS = {
+    "sf_credproc.config.settings.Settings": "the passphrase, the AppRole secret id, the PIN",
+    "sf_credproc.cli.context.CommandContext": "the environment",
+    "sf_credproc.config.sources.SettingSources": "the environment",
+    "sf_credproc.config.values.RawValue": "any setting's value, a secret one included",
+    "sf_credproc.config.key_uri.KeyUri": "a target that may be key material pasted by mistake",
+    "sf_credproc.credential.Credential": "the access token",
+    "sf_credproc.oauth.token_response.TokenResponse": "the access token",
+    "sf_credproc.http_call.HttpAnswer": "a body that may hold a token",
+    "sf_credproc.keys.source.KeySourceContext": "the environment and the passphrase",
+    "sf_credproc.keys.file_source.FileKeySource": "the passphrase",
+}
+
+
+def test_the_cold_path_keeps_dataclasses_for_records_that_hold_secrets(
+    org: FaultyEmulator, env: dict[str, str], key: str
+) -> None:
+    modules = imported_modules(get_args(org, key, "--no-cache"), env)
+    defined = set()
+    for name in sorted(module for module in modules if loaded("sf_credproc", {module})):
+        module = importlib.import_module(name)
+        defined |= {
+            f"{name}.{cls.__name__}"
+            for cls in vars(module).values()
+            if inspect.isclass(cls) and cls.__module__ == name and dataclasses.is_dataclass(cls)
+        }
+    assert defined == set(SECRET_HOLDERS)

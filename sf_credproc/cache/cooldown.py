@@ -28,8 +28,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from .. import log
@@ -54,8 +53,7 @@ def cooldown_stem(host: str, username: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class CoolDown:
+class CoolDown(NamedTuple):
     """A cool-down: when it began and when it ends (whole Unix seconds)."""
 
     began: int

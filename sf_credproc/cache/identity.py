@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class CacheIdentity:
+class CacheIdentity(NamedTuple):
     """Who a token is for. The key source is not part of it: rotating a key keeps the session."""
 
     token_endpoint: str

@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .. import log
 from ..credential import Credential
@@ -32,8 +31,7 @@ class LogIn(Protocol):
     def __call__(self, *, patient: bool = True) -> Credential: ...
 
 
-@dataclass(frozen=True)
-class RejectedToken:
+class RejectedToken(NamedTuple):
     """A token a consumer saw answered with 401 ``INVALID_SESSION_ID`` (``--rejected-sha256``):
     named by its SHA-256 only, so the token itself never travels on a command line."""
 
@@ -41,7 +39,7 @@ class RejectedToken:
     sha256: str
     #: Asks Salesforce whether the token is dead: True (401/403), False (it answers: the 401 had
     #: another cause); raises ``TransientError`` when it cannot tell (``oauth/userinfo.py``).
-    is_dead: Callable[[Credential], bool] = field(repr=False, compare=False)
+    is_dead: Callable[[Credential], bool]
 
     def names(self, credential: Credential) -> bool:
         """True when ``credential`` holds the rejected token."""
@@ -49,8 +47,7 @@ class RejectedToken:
         return hmac.compare_digest(digest, self.sha256)
 
 
-@dataclass(frozen=True)
-class CacheRequest:
+class CacheRequest(NamedTuple):
     """What one command asks a cache for."""
 
     identity: CacheIdentity
@@ -63,13 +60,12 @@ class CacheRequest:
     #: Log in even if a fresh token is kept, and replace it (``--refresh``).
     refresh: bool
     #: The command's deadline: waiting for a lock or a lease ends with it.
-    deadline: Deadline = field(repr=False)
+    deadline: Deadline
     #: Compare and refresh: the token a consumer saw rejected, if any.
     rejected: RejectedToken | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The credential to print, and where the cache keeps it (None when it is not kept)."""
 
     credential: Credential

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, TextIO
 
 from ..errors import ExitStatus
 
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 ReplaceProcess = Callable[[str, list[str], dict[str, str]], NoReturn]
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """A command's settings, and its deadline (``--timeout``), which starts when they resolve."""
 
     settings: Settings

@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from ..local_files import FileTooLargeError, NotRegularFileError, read_regular_file
@@ -20,12 +19,11 @@ from ..paths import CONFIG_ENV, config_path
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class ConfigFile:
+class ConfigFile(NamedTuple):
     """The profiles of one config file (empty when the default file does not exist)."""
 
     path: str
-    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    profiles: Mapping[str, Mapping[str, Any]]
 
 
 def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) -> ConfigFile:
@@ -33,7 +31,7 @@ def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) 
     path, explicit = config_path(environ)
     if os.path.realpath(path) == os.devnull:
         # SF_CREDPROC_CONFIG=/dev/null (or a link to it): the usual way to say "no config file".
-        return ConfigFile(path)
+        return ConfigFile(path, {})
     try:
         raw = read_regular_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
@@ -42,7 +40,7 @@ def load_config_file(environ: Mapping[str, str], allowed_keys: Collection[str]) 
                 f"config file {path} (from {CONFIG_ENV}) does not exist",
                 hint=f"Create it, or unset {CONFIG_ENV}",
             ) from None
-        return ConfigFile(path)
+        return ConfigFile(path, {})
     except (NotRegularFileError, FileTooLargeError) as error:
         raise ConfigError(
             f"config file {path} {error}",

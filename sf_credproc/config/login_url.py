@@ -16,7 +16,7 @@ from the validated parts, so the host the policy approves is the host urllib3 co
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import ConfigError
 from .host_names import canonical_host, host_in_url, is_loopback_host, matches_trusted_host
@@ -43,8 +43,7 @@ _PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+\Z")
 _URL_HINT = "Use a URL such as https://login.salesforce.com or https://MYDOMAIN.my.salesforce.com"
 
 
-@dataclass(frozen=True)
-class LoginUrl:
+class LoginUrl(NamedTuple):
     """A validated login URL, kept as its parts: every URL we request is built from them."""
 
     scheme: str

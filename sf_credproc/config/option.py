@@ -7,8 +7,8 @@ README's settings table are all generated, so that a default or a range is writt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Kind(Enum):
@@ -24,8 +24,7 @@ class Kind(Enum):
     REPEATED = "repeated"  #: a command's own flag, given any number of times (a list)
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One option of one or more commands.
 
     A *setting* has a profile key and is resolved flag > environment variable > config profile >

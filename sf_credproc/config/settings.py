@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from ..log import one_line
@@ -235,8 +235,7 @@ def resolve_cache_dir(flags: Mapping[str, Any], environ: Mapping[str, str]) -> s
     return resolve_cache_view(flags, environ).directory
 
 
-@dataclass(frozen=True)
-class Windows:
+class Windows(NamedTuple):
     """``--session-ttl`` and the two refresh windows, resolved and checked together."""
 
     session_ttl_seconds: int
@@ -246,8 +245,7 @@ class Windows:
     mandatory_ttl_seconds: int
 
 
-@dataclass(frozen=True)
-class CacheView:
+class CacheView(NamedTuple):
     """What ``cache list`` needs to say each entry's state as ``get`` would judge it."""
 
     directory: str

@@ -7,8 +7,7 @@ RSA keys of 2048 bits or more. Error messages describe the material, never quote
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import KeySourceError
 
@@ -28,8 +27,7 @@ _NOT_PRIVATE_MARKERS = (
 )
 
 
-@dataclass(frozen=True)
-class PassphraseHints:
+class PassphraseHints(NamedTuple):
     """What to do about an encrypted key, which depends on where a source takes its passphrase."""
 
     missing: str

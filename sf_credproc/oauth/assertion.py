@@ -8,8 +8,7 @@ a NumericDate (RFC 7519 section 2: seconds, an integer here) a few minutes ahead
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -18,8 +17,7 @@ if TYPE_CHECKING:
 ASSERTION_LIFETIME_SECONDS = 180
 
 
-@dataclass(frozen=True)
-class Claims:
+class Claims(NamedTuple):
     """The claims of one assertion; ``jti`` makes each one unique."""
 
     iss: str

@@ -9,7 +9,7 @@ bounded line before it reaches a message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ..config.login_url import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE, TOKEN_PATH
@@ -20,8 +20,7 @@ LEGACY_AUDIENCES = (PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE)
 MY_DOMAIN_SUFFIX = ".my.salesforce.com"
 
 
-@dataclass(frozen=True)
-class ExchangeContext:
+class ExchangeContext(NamedTuple):
     """What error messages may name: the endpoint, the user, the app and the audience sent."""
 
     token_endpoint: str
