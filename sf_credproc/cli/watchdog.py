@@ -11,9 +11,16 @@ started with SIGTERM ignored (``catch_sigterm``). Only the main thread can take 
 
 from __future__ import annotations
 
-import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import signal
+else:
+    try:  # CPython's built-in module, as in ``shell_signals.py``: ``signal``'s enums cost every start
+        import _signal as signal
+    except ImportError:  # an interpreter without it
+        import signal
 
 from ..errors import Terminated, TransientError
 
