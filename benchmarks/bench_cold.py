@@ -15,9 +15,11 @@ noise hits them all alike. The figures are medians of whole processes, the peak 
 runs each (GNU time), and where the time goes:
 
 - ``interpreter``: ``python -c pass``;
-- the floor twice: with the interpreter's usual exit, and ending at once as sf-credproc ends a
-  finished command (``os._exit`` after a flush; ``floor_cold.py``): the second is the like-for-like
-  floor, since the teardown is no part of the work no design can avoid;
+- the floor three times: with the interpreter's usual exit; ending at once as sf-credproc ends a
+  finished command (``os._exit`` after a flush; ``floor_cold.py``); and ending at once with the
+  cyclic garbage collector off, as sf-credproc runs a one-shot command (``launch.is_one_shot``).
+  The third is the like-for-like floor (``vs_floor_like_for_like_ms``): neither the teardown nor
+  the collections are part of the work no design can avoid;
 - ``imports``: a process importing what the command imports (the top-level modules of its
   ``-X importtime`` profile), less the interpreter; the floor times its own phases inside;
 - ``work``: the rest (key, signing, exchange, and for sf-credproc settings and the cache);
@@ -169,6 +171,7 @@ def measure(
         import_seconds: dict[str, list[float]] = {name: [] for name in import_only}
 
         ending_at_once = {"SF_CREDPROC_FLOOR_EXIT_NOW": "1"}
+        like_for_like = {**ending_at_once, "SF_CREDPROC_FLOOR_NO_GC": "1"}
         seconds: dict[str, list[float]] = {
             name: []
             for name in [
@@ -176,6 +179,7 @@ def measure(
                 *commands,
                 "file/floor skipping the RSA key check",
                 *(f"{source}/floor ending at once" for source in sources),
+                *(f"{source}/floor like for like" for source in sources),
             ]
         }
         skip_key_ms: list[float] = []
@@ -200,6 +204,8 @@ def measure(
                 command, env = commands[f"{source}/floor"]
                 elapsed, _ = timed(command, {**env, **ending_at_once})
                 seconds[f"{source}/floor ending at once"].append(elapsed)
+                elapsed, _ = timed(command, {**env, **like_for_like})
+                seconds[f"{source}/floor like for like"].append(elapsed)
             # What skipping the RSA key check would save (README: validation is kept).
             command, env = commands["file/floor"]
             skipping, out = timed(command, {**env, "SF_CREDPROC_FLOOR_SKIP_RSA_VALIDATION": "1"})
@@ -220,11 +226,13 @@ def measure(
             floor_command, env = commands[f"{source}/floor"]
             floor_ms = statistics.median(seconds[f"{source}/floor"]) * 1000
             at_once_ms = statistics.median(seconds[f"{source}/floor ending at once"]) * 1000
+            like_ms = statistics.median(seconds[f"{source}/floor like for like"]) * 1000
             floor_modules = profiles[f"{source}/floor"]
             row: dict[str, object] = {
                 "floor": {
                     "total_ms": round(floor_ms, 1),
                     "ending_at_once_ms": round(at_once_ms, 1),
+                    "like_for_like_ms": round(like_ms, 1),
                     "peak_rss_kib_ending_at_once": median_or_none(
                         [
                             peak_rss_kib(floor_command, {**env, **ending_at_once})
@@ -253,6 +261,7 @@ def measure(
                     "total_ms": round(total_ms, 1),
                     "vs_floor_ms": round(total_ms - floor_ms, 1),
                     "vs_floor_ending_at_once_ms": round(total_ms - at_once_ms, 1),
+                    "vs_floor_like_for_like_ms": round(total_ms - like_ms, 1),
                     "peak_rss_kib": median_or_none(
                         [peak_rss_kib(command, env) for _ in range(rss_runs)]
                     ),

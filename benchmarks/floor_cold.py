@@ -17,15 +17,21 @@ by ``bench_cold.py`` around it. ``SF_CREDPROC_FLOOR_SKIP_RSA_VALIDATION=1`` load
 with ``unsafe_skip_rsa_key_validation=True``: what skipping the check would save (README, "Cold
 start, measured"). ``SF_CREDPROC_FLOOR_EXIT_NOW=1`` ends the process as sf-credproc ends a finished
 command (``launch.end_process``: flush, then ``os._exit``), without the interpreter's teardown,
-which is no part of the work above: the floor to compare sf-credproc with, like for like.
+which is no part of the work above. ``SF_CREDPROC_FLOOR_NO_GC=1`` also runs it with the cyclic
+garbage collector off, as sf-credproc runs a command that ends when its work is done
+(``launch.is_one_shot``): the collections are no part of the work either. With both, this is the
+floor to compare sf-credproc with, like for like.
 """
 
+import gc
 import json
 import os
 import sys
 import time
 from typing import Any
 
+if os.environ.get("SF_CREDPROC_FLOOR_NO_GC") == "1":
+    gc.disable()
 started = time.perf_counter()
 source, key_ref, token_url, audience, client_id, username = sys.argv[1:7]
 

@@ -31,12 +31,15 @@ def test_bench_cold_reports_the_floor_and_the_command_for_each_key_source() -> N
         floor = results[source]["floor"]
         for phase in (
             "imports_ms", "key_ms", "signing_ms", "exchange_ms", "total_ms", "ending_at_once_ms",
+            "like_for_like_ms",
         ):  # fmt: skip
             assert floor[phase] > 0, (source, phase)
         subject = results[source]["sf-credproc"]
         assert subject["total_ms"] > 0
         like_for_like = subject["total_ms"] - floor["ending_at_once_ms"]
         assert abs(subject["vs_floor_ending_at_once_ms"] - like_for_like) < 0.2  # rounding
+        strict = subject["total_ms"] - floor["like_for_like_ms"]
+        assert abs(subject["vs_floor_like_for_like_ms"] - strict) < 0.2
         assert subject["imports_ms"] > 0
         extra = subject["extra_imports"]
         assert extra["modules"] > 0  # sf-credproc's own modules, at least
