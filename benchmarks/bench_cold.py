@@ -19,7 +19,8 @@ runs each (GNU time), and where the time goes:
   finished command (``os._exit`` after a flush; ``floor_cold.py``); and ending at once with the
   cyclic garbage collector off, as sf-credproc runs a one-shot command (``launch.is_one_shot``).
   The third is the like-for-like floor (``vs_floor_like_for_like_ms``): neither the teardown nor
-  the collections are part of the work no design can avoid;
+  the collections are part of the work no design can avoid. ``paired_vs_floor_like_for_like_ms``
+  is the median of each round's own difference, steadier on a machine whose speed drifts;
 - ``imports``: a process importing what the command imports (the top-level modules of its
   ``-X importtime`` profile), less the interpreter; the floor times its own phases inside;
 - ``work``: the rest (key, signing, exchange, and for sf-credproc settings and the cache);
@@ -262,6 +263,20 @@ def measure(
                     "vs_floor_ms": round(total_ms - floor_ms, 1),
                     "vs_floor_ending_at_once_ms": round(total_ms - at_once_ms, 1),
                     "vs_floor_like_for_like_ms": round(total_ms - like_ms, 1),
+                    # The same gap as the median of each round's own difference: machine noise
+                    # that comes and goes over a run cancels out within a round.
+                    "paired_vs_floor_like_for_like_ms": round(
+                        1000
+                        * statistics.median(
+                            subject - floor
+                            for subject, floor in zip(
+                                seconds[f"{source}/{name}"],
+                                seconds[f"{source}/floor like for like"],
+                                strict=True,
+                            )
+                        ),
+                        1,
+                    ),
                     "peak_rss_kib": median_or_none(
                         [peak_rss_kib(command, env) for _ in range(rss_runs)]
                     ),
