@@ -150,8 +150,20 @@ class OpenBao:
         return self.enable(mount or unique("transit"), "transit")
 
     def enable_kv(self, mount: str | None = None, *, version: int = 2) -> str:
-        """A new KV mount, version 2 (or 1 for the negative cases)."""
-        return self.enable(mount or unique("kv"), "kv", {"version": str(version)})
+        """A new KV mount, version 2 (or 1 for the negative cases), ready for use.
+
+        A new version 2 mount first sets up its versioned storage and, until it is done, answers
+        every call with HTTP 400 "Upgrading from non-versioned to versioned data" (a write made
+        then fails the test's arrangement): wait until its configuration reads.
+        """
+        mount = self.enable(mount or unique("kv"), "kv", {"version": str(version)})
+        if version == 2:
+            give_up = time.monotonic() + 30
+            while (answer := self.call("GET", f"{mount}/config")).status != 200:
+                if time.monotonic() > give_up:
+                    raise OpenBaoError(f"KV mount {mount} not ready: {answer.errors}")
+                time.sleep(0.05)
+        return mount
 
     # -- Transit ----------------------------------------------------------------------------
 
