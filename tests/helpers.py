@@ -201,6 +201,14 @@ def run_cli(
     return run
 
 
+def under_load(seconds: float) -> float:
+    """An allowance of ``seconds`` for work outside a deadline (a process's start, the unwinding
+    after it), times the processes ready to run per core (the one-minute load average), at least
+    once: as strict as written on an idle machine, and not a measure of a busy one."""
+    per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return seconds * max(1.0, per_core)
+
+
 def run_timed(args: Sequence[str], env: Mapping[str, str]) -> tuple[Run, float]:
     """``run_cli``, and how long the command took as it saw it: real time plus the waits its
     clock skipped, never less than the real time (so a bound on it is at least as strict)."""

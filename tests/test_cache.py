@@ -27,6 +27,7 @@ from helpers import (
     run_process,
     run_timed,
     throwaway_key,
+    under_load,
 )
 
 
@@ -332,7 +333,7 @@ def test_waiters_give_up_at_the_deadline(
         fcntl.flock(held, fcntl.LOCK_EX)  # another process is "logging in"
         run, elapsed = run_timed(get_args(org, key, "--refresh", "--timeout", "1"), env)
     run.assert_failed(5, "another sf-credproc process", "1 s deadline")
-    assert elapsed < 1 + 3
+    assert elapsed < 1 + under_load(3)
 
 
 def test_a_killed_lock_holder_does_not_wedge_the_others(

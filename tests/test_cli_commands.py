@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from helpers import CLIENT_ID, USERNAME, Run, get_args, pem_private, run_cli
+from helpers import CLIENT_ID, USERNAME, Run, get_args, pem_private, run_cli, under_load
 from trickling_server import trickling_server
 
 from sf_credproc.cli.main import COMMANDS
@@ -255,7 +255,7 @@ def test_doctor_is_cut_at_its_deadline_by_the_same_watchdog(
     assert "the 2 s deadline passed" in doctor_report(run)["clock"]["detail"]
     # The trickled head alone would take 40 s: well under that is the cut, with room for a loaded
     # machine's start-up (a tighter bound measured the machine, not the deadline).
-    assert elapsed < 2 + 8
+    assert elapsed < 2 + under_load(8)
 
 
 def test_a_private_key_never_reaches_a_status_line(

@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import EXE, Run, assert_no_leaks, get_args, run_cli, run_process, run_timed
+from helpers import (
+    EXE,
+    Run,
+    assert_no_leaks,
+    get_args,
+    run_cli,
+    run_process,
+    run_timed,
+    under_load,
+)
 
 from sf_credproc.cache.disk import MAX_FILE_BYTES
 from sf_credproc.cache.files import FileTokenCache
@@ -30,7 +39,7 @@ from sf_credproc.keys.pem import MAX_KEY_MATERIAL_BYTES
 TIMEOUT_SECONDS = 30
 #: What a command needs outside its deadline (the interpreter's start, imports, the fast path,
 #: parsing the command line) on an idle machine, with room to spare. On a busy one a process gets a
-#: fraction of a core, so the allowance grows with the load (``load_allowance``).
+#: fraction of a core, so the allowance grows with the load (``helpers.under_load``).
 START_SECONDS = 3.0
 KINDS = ["fifo", "device", "directory", "symlink", "oversize"]
 
@@ -61,19 +70,12 @@ def plant(path: Path, kind: str, oversize_bytes: int) -> None:
             handle.write(b"#" * (oversize_bytes + 1))
 
 
-def load_allowance() -> float:
-    """``START_SECONDS`` times the processes ready to run per core (the one-minute load average),
-    at least once: 6 s with the suite alone on 2 cores, a minute under a load of 40."""
-    per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
-    return START_SECONDS * max(1.0, per_core)
-
-
 def run_process_timed(args: list[str], env: dict[str, str]) -> tuple[Run, float]:
     """As a process: the fast path meets the hostile file first (it takes the config file's
     identity and reads the cache), before the full command does. Blocking forever before the
     watchdog is armed (the fast path) ends at the timeout: the test fails."""
     started = time.monotonic()
-    run = run_process(args, env, timeout=TIMEOUT_SECONDS + 20 + load_allowance())
+    run = run_process(args, env, timeout=TIMEOUT_SECONDS + 20 + under_load(START_SECONDS))
     return run, time.monotonic() - started
 
 
@@ -81,7 +83,7 @@ def assert_within_deadline(elapsed: float) -> None:
     """The deadline, its watchdog's grace and what runs outside it. Blocking past the deadline
     ends at the watchdog (exit 5, never the code these tests expect); this bound catches what a
     watchdog cannot: a wait before it is armed, or one that still ends in time."""
-    bound = TIMEOUT_SECONDS + GRACE_SECONDS + load_allowance()
+    bound = TIMEOUT_SECONDS + GRACE_SECONDS + under_load(START_SECONDS)
     assert elapsed < bound, f"took {elapsed:.2f} s, more than {bound:.1f} s"
 
 
@@ -261,7 +263,7 @@ def test_cert_out_never_writes_through_a_planted_symlink(
         stderr=subprocess.PIPE,
         text=True,
     )
-    stdout, stderr = process.communicate(timeout=60 + load_allowance())
+    stdout, stderr = process.communicate(timeout=60 + under_load(START_SECONDS))
     assert_no_leaks(Run(process.returncode, stdout, stderr))
     assert process.returncode == 0, stderr
     planted = [tmp_path / f".{out.name}.{process.pid}.part", *decoys]

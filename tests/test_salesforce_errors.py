@@ -21,6 +21,7 @@ from helpers import (
     run_cli,
     run_timed,
     throwaway_key,
+    under_load,
 )
 
 
@@ -171,7 +172,7 @@ def test_hanging_token_endpoint_ends_at_the_deadline(env: dict[str, str], key: s
             [*args, "--login-url", f"http://127.0.0.1:{port}", "--key", key], env
         )
     run.assert_failed(5, "did not answer within")
-    assert elapsed < 2 + 3  # the deadline, plus interpreter start-up and imports
+    assert elapsed < 2 + under_load(3)  # the deadline, plus imports and the unwinding
 
 
 MY_DOMAIN = "https://acme.my.salesforce.com"
