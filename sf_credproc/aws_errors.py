@@ -8,7 +8,7 @@ Imported by the adapters that call AWS only (it loads ``botocore.exceptions``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,8 +37,7 @@ ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "403"}
 AWS_ERRORS = (BotoCoreError, ClientError)
 
 
-@dataclass(frozen=True)
-class AwsTarget:
+class AwsTarget(NamedTuple):
     """What a call is about, for error messages: ``kms:Sign`` on ``kms:alias/sf``."""
 
     action: str
