@@ -98,7 +98,6 @@ SECRET_HOLDERS = {
     "sf_credproc.oauth.token_response.TokenResponse": "the access token",
     "sf_credproc.http_call.HttpAnswer": "a body that may hold a token",
     "sf_credproc.keys.source.KeySourceContext": "the environment and the passphrase",
-    "sf_credproc.keys.file_source.FileKeySource": "the passphrase",
 }
 
 

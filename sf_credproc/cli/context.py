@@ -45,7 +45,7 @@ class SettingsResolver(Protocol):
     ) -> Resolved: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a context, compared by identity
 class CommandContext:
     """One command's world: the process's, or a test's fakes."""
 

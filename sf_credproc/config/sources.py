@@ -17,7 +17,7 @@ from .options import DEFAULT_PROFILE, OPTIONS_BY_NAME, PROFILE_ENV, PROFILE_KEYS
 from .values import RawValue, check_choice
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a context, compared by identity
 class SettingSources:
     """The flags (``None`` when absent), the environment and the selected profile of one call."""
 

@@ -6,7 +6,6 @@ run time the caller needs ``kms:Sign`` only (no ``DescribeKey``, no ``GetPublicK
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .kms_key import KmsRsaPrivateKey
@@ -17,12 +16,18 @@ if TYPE_CHECKING:
     from .source import AwsClientFactory, KeySourceContext
 
 
-@dataclass(frozen=True)
 class KmsKeySource:
-    """A KMS asymmetric key (``KeySpec`` RSA_2048/3072/4096, ``KeyUsage`` SIGN_VERIFY)."""
+    """A KMS asymmetric key (``KeySpec`` RSA_2048/3072/4096, ``KeyUsage`` SIGN_VERIFY).
 
-    uri: KeyUri
-    aws: AwsClientFactory
+    A plain class, as the ``pkcs11:`` and ``azurekv:`` adapters are: a dataclass would cost every
+    cold start with a ``kms:`` key about half a millisecond (README, "Cold start, measured")."""
+
+    def __init__(self, uri: KeyUri, aws: AwsClientFactory) -> None:
+        self.uri = uri
+        self.aws = aws
+
+    def __repr__(self) -> str:
+        return f"KmsKeySource({str(self.uri)!r})"
 
     @classmethod
     def from_uri(cls, uri: KeyUri, context: KeySourceContext) -> KmsKeySource:

@@ -40,7 +40,7 @@ class KeySource(Protocol):
     def load_key(self) -> RSAPrivateKey: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a context, compared by identity
 class KeySourceContext:
     """What an adapter may use besides its URI. New backends add fields here with defaults, so
     that the adapters already written need no change."""
