@@ -97,6 +97,14 @@ def test_jitter_covers_its_range_and_never_shortens_the_window() -> None:
         assert MIN_TTL <= window <= MIN_TTL * (1 + MAX_JITTER_FRACTION)
 
 
+def test_the_window_rounded_up_reaches_the_top_of_its_range() -> None:
+    """A jitter just under its maximum, rounded up to whole seconds, gives exactly the top of the
+    range: 600 s * (1 + 0.0988) = 659.3 s becomes 660 s (an identity seen on a host named "vm")."""
+    stem = "21ec5ce446308505ea2bd5dbcd8115f297012bf34d6464b4d7c3fdbbcdcced8e"
+    assert MAX_JITTER_FRACTION - 0.002 < jitter_fraction(stem, "vm") < MAX_JITTER_FRACTION
+    assert advisory_seconds(MIN_TTL, stem, "vm") == 660
+
+
 def test_the_shared_tier_keeps_a_token_through_an_outage_like_the_local_cache(
     org: FaultyEmulator, shared: dict[str, str], key: str, tmp_path: Path
 ) -> None:
