@@ -79,8 +79,13 @@ class ConnectionSet:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open: set[HttpConnection] = set()
+        #: The server is closing: a connection made now is closed at once, as the idle ones are.
+        self.stopping = False
         self._empty = asyncio.Event()
         self._empty.set()
+
+    def stop(self) -> None:
+        self.stopping = True
 
     def add(self, connection: HttpConnection) -> bool:
         if len(self.open) >= self.limit:
@@ -138,6 +143,8 @@ class HttpConnection(asyncio.Protocol):
             return
         self._last_active = self._loop.time()
         self._idle_timer = self._loop.call_later(self._idle_seconds, self._check_idle)
+        if self._connections.stopping:  # accepted as the server closed (see shutdown.py)
+            self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True

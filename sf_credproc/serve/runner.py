@@ -36,6 +36,7 @@ from ..refresher import BackgroundRefresher
 from . import listen as listening
 from .endpoint import SERVED_FORMATS, AccessLog, CredentialEndpoint
 from .http11 import ConnectionSet, HttpConnection
+from .shutdown import close_server
 
 #: Kept-alive connections idle this long are closed (RFC 9112 section 9.5).
 IDLE_SECONDS = 30.0
@@ -44,8 +45,6 @@ MAX_CONNECTIONS = 1024
 #: Threads that wait for a refresh (single flight: one of them logs in, the others wait).
 OBTAIN_THREADS = 16
 TLS_HANDSHAKE_SECONDS = 10.0
-#: How long the closed server waits for its last transports to detach at exit.
-DETACH_SECONDS = 2.0
 
 #: Re-resolves the settings (SIGHUP): the same argv and environment, the config file re-read.
 Resolver = Callable[[], Settings]
@@ -265,19 +264,7 @@ class Endpoint:
             self.refresher.start()
             self._started.set()
             await self._stopping.wait()
-            server.close()  # no new connections
-            for connection in list(connections.open):
-                connection.shutdown()
-            try:
-                await asyncio.wait_for(connections.drained(), self._drain_seconds)
-            except asyncio.TimeoutError:
-                for connection in list(connections.open):
-                    connection.abort()
-            # Let every transport detach from the server before the loop ends: on Python 3.13.0
-            # a transport collected after the server released its waiters raises in __del__
-            # (a traceback on stderr at exit).
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), DETACH_SECONDS)
+            await close_server(server, sock, connections, self._drain_seconds)
         finally:
             server.close()
             self._cleanup()
